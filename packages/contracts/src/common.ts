@@ -1,0 +1,31 @@
+import { Type } from '@sinclair/typebox';
+
+/**
+ * Id of a data subject (issued by the identity service). Opaque; letters, digits, '-' and '_'.
+ * Never a phone number or other PI, so it may appear in logs, topics keys and audit records.
+ */
+export const SubjectId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'Data subject id (opaque, not PI)' });
+
+/** An opaque id of a record (request, report, recipient …). */
+export const RecordId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' });
+
+/** ISO 8601 date-time in UTC, e.g. `2026-11-29T10:00:00.000Z`. */
+export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601 date-time, UTC' });
+
+/** A purpose id, e.g. `personalization` (the consent service owns the catalogue). */
+export const PurposeId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' });
+
+/** ISO 3166-1 alpha-2 country or region code, upper case (CN, HK, US …). */
+export const CountryCode = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 country or region code' });
+
+/** Notification channels of policy 5.4.2: mail (e-mail), letter, telephone, push, plus SMS. */
+export const CHANNELS = ['email', 'sms', 'telephone', 'push', 'letter'] as const;
+export type Channel = (typeof CHANNELS)[number];
+export const ChannelSchema = Type.Union(CHANNELS.map((c) => Type.Literal(c)));
+
+/** Counts a participant reports for an erasure or a sweep. */
+export const EffectCounts = Type.Object({
+  erased: Type.Integer({ minimum: 0 }),
+  anonymized: Type.Integer({ minimum: 0 }),
+  kept: Type.Integer({ minimum: 0 }),
+}, { additionalProperties: false });

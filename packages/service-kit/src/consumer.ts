@@ -1,0 +1,249 @@
+import {
+  DLQ_HEADERS, deadLetterTopicFor, parseEvent, type EventEnvelope, type EventType,
+} from '@pipp/contracts';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Collection } from 'mongoose';
+
+/** What a handler gets besides the event. */
+export interface HandlerContext {
+  topic: string;
+  partition: number;
+  offset: string;
+  /** 1 for the first try, then 2, 3 … */
+  attempt: number;
+  log: FastifyBaseLogger;
+}
+
+export type EventHandler<T extends EventType> = (event: EventEnvelope<T>, ctx: HandlerContext) => Promise<void>;
+export type EventHandlers = { [T in EventType]?: EventHandler<T> };
+
+export interface ConsumerOptions {
+  /** Consumer group name, unique within the service (prefixed with the topic prefix and service name). */
+  name: string;
+  handlers: EventHandlers;
+  /** Record processed event ids and skip duplicates (default true). */
+  dedupe?: boolean;
+  /** Start from the earliest offset when the group has none yet (default true). */
+  fromBeginning?: boolean;
+  /** Handler attempts before dead-lettering (default from config CONSUMER_MAX_ATTEMPTS). */
+  maxAttempts?: number;
+  /** First retry delay in ms, doubled per attempt (default from config CONSUMER_BACKOFF_MS). */
+  backoffMs?: number;
+  /** Partitions processed in parallel (default 1). */
+  partitionsConsumedConcurrently?: number;
+  /** Make the group unique to this process (broadcast: every instance sees every message). */
+  broadcast?: boolean;
+}
+
+/** An error that will not go away by retrying: the message is dead-lettered at once. */
+export class PoisonMessageError extends Error {
+  override readonly name = 'PoisonMessageError';
+}
+
+const TRANSIENT = new Set([
+  'MongoServerSelectionError', 'MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoNotConnectedError',
+  'MongoTopologyClosedError', 'KafkaJSConnectionError', 'KafkaJSRequestTimeoutError', 'KafkaJSNumberOfRetriesExceeded',
+]);
+
+/** Infrastructure outages are retried without limit (the partition waits); they are not the message's fault. */
+export function isTransient(err: unknown): boolean {
+  return err instanceof Error && TRANSIENT.has(err.name);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Deps {
+  kafka: Kafka;
+  producer: Producer;
+  topicOf: (type: EventType) => string;
+  groupId: string;
+  processed: Collection;
+  log: FastifyBaseLogger;
+  defaults: { maxAttempts: number; backoffMs: number };
+}
+
+/**
+ * A Kafka consumer that (DESIGN.md "Events", house style 12):
+ * - validates every message against its contract; an invalid one goes to `<topic>.dlq` with the reason;
+ * - skips events it already processed (a processed-event record per consumer group);
+ * - retries a failing handler with exponential backoff, then dead-letters it with the attempt count
+ *   and reason, so one poison message never stalls its partition; infrastructure outages are retried
+ *   until they pass;
+ * - marks an offset done only after the handler's effect is stored, and commits it after that.
+ * Handlers must themselves be idempotent for the crash window between their effect and the
+ * processed record (e.g. key writes by event id, or use conditional updates).
+ */
+export class ManagedConsumer {
+  readonly groupId: string;
+  private consumer: Consumer | undefined;
+  private stopping = false;
+  private crashed: Error | undefined;
+  private readonly maxAttempts: number;
+  private readonly backoffMs: number;
+
+  constructor(private readonly deps: Deps, private readonly opts: ConsumerOptions) {
+    this.groupId = deps.groupId;
+    this.maxAttempts = opts.maxAttempts ?? deps.defaults.maxAttempts;
+    this.backoffMs = opts.backoffMs ?? deps.defaults.backoffMs;
+  }
+
+  /** Event types this consumer handles. */
+  get types(): EventType[] {
+    return Object.keys(this.opts.handlers) as EventType[];
+  }
+
+  /** Topics this consumer reads. */
+  get topics(): string[] {
+    return this.types.map((t) => this.deps.topicOf(t));
+  }
+
+  /** Null when healthy; the crash reason otherwise (used by /readyz). */
+  get failure(): Error | undefined {
+    return this.crashed;
+  }
+
+  async start(): Promise<void> {
+    const consumer = this.deps.kafka.consumer({
+      groupId: this.groupId,
+      allowAutoTopicCreation: false,
+      // A member that died without leaving holds its partitions until this passes.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 100,
+      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000, restartOnFailure: async () => !this.stopping },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (e) => {
+      const error = e.payload.error;
+      this.deps.log.error({ err: error, group: this.groupId, restart: e.payload.restart }, 'consumer crashed');
+      if (!e.payload.restart) this.crashed = error;
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => { this.crashed = undefined; });
+    await consumer.connect();
+    // Right after creation a topic's metadata may not have reached the broker yet (retriable
+    // UNKNOWN_TOPIC_OR_PARTITION / LEADER_NOT_AVAILABLE): wait for it rather than fail start-up.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await consumer.subscribe({ topics: this.topics, fromBeginning: this.opts.fromBeginning ?? true });
+        break;
+      } catch (err) {
+        if (!(err as { retriable?: boolean }).retriable || attempt >= 40) throw err;
+        await sleep(250);
+      }
+    }
+    // run() resolves only after the first group join, which can wait for a dead member's session to
+    // expire; start-up does not wait for it (a crash is reported through `failure` and /readyz).
+    void consumer.run({
+      autoCommit: true,
+      autoCommitInterval: 1000,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently ?? 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale()) break;
+          await this.process(batch.topic, batch.partition, message);
+          resolveOffset(message.offset);
+          await heartbeat();
+        }
+        await commitOffsetsIfNecessary();
+      },
+    }).catch((err: Error) => {
+      this.crashed = err;
+      this.deps.log.error({ err, group: this.groupId }, 'consumer failed to start');
+    });
+  }
+
+  /** Stops fetching, lets the batch in hand finish, commits what was resolved, leaves the group. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.consumer?.disconnect();
+  }
+
+  private async process(topic: string, partition: number, message: KafkaMessage): Promise<void> {
+    const log = this.deps.log.child({ topic, partition, offset: message.offset, group: this.groupId });
+    const parsed = parseEvent(message.value);
+    if (!parsed.ok) {
+      await this.deadLetter(topic, partition, message, parsed.reason, 0, log);
+      return;
+    }
+    const event = parsed.event;
+    const handler = this.opts.handlers[event.type] as EventHandler<EventType> | undefined;
+    if (!handler || this.deps.topicOf(event.type) !== topic) {
+      await this.deadLetter(topic, partition, message, `event type ${event.type} does not belong on ${topic}`, 0, log);
+      return;
+    }
+    const dedupe = this.opts.dedupe ?? true;
+    const recordId = `${this.groupId}:${event.id}`;
+    if (dedupe && await this.withInfraRetry(() => this.deps.processed.findOne({ _id: recordId as never }, { projection: { _id: 1 } }), log)) {
+      log.debug({ eventId: event.id }, 'duplicate event skipped');
+      return;
+    }
+    let outcome: 'processed' | 'dead-lettered' = 'processed';
+    let outages = 0;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await handler(event, { topic, partition, offset: message.offset, attempt, log });
+        break;
+      } catch (err) {
+        if (this.stopping) throw err; // leave the offset unresolved: redelivered after restart
+        if (isTransient(err)) {
+          outages += 1;
+          log.warn({ err, outages }, 'handler hit an infrastructure outage; retrying');
+          await sleep(Math.min(this.backoffMs * 2 ** Math.min(outages, 6), 10_000));
+          attempt -= 1; // outages do not count against the message
+          continue;
+        }
+        const poison = err instanceof PoisonMessageError;
+        if (poison || attempt >= this.maxAttempts) {
+          await this.deadLetter(topic, partition, message, (err as Error).message || String(err), attempt, log);
+          outcome = 'dead-lettered';
+          break;
+        }
+        log.warn({ err, attempt, eventId: event.id }, 'handler failed; retrying');
+        await sleep(this.backoffMs * 2 ** (attempt - 1));
+      }
+    }
+    if (dedupe) {
+      await this.withInfraRetry(() => this.deps.processed.insertOne({
+        _id: recordId as never, group: this.groupId, eventId: event.id, type: event.type, outcome, at: new Date(),
+      }).catch((err: { code?: number }) => { if (err.code !== 11000) throw err; }), log);
+    }
+  }
+
+  private async withInfraRetry<T>(fn: () => Promise<T>, log: FastifyBaseLogger): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isTransient(err) || this.stopping) throw err;
+        log.warn({ err, attempt }, 'database unavailable; retrying');
+        await sleep(Math.min(this.backoffMs * 2 ** Math.min(attempt, 6), 10_000));
+      }
+    }
+  }
+
+  private async deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string, attempts: number, log: FastifyBaseLogger) {
+    log.warn({ reason, attempts }, 'message dead-lettered');
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+    await this.deps.producer.send({
+      topic: deadLetterTopicFor(topic),
+      acks: -1,
+      messages: [{
+        key: message.key,
+        value: message.value,
+        headers: {
+          ...headers,
+          [DLQ_HEADERS.reason]: reason.slice(0, 1000),
+          [DLQ_HEADERS.attempts]: String(attempts),
+          [DLQ_HEADERS.sourceTopic]: topic,
+          [DLQ_HEADERS.sourcePartition]: String(partition),
+          [DLQ_HEADERS.sourceOffset]: message.offset,
+          [DLQ_HEADERS.consumerGroup]: this.groupId,
+          [DLQ_HEADERS.at]: new Date().toISOString(),
+        },
+      }],
+    });
+  }
+}

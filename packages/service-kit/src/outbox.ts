@@ -1,0 +1,213 @@
+import {
+  createEvent, topicFor, type EventEnvelope, type EventPayload, type EventType, type ServiceName,
+} from '@pipp/contracts';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Producer } from 'kafkajs';
+import { Schema, type Connection, type Model, type QueryOptions, type UpdateQuery } from 'mongoose';
+
+/**
+ * An event waiting in its document's outbox. Stored as plain JSON (strings and numbers only) so the
+ * relay can remove exactly what it published with `$pullAll` (FerretDB 1.24 ignores `$pull` with a
+ * condition, see docs/infrastructure.md).
+ */
+export interface OutboxEntry {
+  topic: string;
+  key: string;
+  value: string;
+  eventId: string;
+  type: string;
+}
+
+/** Field that holds a document's pending events; hidden from normal reads. */
+export const OUTBOX_FIELD = '_outbox';
+const HINTS = 'outbox_pending';
+
+/**
+ * Mongoose schema plugin: adds the hidden outbox array to a schema whose documents announce their
+ * changes with events.
+ */
+export function outboxPlugin(schema: Schema): void {
+  schema.add({ [OUTBOX_FIELD]: { type: [Schema.Types.Mixed], default: undefined, select: false } });
+}
+
+interface Hint { _id: string; coll: string; docId: unknown; at: Date }
+
+/**
+ * The transactional outbox (DESIGN.md "Events", house style 11), without multi-document transactions:
+ * - a state change and the events announcing it are one single-document write (`insert`, `update`);
+ * - then a small hint `{collection, _id}` is upserted so the relay finds the document without scanning;
+ * - the relay publishes each pending entry (idempotent producer, acks=all, keyed by data subject),
+ *   then removes exactly those entries; a periodic sweep of the registered collections recreates hints
+ *   lost when a process died between the write and the hint.
+ * Delivery is at least once; consumers deduplicate by event id.
+ */
+export class Outbox {
+  private readonly models: Model<unknown>[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private draining: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+  private lastSweep = 0;
+
+  constructor(private readonly deps: {
+    connection: Connection;
+    producer: Producer;
+    source: ServiceName;
+    topicPrefix: string;
+    log: FastifyBaseLogger;
+    pollMs: number;
+    sweepMs: number;
+  }) {}
+
+  /** Registers a model whose documents carry outboxes (its schema must use `outboxPlugin`). */
+  register<T>(model: Model<T>): Model<T> {
+    if (!model.schema.path(OUTBOX_FIELD)) throw new Error(`model ${model.modelName} does not use outboxPlugin`);
+    this.models.push(model as unknown as Model<unknown>);
+    return model;
+  }
+
+  /**
+   * Builds an outbox entry for an event, validated against its contract.
+   * @throws EventValidationError when the payload does not match the event's schema.
+   */
+  entry<T extends EventType>(type: T, init: { payload: EventPayload<T>; subject?: string; correlationId?: string; id?: string }): OutboxEntry {
+    const event: EventEnvelope<T> = createEvent(type, { source: this.deps.source, ...init });
+    return {
+      topic: topicFor(type, this.deps.topicPrefix),
+      key: event.subject ?? event.id,
+      value: JSON.stringify(event),
+      eventId: event.id,
+      type,
+    };
+  }
+
+  /** Inserts a document together with the events that announce it. */
+  async insert<T>(model: Model<T>, doc: Record<string, unknown>, entries: OutboxEntry[]) {
+    const created = await model.create({ ...doc, [OUTBOX_FIELD]: entries });
+    await this.hint(model.collection.collectionName, created._id);
+    return created;
+  }
+
+  /**
+   * Updates one document and appends events to its outbox in the same write; returns the updated
+   * document (as `findOneAndUpdate` with `new: true`) or null when nothing matched (then no event).
+   */
+  async update<T>(model: Model<T>, filter: Record<string, unknown>, update: UpdateQuery<T>, entries: OutboxEntry[], options: QueryOptions<T> = {}) {
+    const withEvents = entries.length
+      ? { ...update, $push: { ...((update as { $push?: object }).$push ?? {}), [OUTBOX_FIELD]: { $each: entries } } }
+      : update;
+    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options }).exec();
+    if (doc && entries.length) await this.hint(model.collection.collectionName, (doc as { _id: unknown })._id);
+    return doc;
+  }
+
+  /** Asks the relay to run now (called after every write). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.draining) { this.again = true; return; }
+    this.draining = this.drainLoop().finally(() => { this.draining = undefined; });
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.lastSweep = 0; // sweep once at start: recover entries left by a crash
+    const tick = () => {
+      this.kick();
+      this.timer = setTimeout(tick, this.deps.pollMs);
+      this.timer.unref();
+    };
+    tick();
+  }
+
+  /** Stops polling and waits for the pass in progress to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.draining;
+  }
+
+  /** Publishes everything pending now; resolves when the outbox is empty (tests, shutdown). */
+  async flush(): Promise<void> {
+    await this.draining;
+    await this.drainOnce(true);
+  }
+
+  private get hints() {
+    return this.deps.connection.collection<Hint>(HINTS);
+  }
+
+  private async hint(coll: string, docId: unknown) {
+    await this.hints.updateOne({ _id: `${coll}/${String(docId)}` }, { $set: { coll, docId, at: new Date() } }, { upsert: true });
+    this.kick();
+  }
+
+  private async drainLoop() {
+    do {
+      this.again = false;
+      try {
+        await this.drainOnce(Date.now() - this.lastSweep >= this.deps.sweepMs);
+      } catch (err) {
+        this.deps.log.warn({ err }, 'outbox relay pass failed; will retry');
+        return;
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  private async drainOnce(sweep: boolean) {
+    if (sweep) {
+      this.lastSweep = Date.now();
+      for (const m of this.models) {
+        const stranded = await m.collection.find({ [`${OUTBOX_FIELD}.0`]: { $exists: true } }, { projection: { _id: 1 } }).toArray();
+        for (const d of stranded) await this.hints.updateOne({ _id: `${m.collection.collectionName}/${String(d._id)}` }, { $setOnInsert: { coll: m.collection.collectionName, docId: d._id, at: new Date(0) } }, { upsert: true });
+      }
+    }
+    for (;;) {
+      const batch = await this.hints.find({}).sort({ at: 1 }).limit(BATCH).toArray();
+      if (!batch.length) return;
+      await this.publish(batch);
+      if (batch.length < BATCH || this.stopped) return;
+    }
+  }
+
+  /** Publishes the pending entries of a batch of hinted documents, then removes exactly those. */
+  private async publish(batch: Hint[]) {
+    const byColl = new Map<string, Hint[]>();
+    for (const h of batch) byColl.set(h.coll, [...(byColl.get(h.coll) ?? []), h]);
+    const pending: { coll: string; docId: unknown; entries: OutboxEntry[] }[] = [];
+    for (const [coll, hints] of byColl) {
+      const docs = await this.deps.connection.collection(coll)
+        .find({ _id: { $in: hints.map((h) => h.docId) as never[] } }, { projection: { [OUTBOX_FIELD]: 1 } })
+        .toArray();
+      for (const d of docs) {
+        const entries = (d[OUTBOX_FIELD] ?? []) as OutboxEntry[];
+        if (entries.length) pending.push({ coll, docId: d._id, entries });
+      }
+    }
+    if (pending.length) {
+      // One topicMessages entry per topic, entries in document order, so one subject's events keep
+      // their order (same key, same partition, idempotent producer with one request in flight).
+      const byTopic = new Map<string, OutboxEntry[]>();
+      for (const e of pending.flatMap((p) => p.entries)) byTopic.set(e.topic, [...(byTopic.get(e.topic) ?? []), e]);
+      await this.deps.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, entries]) => ({
+          topic,
+          messages: entries.map((e) => ({
+            key: e.key,
+            value: e.value,
+            headers: { 'content-type': 'application/json', 'event-type': e.type, 'event-id': e.eventId },
+          })),
+        })),
+      });
+      for (const [coll] of byColl) {
+        const ops = pending.filter((p) => p.coll === coll).map((p) => ({
+          updateOne: { filter: { _id: p.docId as never }, update: { $pullAll: { [OUTBOX_FIELD]: p.entries } as never } },
+        }));
+        if (ops.length) await this.deps.connection.collection(coll).bulkWrite(ops, { ordered: false });
+      }
+    }
+    await this.hints.bulkWrite(batch.map((h) => ({ deleteOne: { filter: { _id: h._id, at: h.at } } })), { ordered: false });
+  }
+}
+
+const BATCH = 200;

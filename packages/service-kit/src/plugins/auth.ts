@@ -1,0 +1,176 @@
+import fastifyJwt from '@fastify/jwt';
+import { ROLES, type Role } from '@pipp/contracts';
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import fp from 'fastify-plugin';
+import buildGetJwks from 'get-jwks';
+import { Errors } from '../errors.js';
+
+/**
+ * Claims of an access token signed by the identity service (DESIGN.md security model).
+ * `iat` and `exp` are whole NumericDate seconds. A subject-wide revocation rejects tokens whose
+ * `iat` × 1000 < `notBefore` (ms), so a token issued in the same second as the revocation is rejected
+ * too (sign in again); a session revocation (`sid`) is exact, as every session has its own id.
+ */
+export interface AccessTokenClaims {
+  /** The data subject's id, an operator's or DPO's account id, or a service name. */
+  sub: string;
+  role: Role;
+  /** Session the token belongs to (absent for service tokens). */
+  sid?: string;
+  iss: string;
+  aud: string | string[];
+  iat: number;
+  exp: number;
+  jti?: string;
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AccessTokenClaims;
+    user: AccessTokenClaims;
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: requires a valid, unrevoked access token; sets `request.user`. Answers 401 otherwise. */
+    authenticate: preHandlerAsyncHookHandler;
+    /** preHandler: `authenticate`, then 403 unless the token's role is one of `roles`. */
+    requireRole(...roles: Role[]): preHandlerAsyncHookHandler;
+    /**
+     * preHandler: `authenticate`, then a subject may only reach their own data: `request.params[param]`
+     * must equal the token's `sub`. Tokens with one of `privileged` roles may reach anyone's.
+     */
+    requireSubject(param?: string, privileged?: Role[]): preHandlerAsyncHookHandler;
+    revocations: RevocationList;
+  }
+}
+
+/**
+ * Tokens revoked before their expiry, from `privacy.session.revoked` events: per subject (every token
+ * issued before `notBefore`) and per session. Entries are dropped once every token they could affect
+ * has expired.
+ */
+export class RevocationList {
+  private readonly subjects = new Map<string, number>();
+  private readonly sessions = new Map<string, number>();
+
+  constructor(private readonly maxTokenLifetimeMs: number) {}
+
+  /** Records a revocation; `sessionId` narrows it to one session. `notBefore` is ISO 8601. */
+  apply(r: { subjectId: string; sessionId?: string | undefined; notBefore: string }): void {
+    const at = Date.parse(r.notBefore);
+    const map = r.sessionId ? this.sessions : this.subjects;
+    const key = r.sessionId ?? r.subjectId;
+    if ((map.get(key) ?? 0) < at) map.set(key, at);
+    this.prune();
+  }
+
+  /** True when a token with these claims was issued before a revocation that covers it. */
+  isRevoked(claims: Pick<AccessTokenClaims, 'sub' | 'sid' | 'iat'>): boolean {
+    const issuedMs = claims.iat * 1000;
+    const bySubject = this.subjects.get(claims.sub);
+    if (bySubject !== undefined && issuedMs < bySubject) return true;
+    const bySession = claims.sid ? this.sessions.get(claims.sid) : undefined;
+    return bySession !== undefined && issuedMs < bySession;
+  }
+
+  private prune() {
+    const horizon = Date.now() - this.maxTokenLifetimeMs;
+    for (const map of [this.subjects, this.sessions]) for (const [k, v] of map) if (v < horizon) map.delete(k);
+  }
+}
+
+export interface AuthOptions {
+  issuer: string;
+  audience: string;
+  /** identity's JWKS URL (other services). */
+  jwksUrl?: string;
+  /** In-process key lookup by `kid` (identity itself): returns a PEM public key. */
+  publicKey?: (kid: string | undefined) => Promise<string>;
+  /** Accepted signing algorithms (default ES256 only: no `none`, no HMAC). */
+  algorithms?: string[];
+  /** Upper bound of access-token lifetime in ms, to prune the revocation list (default 1 h). */
+  maxTokenLifetimeMs?: number;
+}
+
+const EXPIRED = new Set(['FST_JWT_AUTHORIZATION_TOKEN_EXPIRED', 'FAST_JWT_EXPIRED']);
+
+/**
+ * Verifies access tokens in every service (never trusting identity headers from outside): algorithm
+ * allow-list, issuer, audience, expiry and not-before enforced by @fastify/jwt (fast-jwt), keys from
+ * identity's JWKS through get-jwks (cached; an unknown `kid` refetches, so key rotation needs no
+ * restart), revocations applied from events.
+ */
+export const authPlugin = fp(async function auth(app: FastifyInstance, opts: AuthOptions) {
+  const algorithms = opts.algorithms ?? ['ES256'];
+  if (algorithms.some((a) => a === 'none' || a.startsWith('HS'))) throw new Error('auth: only asymmetric algorithms are allowed');
+  let publicKey = opts.publicKey;
+  if (!publicKey) {
+    if (!opts.jwksUrl) throw new Error('auth: jwksUrl or publicKey is required');
+    const url = new URL(opts.jwksUrl);
+    const getJwks = buildGetJwks({ max: 100, ttl: 10 * 60_000, jwksPath: url.pathname });
+    const domain = `${url.protocol}//${url.host}/`;
+    publicKey = (kid) => getJwks.getPublicKey({ domain, kid, alg: 'ES256' });
+  }
+  const lookup = publicKey;
+
+  await app.register(fastifyJwt, {
+    decode: { complete: true },
+    secret: async (_request: FastifyRequest, token: { header?: { alg?: string; kid?: string } }) => {
+      const alg = token.header?.alg;
+      if (!alg || !algorithms.includes(alg)) throw Errors.unauthorized('The access token is signed with an algorithm that is not accepted');
+      try {
+        return await lookup(token.header?.kid);
+      } catch {
+        throw Errors.unauthorized('The access token is signed with an unknown key');
+      }
+    },
+    verify: {
+      algorithms: algorithms as never,
+      allowedIss: opts.issuer,
+      allowedAud: opts.audience,
+      requiredClaims: ['sub', 'role', 'iat', 'exp', 'iss', 'aud'],
+    },
+  } as never);
+
+  const revocations = new RevocationList(opts.maxTokenLifetimeMs ?? 3600_000);
+  app.decorate('revocations', revocations);
+
+  const authenticate: preHandlerAsyncHookHandler = async (request) => {
+    try {
+      await request.jwtVerify();
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if ((err as { statusCode?: number }).statusCode === 401 && code.startsWith('PIPP_')) throw err;
+      throw Errors.unauthorized(EXPIRED.has(code) ? 'The access token has expired; refresh it' : 'The access token is missing, invalid or expired');
+    }
+    const user = request.user;
+    if (!ROLES.includes(user.role)) throw Errors.unauthorized('The access token carries no known role');
+    if (revocations.isRevoked(user)) throw Errors.unauthorized('The access token was revoked; sign in again');
+  };
+  app.decorate('authenticate', authenticate);
+
+  app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => async function requireRole(request, reply) {
+    await authenticate.call(this, request, reply);
+    if (!roles.includes(request.user.role)) throw Errors.forbidden(`This needs one of the roles: ${roles.join(', ')}`);
+  });
+
+  app.decorate('requireSubject', (param = 'subjectId', privileged: Role[] = ['operator', 'dpo']): preHandlerAsyncHookHandler => async function requireSubject(request, reply) {
+    await authenticate.call(this, request, reply);
+    const { role, sub } = request.user;
+    if (privileged.includes(role)) return;
+    const target = (request.params as Record<string, string | undefined>)[param];
+    if (role !== 'subject' || target !== sub) throw Errors.forbidden('You may only reach your own data');
+  });
+
+  if (app.hasDecorator('kafka')) {
+    app.kafka.consume({
+      name: 'revocations',
+      broadcast: true,
+      dedupe: false,
+      fromBeginning: true,
+      handlers: { 'privacy.session.revoked': async (event) => revocations.apply(event.payload) },
+    });
+  }
+}, { name: 'pipp-auth' });

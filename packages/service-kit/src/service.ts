@@ -1,0 +1,151 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { EventType, ServiceName } from '@pipp/contracts';
+import type { TObject, Static } from '@sinclair/typebox';
+import closeWithGrace from 'close-with-grace';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { randomUUID } from 'node:crypto';
+import { ConfigError, loadConfig, type BaseConfig } from './config.js';
+import { errorHandlerPlugin } from './errors.js';
+import { loggerOptions } from './logger.js';
+import { Outbox } from './outbox.js';
+import { authPlugin, type AuthOptions } from './plugins/auth.js';
+import { healthPlugin } from './plugins/health.js';
+import { kafkaPlugin } from './plugins/kafka.js';
+import { mongoPlugin } from './plugins/mongo.js';
+import { openApiPlugin, type OpenApiOptions } from './plugins/openapi.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Writes state and the events announcing it in one document; see Outbox. */
+    outbox: Outbox;
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** A Fastify instance with the TypeBox type provider: what every service builds on. */
+export type App = ReturnType<typeof createFastify>;
+
+/**
+ * Creates a service's Fastify instance: pino with PI redaction, request ids (an incoming
+ * `x-request-id` is kept when well-formed and echoed back), strict body validation (unknown
+ * properties rejected, `__proto__`/`constructor` keys refused), bounded bodies, and 503 while closing.
+ */
+export function createFastify(opts: { service: ServiceName; config: BaseConfig; bodyLimit?: number; trustProxy?: boolean | string | string[] }) {
+  const app = Fastify({
+    logger: loggerOptions(opts.service, opts.config.LOG_LEVEL, opts.config.LOG_FORMAT),
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    bodyLimit: opts.bodyLimit ?? 256 * 1024,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    trustProxy: opts.trustProxy ?? false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  // While closing, answers carry `Connection: close`, so a keep-alive client does not hold the server
+  // open after its in-flight request finished (new requests get 503 from Fastify itself).
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close');
+  });
+  return app;
+}
+
+export interface InfrastructureOptions {
+  service: ServiceName;
+  config: BaseConfig & { AUTH_JWKS_URL?: string };
+  /** Event types produced or consumed: their topics and dead-letter topics are created at start-up. */
+  topics: EventType[];
+  /** Connect MongoDB (default true; the gateway is stateless). */
+  mongo?: boolean;
+  /** Token verification; `false` to skip (nothing but health routes then). */
+  auth?: Partial<AuthOptions> | false;
+  /** OpenAPI document generated from the route schemas (registered before the service's routes). */
+  openapi?: OpenApiOptions;
+}
+
+/**
+ * Registers what every service has, in order: error handling, the OpenAPI generator, MongoDB, Kafka,
+ * the outbox relay, token verification and health routes. Decorates `app.mongo`, `app.kafka`, `app.outbox`, `app.authenticate`,
+ * `app.requireRole`, `app.requireSubject`, `app.revocations`.
+ */
+export const infrastructurePlugin = fp(async function infrastructure(app: FastifyInstance, opts: InfrastructureOptions) {
+  const { config } = opts;
+  await app.register(errorHandlerPlugin);
+  if (opts.openapi) await app.register(openApiPlugin, opts.openapi);
+  if (opts.mongo !== false) await app.register(mongoPlugin, { url: config.MONGO_URL, dbName: config.MONGO_DB });
+  await app.register(kafkaPlugin, {
+    service: opts.service,
+    brokers: config.KAFKA_BROKERS.split(','),
+    topicPrefix: config.KAFKA_TOPIC_PREFIX,
+    partitions: config.KAFKA_PARTITIONS,
+    replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    topics: opts.topics,
+    consumerDefaults: { maxAttempts: config.CONSUMER_MAX_ATTEMPTS, backoffMs: config.CONSUMER_BACKOFF_MS },
+  });
+  if (opts.mongo !== false) {
+    const outbox = new Outbox({
+      connection: app.mongo.connection,
+      producer: app.kafka.producer,
+      source: opts.service,
+      topicPrefix: config.KAFKA_TOPIC_PREFIX,
+      log: app.log.child({ component: 'outbox' }),
+      pollMs: config.OUTBOX_POLL_MS,
+      sweepMs: config.OUTBOX_SWEEP_MS,
+    });
+    app.decorate('outbox', outbox);
+    app.addHook('onReady', async () => outbox.start());
+    app.addHook('onClose', async () => outbox.stop());
+  }
+  if (opts.auth !== false) {
+    await app.register(authPlugin, {
+      issuer: config.AUTH_ISSUER,
+      audience: config.AUTH_AUDIENCE,
+      ...(config.AUTH_JWKS_URL ? { jwksUrl: config.AUTH_JWKS_URL } : {}),
+      ...(opts.auth ?? {}),
+    });
+  }
+  await app.register(healthPlugin);
+}, { name: 'pipp-infrastructure' });
+
+/**
+ * Starts a service from its server.ts: reads the config (a bad one stops the process with exit code
+ * 1 and a message naming each variable), builds the app, listens, and on SIGTERM/SIGINT closes it
+ * within SHUTDOWN_TIMEOUT_MS: stop accepting, finish in-flight requests and messages, commit offsets,
+ * disconnect. A crash (uncaught exception) also closes and exits non-zero.
+ */
+export async function runServer<S extends TObject>(opts: {
+  service: ServiceName;
+  schema: S;
+  build: (config: Static<S>) => Promise<FastifyInstance>;
+}): Promise<FastifyInstance> {
+  let config: Static<S> & BaseConfig;
+  try {
+    config = loadConfig(opts.schema) as Static<S> & BaseConfig;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${opts.service}: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const app = await opts.build(config);
+  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'crashed; closing');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close();
+  });
+  await app.listen({ host: config.HOST, port: config.PORT });
+  return app;
+}

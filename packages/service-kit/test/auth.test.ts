@@ -1,0 +1,104 @@
+// Token verification as every service does it, against a real JWKS served on loopback.
+import { TestAuthority } from '@pipp/testing';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authPlugin, errorHandlerPlugin, RevocationList } from '../src/index.js';
+
+let authority: TestAuthority;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  authority = await TestAuthority.start();
+  app = Fastify();
+  await app.register(errorHandlerPlugin);
+  await app.register(authPlugin, { issuer: 'pipp-identity', audience: 'pipp', jwksUrl: authority.jwksUrl });
+  app.get('/me', { preHandler: app.authenticate }, async (request) => ({ sub: request.user.sub }));
+  app.get('/ops', { preHandler: app.requireRole('operator', 'dpo') }, async () => ({ ok: true }));
+  app.get('/subjects/:subjectId/data', { preHandler: app.requireSubject() }, async () => ({ ok: true }));
+  await app.ready();
+});
+afterAll(async () => {
+  await app.close();
+  await authority.close();
+});
+
+const get = (url: string, token?: string) => app.inject({ url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+describe('access tokens', () => {
+  it('accepts a valid token', async () => {
+    const res = await get('/me', authority.token({ sub: 'u1', role: 'subject' }));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ sub: 'u1' });
+  });
+
+  it('answers 401 (never 5xx) for missing, malformed, expired, not-yet-valid, wrong-issuer, wrong-audience, unsigned, algorithm-confused and unknown-key tokens', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const other = await TestAuthority.start();
+    try {
+      const cases: Record<string, string | undefined> = {
+        missing: undefined,
+        garbage: 'not.a.token',
+        expired: authority.token({ sub: 'u1', role: 'subject', iat: now - 600, expiresInS: 60 }),
+        notYetValid: authority.token({ sub: 'u1', role: 'subject', nbf: now + 600 }),
+        wrongIssuer: authority.token({ sub: 'u1', role: 'subject', iss: 'someone-else' }),
+        wrongAudience: authority.token({ sub: 'u1', role: 'subject', aud: 'another-app' }),
+        algNone: authority.unsignedToken({ sub: 'u1', role: 'operator' }),
+        hmacWithPublicKey: authority.hmacWithPublicKeyToken({ sub: 'u1', role: 'operator' }),
+        unknownKey: other.token({ sub: 'u1', role: 'operator' }),
+        unknownRole: authority.token({ sub: 'u1', role: 'root' }),
+      };
+      for (const [name, token] of Object.entries(cases)) {
+        const res = await get('/me', token);
+        expect(res.statusCode, name).toBe(401);
+        expect(res.json().code, name).toBe('PIPP_UNAUTHORIZED');
+      }
+      expect((await get('/me', cases.expired)).json().message).toMatch(/expired/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('picks up a rotated signing key without a restart', async () => {
+    authority.rotate();
+    const res = await get('/me', authority.token({ sub: 'u2', role: 'subject' }));
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('enforces roles and ownership', async () => {
+    const subject = authority.token({ sub: 'u1', role: 'subject' });
+    const operator = authority.token({ sub: 'op1', role: 'operator' });
+    expect((await get('/ops', subject)).statusCode).toBe(403);
+    expect((await get('/ops', operator)).statusCode).toBe(200);
+    expect((await get('/subjects/u1/data', subject)).statusCode).toBe(200);
+    expect((await get('/subjects/u2/data', subject)).statusCode).toBe(403);
+    expect((await get('/subjects/u2/data', operator)).statusCode).toBe(200);
+    const service = authority.token({ sub: 'retention', role: 'service' });
+    expect((await get('/subjects/u2/data', service)).statusCode).toBe(403);
+  });
+
+  it('rejects tokens revoked for their subject or their session', async () => {
+    const issuedBefore = Math.floor(Date.now() / 1000) - 5;
+    const a = authority.token({ sub: 'rv1', role: 'subject', sid: 'sA', iat: issuedBefore });
+    const b = authority.token({ sub: 'rv1', role: 'subject', sid: 'sB', iat: issuedBefore });
+    const c = authority.token({ sub: 'rv2', role: 'subject', sid: 'sC', iat: issuedBefore });
+    app.revocations.apply({ subjectId: 'rv1', sessionId: 'sA', notBefore: new Date().toISOString() });
+    expect((await get('/me', a)).statusCode).toBe(401);
+    expect((await get('/me', b)).statusCode).toBe(200);
+    app.revocations.apply({ subjectId: 'rv1', notBefore: new Date().toISOString() });
+    expect((await get('/me', b)).statusCode).toBe(401);
+    expect((await get('/me', c)).statusCode).toBe(200);
+    // A token issued after the revocation (a new sign-in) works again.
+    const later = authority.token({ sub: 'rv1', role: 'subject', sid: 'sD', iat: Math.floor(Date.now() / 1000) + 1 });
+    expect((await get('/me', later)).statusCode).toBe(200);
+  });
+});
+
+describe('RevocationList', () => {
+  it('forgets revocations older than the longest token lifetime', () => {
+    const list = new RevocationList(1000);
+    list.apply({ subjectId: 's', notBefore: new Date(Date.now() - 5000).toISOString() });
+    list.apply({ subjectId: 't', notBefore: new Date().toISOString() });
+    expect(list.isRevoked({ sub: 's', iat: Date.now() / 1000 - 10 })).toBe(false);
+    expect(list.isRevoked({ sub: 't', iat: Date.now() / 1000 - 10 })).toBe(true);
+  });
+});

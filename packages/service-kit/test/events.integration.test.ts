@@ -1,0 +1,136 @@
+// The kit's event wiring on the real Kafka broker and FerretDB: outbox → relay → consumer, duplicate
+// suppression, dead-lettering without stalling the partition, and recovery after a crash between the
+// state write and the publish.
+import { DLQ_HEADERS, createEvent, deadLetterTopicFor } from '@pipp/contracts';
+import { TestAuthority, collectMessages, dropDatabase, isolatedEnv, produceRaw, waitFor } from '@pipp/testing';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/index.js';
+import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
+
+let authority: TestAuthority;
+const databases: string[] = [];
+
+beforeAll(async () => {
+  authority = await TestAuthority.start();
+});
+afterAll(async () => {
+  await authority.close();
+  await Promise.all(databases.map(dropDatabase));
+});
+
+function demoEnv(extra: Record<string, string> = {}) {
+  const env = isolatedEnv('demo', { AUTH_JWKS_URL: authority.jwksUrl, ...extra });
+  databases.push(env.MONGO_DB!);
+  return env;
+}
+
+async function startDemo(env: Record<string, string>) {
+  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
+  await app.ready();
+  return app;
+}
+
+const topic = (env: Record<string, string>) => `${env.KAFKA_TOPIC_PREFIX}privacy.notification.requested`;
+
+describe('outbox and idempotent consumer', () => {
+  it('publishes a state change through the outbox and applies its effect once, even when the event is delivered twice', async () => {
+    const env = demoEnv();
+    const app = await startDemo(env);
+    try {
+      const token = authority.token({ sub: 'subj-1', role: 'subject', sid: 's1' });
+      const res = await app.inject({ method: 'POST', url: '/notes', headers: { authorization: `Bearer ${token}` }, payload: { id: 'n-1', text: 'hello' } });
+      expect(res.statusCode).toBe(201);
+
+      const [published] = await collectMessages(topic(env), (m) => m.length >= 1);
+      expect(published!.key).toBe('subj-1');
+      expect(JSON.parse(published!.value!)).toMatchObject({ type: 'privacy.notification.requested', subject: 'subj-1', payload: { notificationId: 'n-1' } });
+      await waitFor(async () => (await app.models.effects.findById('n-1'))?.count === 1, { what: 'the effect' });
+
+      // The same event again (a redelivery after a rebalance or a relay retry).
+      await produceRaw(topic(env), [{ key: published!.key!, value: published!.value! }]);
+      // And a different event after it: once that one's effect is visible, the duplicate was handled.
+      const marker = createEvent('privacy.notification.requested', {
+        source: 'incident', subject: 'subj-1',
+        payload: { notificationId: 'n-marker', kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-1'] }, title: 't', body: 'b' },
+      });
+      await produceRaw(topic(env), [{ key: 'subj-1', value: JSON.stringify(marker) }]);
+      await waitFor(async () => (await app.models.effects.findById('n-marker'))?.count === 1, { what: 'the marker effect' });
+      expect((await app.models.effects.findById('n-1'))?.count).toBe(1);
+      // The outbox of the note is empty once published.
+      await waitFor(async () => {
+        const doc = await app.mongo.connection.collection('notes').findOne({ _id: 'n-1' as never });
+        return doc && (doc._outbox ?? []).length === 0;
+      }, { what: 'the outbox to drain' });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('dead-letters malformed and always-failing messages with their reason and attempts, and keeps the partition moving', async () => {
+    const env = demoEnv({ KAFKA_PARTITIONS: '1', CONSUMER_MAX_ATTEMPTS: '3' });
+    const app = await startDemo(env);
+    try {
+      const failing = createEvent('privacy.notification.requested', {
+        source: 'incident', subject: 'subj-2',
+        payload: { notificationId: 'n-fail', kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-2'] }, title: 'always-fails', body: 'b' },
+      });
+      const after = createEvent('privacy.notification.requested', {
+        source: 'incident', subject: 'subj-2',
+        payload: { notificationId: 'n-after', kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-2'] }, title: 'fine', body: 'b' },
+      });
+      const wrongPayload = { ...after, id: crypto.randomUUID(), payload: { ...after.payload, audience: { subjectIds: [] } } };
+      await produceRaw(topic(env), [
+        { key: 'subj-2', value: 'this is not JSON' },
+        { key: 'subj-2', value: JSON.stringify(wrongPayload) },
+        { key: 'subj-2', value: JSON.stringify(failing) },
+        { key: 'subj-2', value: JSON.stringify(after) },
+      ]);
+      // Everything after the bad messages on the same (single) partition is still processed.
+      await waitFor(async () => (await app.models.effects.findById('n-after'))?.count === 1, { what: 'the message after the poison ones' });
+
+      const dlq = await collectMessages(deadLetterTopicFor(topic(env)), (m) => m.length >= 3);
+      const reasons = dlq.map((m) => m.headers[DLQ_HEADERS.reason]);
+      expect(reasons[0]).toMatch(/not JSON/);
+      expect(reasons[1]).toMatch(/\/payload\/audience/);
+      expect(reasons[2]).toBe('this handler always fails');
+      expect(dlq.map((m) => m.headers[DLQ_HEADERS.attempts])).toEqual(['0', '0', '3']);
+      expect(dlq[2]!.headers[DLQ_HEADERS.sourceTopic]).toBe(topic(env));
+      expect(dlq[2]!.value).toBe(JSON.stringify(failing));
+      expect(await app.models.effects.findById('n-fail')).toBeNull();
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('crash between the state write and the publish', () => {
+  const child = fileURLToPath(new URL('./fixtures/crash-after-write.ts', import.meta.url));
+
+  /** Runs the fixture in a real child process that writes, then SIGKILLs itself before publishing. */
+  function crashAfterWrite(env: Record<string, string>, mode: 'with-hint' | 'without-hint') {
+    return new Promise<NodeJS.Signals | null>((resolve, reject) => {
+      const proc = fork(child, [mode], { env: { ...process.env, ...env }, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+      proc.once('error', reject);
+      proc.once('exit', (_code, signal) => resolve(signal));
+    });
+  }
+
+  for (const mode of ['with-hint', 'without-hint'] as const) {
+    it(`still gets the event out after a restart (${mode})`, async () => {
+      const env = demoEnv({ OUTBOX_SWEEP_MS: '1000' });
+      expect(await crashAfterWrite(env, mode)).toBe('SIGKILL');
+
+      // The state was written, the event not published.
+      const app = await startDemo(env);
+      try {
+        await waitFor(async () => (await app.models.effects.findById(`crash-${mode}`))?.count === 1, { what: 'the recovered event\'s effect', timeoutMs: 30_000 });
+        const messages = await collectMessages(topic(env), (m) => m.length >= 1);
+        expect(messages.filter((m) => JSON.parse(m.value!).payload.notificationId === `crash-${mode}`)).toHaveLength(1);
+      } finally {
+        await app.close();
+      }
+    });
+  }
+});

@@ -1,0 +1,113 @@
+// The HTTP edge every service shares: one error shape, field-level validation messages, no 500 for
+// bad input, no internals in 5xx, request ids echoed. Pure Fastify: no broker or database involved.
+import { ErrorResponseSchema, compile } from '@pipp/contracts';
+import { Type } from '@sinclair/typebox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFastify, errorHandlerPlugin, Errors, loadConfig, defineConfig, type App } from '../src/index.js';
+
+const isErrorShape = compile(ErrorResponseSchema);
+let app: App;
+
+beforeAll(async () => {
+  const config = loadConfig(defineConfig({}, { PORT: 0, MONGO_DB: 'x' }), {
+    MONGO_URL: 'mongodb://127.0.0.1:1', KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent',
+  });
+  app = createFastify({ service: 'consent', config, bodyLimit: 1024 });
+  await app.register(errorHandlerPlugin);
+  app.post('/things', {
+    schema: {
+      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 20 }), count: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ name: Type.String() }) },
+    },
+  }, async (request) => ({ name: request.body.name, secret: 'never serialized' }));
+  app.get('/boom', async () => { throw new Error('database password is hunter2 at 10.0.0.5'); });
+  app.get('/refused', async () => { throw Errors.forbidden('Sharing needs your consent', { clause: '3.1.2' }); });
+  await app.ready();
+});
+afterAll(() => app.close());
+
+const post = (payload: string, contentType = 'application/json') =>
+  app.inject({ method: 'POST', url: '/things', headers: { 'content-type': contentType }, payload });
+
+describe('one error shape', () => {
+  it('names each invalid field and why', async () => {
+    const res = await post(JSON.stringify({ name: '', count: -1 }));
+    expect(res.statusCode).toBe(400);
+    const body = res.json();
+    expect(isErrorShape(body)).toBe(true);
+    expect(body.code).toBe('PIPP_VALIDATION');
+    expect(body.details).toEqual(expect.arrayContaining([
+      expect.objectContaining({ path: '/body/name' }),
+      expect.objectContaining({ path: '/body/count' }),
+    ]));
+    expect(body.requestId).toBe(res.headers['x-request-id']);
+  });
+
+  it('rejects unknown properties, operator keys and prototype keys instead of passing them on', async () => {
+    for (const payload of [
+      JSON.stringify({ name: 'a', count: 1, extra: true }),
+      JSON.stringify({ name: { $gt: '' }, count: 1 }),
+      JSON.stringify({ name: 'a', count: 1, $where: 'sleep(1000)' }),
+      '{"name":"a","count":1,"__proto__":{"isAdmin":true}}',
+      '{"name":"a","count":1,"constructor":{"prototype":{"isAdmin":true}}}',
+    ]) {
+      const res = await post(payload);
+      expect(res.statusCode, payload).toBe(400);
+      expect(isErrorShape(res.json()), payload).toBe(true);
+    }
+  });
+
+  it('answers malformed JSON, empty bodies, oversized bodies and other media types with a 4xx', async () => {
+    const cases: [string, string, number, string][] = [
+      ['{"name": "a",', 'application/json', 400, 'PIPP_VALIDATION'],
+      ['', 'application/json', 400, 'PIPP_VALIDATION'],
+      [JSON.stringify({ name: 'a'.repeat(2000), count: 1 }), 'application/json', 413, 'PIPP_PAYLOAD_TOO_LARGE'],
+      ['name=a&count=1', 'application/x-www-form-urlencoded', 415, 'PIPP_UNSUPPORTED_MEDIA_TYPE'],
+    ];
+    for (const [payload, type, status, code] of cases) {
+      const res = await post(payload, type);
+      expect(res.statusCode, `${type} ${payload.slice(0, 20)}`).toBe(status);
+      expect(res.json().code).toBe(code);
+      expect(isErrorShape(res.json())).toBe(true);
+    }
+  });
+
+  it('validates bodies whatever the spelling of the JSON content type', async () => {
+    for (const type of ['APPLICATION/JSON', 'application/json; charset=utf-8', 'application/json\t', ' application/json']) {
+      const res = await post(JSON.stringify({ name: 'a', count: 1, extra: 1 }), type);
+      expect(res.statusCode, JSON.stringify(type)).toBeGreaterThanOrEqual(400);
+      expect(res.statusCode, JSON.stringify(type)).toBeLessThan(500);
+    }
+  });
+
+  it('never serializes fields outside the response schema', async () => {
+    const res = await post(JSON.stringify({ name: 'a', count: 1 }));
+    expect(res.json()).toEqual({ name: 'a' });
+  });
+
+  it('keeps internals out of 5xx answers', async () => {
+    const res = await app.inject({ url: '/boom' });
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toMatchObject({ code: 'PIPP_INTERNAL', message: 'Internal error; quote the request id to support' });
+    expect(res.body).not.toMatch(/hunter2|10\.0\.0\.5/);
+  });
+
+  it('carries the policy clause behind a refusal', async () => {
+    const res = await app.inject({ url: '/refused' });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ code: 'PIPP_FORBIDDEN', clause: '3.1.2', message: 'Sharing needs your consent' });
+  });
+
+  it('answers unknown routes with the same shape', async () => {
+    const res = await app.inject({ url: '/nope?phone=13800138000' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ code: 'PIPP_NOT_FOUND', message: 'Route GET /nope not found' });
+  });
+
+  it('keeps a well-formed incoming request id and replaces a malformed one', async () => {
+    const kept = await app.inject({ url: '/refused', headers: { 'x-request-id': 'abc-123' } });
+    expect(kept.headers['x-request-id']).toBe('abc-123');
+    const replaced = await app.inject({ url: '/refused', headers: { 'x-request-id': 'bad id\n<script>' } });
+    expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
