@@ -1,0 +1,123 @@
+import { DecisionSchema, compile, describeErrors, type Decision, type DecisionRequest } from '@pipp/contracts';
+import { Errors } from '@pipp/service-kit';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Pool } from 'undici';
+
+/** Path of the consent service's decision API (policy 2.1, 2.4.2(2), 2.4.2(4), 3.1, 3.3, 5.3). */
+export const DECISIONS_PATH = '/v1/consent/decisions';
+
+export interface ConsentClientOptions {
+  /** Base URL of the consent service, e.g. http://127.0.0.1:4002 (config CONSENT_URL). */
+  baseUrl: string;
+  /** A service access token (role `service`), e.g. `ServiceTokens.token()`. */
+  token: () => Promise<string>;
+  /** How long a decision may be reused (ms). Default 1000: a withdrawal is honoured within a second even without events. */
+  cacheTtlMs?: number;
+  /** Per-request timeout (ms). Default 2000. */
+  timeoutMs?: number;
+  /** Bound on cached decisions. Default 10 000. */
+  maxEntries?: number;
+}
+
+const isDecision = compile(DecisionSchema);
+
+/**
+ * Client of the decision API. Decisions are cached for `cacheTtlMs` and dropped at once when a consent
+ * event for the subject arrives (see `consentClientPlugin`). When the consent service cannot answer,
+ * it fails closed: `decide` throws a 503 error (PIPP_UNAVAILABLE), never "allowed".
+ */
+export class ConsentClient {
+  private readonly pool: Pool;
+  private readonly cache = new Map<string, { decision: Decision; until: number; subjectId: string }>();
+  private readonly ttl: number;
+  private readonly timeout: number;
+  private readonly max: number;
+
+  constructor(private readonly opts: ConsentClientOptions) {
+    this.pool = new Pool(opts.baseUrl, { connections: 16, keepAliveTimeout: 30_000 });
+    this.ttl = opts.cacheTtlMs ?? 1000;
+    this.timeout = opts.timeoutMs ?? 2000;
+    this.max = opts.maxEntries ?? 10_000;
+  }
+
+  /**
+   * May this processing happen? Returns the decision (allowed or not, its basis and clause).
+   * @throws PIPP_UNAVAILABLE (503) when the consent service is unreachable or answers unexpectedly.
+   */
+  async decide(request: DecisionRequest): Promise<Decision> {
+    const key = JSON.stringify(request);
+    const hit = this.cache.get(key);
+    if (hit && hit.until > Date.now()) return hit.decision;
+    const decision = await this.fetchDecision(request);
+    if (this.cache.size >= this.max) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, { decision, until: Date.now() + this.ttl, subjectId: request.subjectId });
+    return decision;
+  }
+
+  /** Drops every cached decision about a subject (their consent changed). */
+  invalidateSubject(subjectId: string): void {
+    for (const [k, v] of this.cache) if (v.subjectId === subjectId) this.cache.delete(k);
+  }
+
+  /** Drops every cached decision (a policy version was published, a function shut down). */
+  invalidateAll(): void {
+    this.cache.clear();
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private async fetchDecision(request: DecisionRequest): Promise<Decision> {
+    let status = 0;
+    let body: unknown;
+    try {
+      const res = await this.pool.request({
+        method: 'POST',
+        path: DECISIONS_PATH,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await this.opts.token()}` },
+        body: JSON.stringify(request),
+        headersTimeout: this.timeout,
+        bodyTimeout: this.timeout,
+      });
+      status = res.statusCode;
+      body = await res.body.json();
+    } catch (err) {
+      throw Errors.unavailable(`The consent service could not be reached: ${(err as Error).message}`);
+    }
+    if (status !== 200 || !isDecision(body)) {
+      const why = status === 200 ? describeErrors(isDecision.errors) : `HTTP ${status}`;
+      throw Errors.unavailable(`The consent service gave no usable decision (${why})`);
+    }
+    return body as Decision;
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    consent: ConsentClient;
+  }
+}
+
+/**
+ * Decorates `app.consent` and keeps its cache honest: a broadcast consumer drops a subject's cached
+ * decisions on `privacy.consent.changed`, and all of them on `privacy.policy.published` and
+ * `privacy.function.shutdown`. Register after the service kit's infrastructure plugin.
+ */
+export const consentClientPlugin = fp(async function consentClient(app: FastifyInstance, opts: ConsentClientOptions) {
+  const client = new ConsentClient(opts);
+  app.decorate('consent', client);
+  app.kafka.consume({
+    name: 'consent-cache',
+    broadcast: true,
+    dedupe: false,
+    fromBeginning: false,
+    handlers: {
+      'privacy.consent.changed': async (event) => client.invalidateSubject(event.payload.subjectId),
+      'privacy.policy.published': async () => client.invalidateAll(),
+      'privacy.function.shutdown': async () => client.invalidateAll(),
+    },
+  });
+  app.addHook('onClose', async () => client.close());
+}, { name: 'pipp-consent-client', dependencies: ['pipp-kafka'] });
