@@ -2,7 +2,7 @@ import type { ServiceName } from '@pipp/contracts';
 
 /**
  * Access tokens for calls between services (role `service`), obtained from the identity service with
- * client credentials: `POST <identityUrl>/v1/identity/service-tokens` with `{clientId, clientSecret}`
+ * client credentials: `POST <identityUrl>/v1/identity/public/service-tokens` with `{clientId, clientSecret}`
  * → `{accessToken, tokenType: 'Bearer', expiresIn}` (seconds). Cached until 30 s before expiry.
  */
 export class ServiceTokens {
@@ -23,7 +23,7 @@ export class ServiceTokens {
   }
 
   private async fetchToken(): Promise<string> {
-    const res = await fetch(new URL('/v1/identity/service-tokens', this.opts.identityUrl), {
+    const res = await fetch(new URL('/v1/identity/public/service-tokens', this.opts.identityUrl), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ clientId: this.opts.clientId, clientSecret: this.opts.clientSecret }),
