@@ -44,12 +44,18 @@ declare module 'fastify' {
   }
 }
 
-/** Routes kafkajs logs into the service's pino logger. */
+/**
+ * Routes kafkajs logs into the service's pino logger. kafkajs logs every error response of the
+ * protocol at ERROR, also the retriable ones it then retries itself (a coordinator still loading, a
+ * new topic's metadata not yet propagated); those go to debug. Failures that matter surface as
+ * thrown errors and consumer crashes, which the kit logs.
+ */
 function logCreator(log: FastifyBaseLogger) {
   return () => ({ level, log: entry }: { level: logLevel; log: { message: string } & Record<string, unknown> }) => {
     const { message, timestamp: _t, logger: _l, ...rest } = entry;
     const fields = { kafkajs: rest };
-    if (level === logLevel.ERROR) log.error(fields, message);
+    if (level === logLevel.ERROR && message.startsWith('Response ')) log.debug(fields, message);
+    else if (level === logLevel.ERROR) log.error(fields, message);
     else if (level === logLevel.WARN) log.warn(fields, message);
     else if (level === logLevel.INFO) log.debug(fields, message);
     else log.trace(fields, message);
