@@ -1,4 +1,5 @@
 import './types.js';
+import { consentClientPlugin } from '@pipp/consent-client';
 import { eventTypesOf } from '@pipp/contracts';
 import { createFastify, infrastructurePlugin } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
@@ -44,6 +45,8 @@ export async function identityApp(app: FastifyInstance, opts: { config: Config }
   await app.register(devicesPlugin, { config });
   await app.register(auditPlugin, { config });
   await app.register(staffBootstrapPlugin, { config });
+  // The decision API of the consent service, called with a service token identity mints for itself.
+  await app.register(consentClientPlugin, { baseUrl: config.CONSENT_URL, token: async () => app.sessions.serviceToken(SERVICE).accessToken });
   await app.register(identityEvents, { config, keys });
   await app.register(housekeepingPlugin, { config });
   await app.register(routes, { prefix: PREFIX, config, keys });
