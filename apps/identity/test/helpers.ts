@@ -6,6 +6,7 @@ import { dropDatabase, isolatedEnv, waitFor, withMongo } from '@pipp/testing';
 import { generateKeyPairSync } from 'node:crypto';
 import { buildApp } from '../src/app.js';
 import { ConfigSchema } from '../src/config.js';
+import { parseMobileNumber } from '../src/domain/phone.js';
 
 export type IdentityApp = Awaited<ReturnType<typeof buildApp>>;
 
@@ -68,7 +69,9 @@ export async function requestCode(app: IdentityApp, env: Record<string, string>,
   const before = new Date(Date.now() - 1);
   const res = await app.inject({ method: 'POST', url: '/v1/identity/public/codes', payload: { phone, purpose }, headers });
   if (res.statusCode !== 202) throw new Error(`code request failed: ${res.statusCode} ${res.body}`);
-  return latestCode(env, phone.startsWith('+') ? phone : phone, before);
+  const parsed = parseMobileNumber(phone, ['CN']);
+  if (!parsed.ok) throw new Error('test phone does not parse');
+  return latestCode(env, parsed.e164, before);
 }
 
 export const STRONG_PASSWORD = 'violet-harbour-quietly-73-lanterns';
@@ -89,7 +92,8 @@ export async function register(app: IdentityApp, env: Record<string, string>, op
     },
   });
   if (res.statusCode !== 201) throw new Error(`registration failed: ${res.statusCode} ${res.body}`);
-  return { phone, ...(res.json() as { accessToken: string; refreshToken: string; subjectId: string; sessionId: string }) };
+  const e164 = parseMobileNumber(phone, ['CN']);
+  return { phone: e164.ok ? e164.e164 : phone, ...(res.json() as { accessToken: string; refreshToken: string; subjectId: string; sessionId: string }) };
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -42,7 +42,11 @@ const signInRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, 
 
   async function failed(request: FastifyRequest, ticket: Awaited<ReturnType<typeof app.security.reserveAttempt>>, principal: Principal | null, method: 'password' | 'code' | 'step-up'): Promise<never> {
     await app.security.attemptFailed(ticket, request.ip);
-    if (principal) await app.devices.recordFailure(principal._id, method, app.devices.signals(request));
+    // Recorded after answering, so a registered number does not answer measurably slower (enumeration).
+    if (principal) {
+      const signals = app.devices.signals(request);
+      setImmediate(() => { app.devices.recordFailure(principal._id, method, signals).catch((err: unknown) => app.log.warn({ err }, 'could not record a failed sign-in')); });
+    }
     throw IdentityErrors.signInFailed();
   }
 
