@@ -174,8 +174,10 @@ describe('enumeration resistance', () => {
       const res = await post('/public/sign-in', { phone, password: 'wrong-password-entirely-9' }, { 'x-forwarded-for': '1.1.1.1' });
       return { ms: performance.now() - t, res };
     };
+    // Interleaved samples, compared by median. Skipping the password hash for unknown numbers (the
+    // fault this guards against) makes the ratio exceed 50; the bounds leave room for a loaded machine.
     const samples: { known: number[]; unknown: number[] } = { known: [], unknown: [] };
-    for (let i = 0; i < 3; i += 1) {
+    for (let i = 0; i < 5; i += 1) {
       const k = await time(known.phone);
       const u = await time(unknown);
       expect(k.res.statusCode).toBe(401);
@@ -183,10 +185,10 @@ describe('enumeration resistance', () => {
       samples.known.push(k.ms);
       samples.unknown.push(u.ms);
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[2]!;
     const ratio = median(samples.known) / median(samples.unknown);
-    expect(ratio).toBeGreaterThan(0.5);
-    expect(ratio).toBeLessThan(2);
+    expect(ratio).toBeGreaterThan(0.25);
+    expect(ratio).toBeLessThan(4);
   });
 });
 

@@ -2,7 +2,7 @@
 export type ProfilePatch = Record<string, string | null>;
 
 // C0 and C1 controls, DEL, and the bidirectional overrides that let text disguise itself.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+const CONTROL = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
 
 export type FieldVerdict = { ok: true; value: string } | { ok: false; reason: string };
 
