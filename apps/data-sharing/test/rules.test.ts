@@ -42,6 +42,7 @@ describe('cross-border (5.3)', () => {
     expect(cb(law)).toMatchObject({ purpose: 'cross-border', country: 'US', legalBasis: { legalBasis: 'legal-obligation', evidenceRef: 'Law X art. 5' } });
     expect(cb(auth)).toMatchObject({ purpose: 'cross-border', country: 'US' });
     expect(cb(auth)).not.toHaveProperty('legalBasis');
+    expect(cb(auth)).not.toHaveProperty('recipientId');
     expect(cb(contract)).toMatchObject({ legalBasis: { legalBasis: 'contract-necessity', evidenceRef: 'C-9' } });
     expect(planShare({ ...base, recipient: recipient({ country: 'US' }), transfer: { ground: '5.3.3', contractRef: ' ' } })).toMatchObject({ ok: false, clause: '5.3.3' });
   });

@@ -150,13 +150,17 @@ export function planShare(input: {
   return { ok: true, crossBorder, decisions };
 }
 
-/** The consent decision that checks a 5.3 ground. */
+/**
+ * The consent decision that checks a 5.3 ground: purpose `cross-border` in the recipient's country.
+ * It names no recipient: the separate authorization of 5.3.2 is per country (PIPL art. 39), the
+ * sharing decision already covers the recipient (3.1.2).
+ */
 export function transferDecision(
   common: Pick<DecisionRequest, 'subjectId' | 'service' | 'categories' | 'functionId'>,
-  recipient: Pick<RecipientFacts, 'id' | 'country'>,
+  recipient: Pick<RecipientFacts, 'country'>,
   t: TransferGround,
 ): DecisionRequest {
-  const base: DecisionRequest = { ...common, purpose: 'cross-border', country: recipient.country, recipientId: recipient.id };
+  const base: DecisionRequest = { ...common, purpose: 'cross-border', country: recipient.country };
   if (t.ground === '5.3.1') return { ...base, legalBasis: { legalBasis: 'legal-obligation', evidenceRef: t.lawCitation } };
   if (t.ground === '5.3.3') return { ...base, legalBasis: { legalBasis: 'contract-necessity', evidenceRef: t.contractRef } };
   return base;
