@@ -146,7 +146,8 @@ export default async function indirectRoutes(fastify: FastifyInstance, _opts: { 
       ...(i.status === 'declined' ? { sealed: null } : {}),
       ...(result.confirmed.includes(i.category) || result.declined.includes(i.category) ? { decidedAt: new Date() } : {}),
     }));
-    const updated = await indirect.findOneAndUpdate({ _id: doc._id, rev: doc.rev }, { $set: { items }, $inc: { rev: 1 } }, { new: true }).lean();
+    // '+_outbox': no projection in findAndModify (FerretDB 1.24 does not implement it).
+    const updated = await indirect.findOneAndUpdate({ _id: doc._id, rev: doc.rev }, { $set: { items }, $inc: { rev: 1 } }, { new: true }).select('+_outbox').lean();
     if (!updated) throw DsErrors.conflict();
     return view(updated, true);
   });
