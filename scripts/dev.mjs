@@ -20,11 +20,19 @@ const log = (msg) => process.stderr.write(`[dev] ${msg}\n`);
  */
 function devSecrets() {
   const file = join(cacheDir(), 'dev', 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8'));
+    if (saved.CONSENT_PSEUDONYM_KEY) return saved;
+    // Secrets added since the file was written (consent's pseudonym key) are generated once, kept after.
+    saved.CONSENT_PSEUDONYM_KEY = randomBytes(32).toString('base64url');
+    writeFileSync(file, JSON.stringify(saved, null, 2), { mode: 0o600 });
+    return saved;
+  }
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const secrets = {
     IDENTITY_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     SERVICE_CLIENT_SECRETS: Object.fromEntries(Object.keys(SERVICE_PORTS).map((s) => [s, randomBytes(24).toString('base64url')])),
+    CONSENT_PSEUDONYM_KEY: randomBytes(32).toString('base64url'),
   };
   mkdirSync(join(cacheDir(), 'dev'), { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
@@ -47,6 +55,7 @@ export function devEnvironment(infra, secrets) {
     INCIDENT_URL: url('incident'),
     IDENTITY_SIGNING_KEY: secrets.IDENTITY_SIGNING_KEY,
     SERVICE_CLIENT_SECRETS: JSON.stringify(secrets.SERVICE_CLIENT_SECRETS),
+    CONSENT_PSEUDONYM_KEY: secrets.CONSENT_PSEUDONYM_KEY,
   };
 }
 
