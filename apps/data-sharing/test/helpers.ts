@@ -43,3 +43,33 @@ export class Databases {
 export function bearer(authority: TestAuthority, sub: string, role: 'subject' | 'operator' | 'dpo' | 'service') {
   return { authorization: `Bearer ${authority.token({ sub, role, ...(role === 'subject' || role === 'operator' || role === 'dpo' ? { sid: `s-${sub}` } : {}) })}` };
 }
+
+/**
+ * The real consent service in-process, listening on loopback (the data-sharing service reaches it over
+ * HTTP with its real ConsentClient), with its own database and the same topic prefix as the
+ * data-sharing instance, so its consent events reach data-sharing's decision cache.
+ */
+export async function startConsent(authority: TestAuthority, topicPrefix: string, dbs: Databases) {
+  const { buildApp: buildConsent } = await import('@pipp/consent/app');
+  const { ConfigSchema: ConsentConfig } = await import('@pipp/consent/config');
+  const env = dbs.add(isolatedEnv('consent', {
+    AUTH_JWKS_URL: authority.jwksUrl, KAFKA_TOPIC_PREFIX: topicPrefix, PROJECTION_REFRESH_MS: '200',
+    CONSENT_PSEUDONYM_KEY: 'test-pseudonym-key-0123456789abcdef0123456789',
+  }));
+  const app = await buildConsent(loadConfig(ConsentConfig, env) as never);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address() as { port: number };
+  return { app, url: `http://127.0.0.1:${address.port}`, env };
+}
+
+export type ConsentHandle = Awaited<ReturnType<typeof startConsent>>;
+
+/** Grants or withdraws consents as the subject, through the consent service's API. */
+export async function consentChange(authority: TestAuthority, consent: ConsentHandle, subjectId: string, changes: { purpose: string; state: 'granted' | 'withdrawn'; scope?: Record<string, unknown> }[]) {
+  const res = await consent.app.inject({
+    method: 'POST', url: `/v1/consent/subjects/${subjectId}/consents`, headers: bearer(authority, subjectId, 'subject'),
+    payload: { channel: 'app', changes },
+  });
+  if (res.statusCode !== 201) throw new Error(`consent change: HTTP ${res.statusCode} ${res.body}`);
+  return res.json() as { records: { recordId: string }[] };
+}
