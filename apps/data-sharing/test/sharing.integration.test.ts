@@ -151,6 +151,29 @@ describe('cross-border transfers (5.3)', () => {
   });
 });
 
+describe('a dataset that fails the anonymization check (3.4)', () => {
+  it('is released as PI only when every subject\'s sharing is allowed, and then each subject sees the recipient', async () => {
+    const rid = await recipient({ categories: ['profile', 'health'] });
+    const s1 = uniqueId('subj');
+    const s2 = uniqueId('subj');
+    const payload = {
+      recipientId: rid, purpose: 'sharing', name: 'Case files',
+      attributes: { quasiIdentifiers: ['ageBand'], sensitive: ['diagnosis'], identifying: ['subject'] },
+      rows: [{ subject: s1, ageBand: '30-39', diagnosis: 'flu' }, { subject: s2, ageBand: '40-49', diagnosis: 'cold' }],
+    };
+    const noBasis = await app.inject({ method: 'POST', url: '/v1/data-sharing/releases', headers: op(), payload: { ...payload, personal: { subjectColumn: 'subject', categories: ['profile'] } } });
+    expect(noBasis.statusCode).toBe(403);
+    expect(noBasis.json()).toMatchObject({ code: 'PIPP_SHARING_REFUSED', clause: '3.1.2', message: expect.stringMatching(/2 of 2 subject/) });
+    const ok = await app.inject({ method: 'POST', url: '/v1/data-sharing/releases', headers: op(), payload: { ...payload, personal: { subjectColumn: 'subject', categories: ['profile'], basis: { legalBasis: 'law-enforcement', evidenceRef: 'Procuratorate request 2026-77' } } } });
+    expect(ok.statusCode, ok.body).toBe(201);
+    expect(ok.json()).toMatchObject({ outcome: 'personal', subjects: 2, report: { passed: false } });
+    for (const s of [s1, s2]) {
+      const who = await app.inject({ url: `/v1/data-sharing/subjects/${s}/recipients`, headers: bearer(authority, s, 'subject') });
+      expect(who.json().recipients).toEqual([expect.objectContaining({ recipientId: rid, clauses: ['3.4.4'] })]);
+    }
+  });
+});
+
 describe('when the consent service cannot answer', () => {
   it('fails closed with 503 and records nothing', async () => {
     const env = dbs.add(dsEnv(authority, { CONSENT_URL: 'http://127.0.0.1:9' }));
