@@ -91,14 +91,16 @@ export class Outbox {
   /**
    * Updates one document and appends events to its outbox in the same write; returns the updated
    * document (as `findOneAndUpdate` with `new: true`) or null when nothing matched (then no event).
+   * The returned document includes its hidden fields (pending outbox entries among them): FerretDB 1.24
+   * implements no projection on findAndModify, so none is sent (do not pass `projection` either).
    */
   async update<T>(model: Model<T>, filter: Record<string, unknown>, update: UpdateQuery<T>, entries: OutboxEntry[], options: QueryOptions<T> = {}) {
     const withEvents = entries.length
       ? { ...update, $push: { ...((update as { $push?: object }).$push ?? {}), [OUTBOX_FIELD]: { $each: entries } } }
       : update;
-    // `+_outbox`: FerretDB 1.24 rejects any projection in findAndModify ("fields … is not implemented
-    // yet"), and the schema-level `select: false` of the outbox would add one.
-    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options }).select(`+${OUTBOX_FIELD}`).exec();
+    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options })
+      .select(hiddenPaths(model).map((p) => `+${p}`).join(' '))
+      .exec();
     if (doc && entries.length) await this.hint(model.collection.collectionName, (doc as { _id: unknown })._id);
     return doc;
   }
@@ -213,3 +215,15 @@ export class Outbox {
 }
 
 const BATCH = 200;
+
+/**
+ * Paths a schema hides (`select: false`). Mongoose turns them into a projection, which FerretDB 1.24
+ * rejects on findAndModify ("support for field fields is not implemented"); selecting them with `+`
+ * sends none. Use this for any `findOneAndUpdate` on a model whose schema hides paths (every model
+ * with `outboxPlugin`).
+ */
+export function hiddenPaths(model: Model<unknown> | Model<never> | { schema: Schema }): string[] {
+  const paths: string[] = [];
+  model.schema.eachPath((path, type) => { if ((type as { options?: { select?: boolean } }).options?.select === false) paths.push(path); });
+  return paths;
+}
