@@ -192,6 +192,55 @@ describe('erasure: deletion notices to recipients', () => {
     }
   });
 
+  it('leaves no document holding the subject\'s data after an account erasure, and purges kept records when their date comes', async () => {
+    const env = dbs.add(dsEnv(authority));
+    const app = await startDs(authority, env);
+    try {
+      const subject = uniqueId('subj');
+      const f = await register(app, '/f');
+      receiver.answer('/f', 200);
+      await share(app, subject, f.id, ['profile']);
+      const me = bearer(authority, subject, 'subject');
+      expect((await app.inject({ method: 'POST', url: `/v1/data-sharing/subjects/${subject}/other-people-data`, headers: me, payload: { relationship: 'spouse', categories: ['phone-number'], data: { phone: '+8613900001111', name: 'Wang Fang' }, attestation: { authorized: true, kind: 'consent-of-the-person', statement: 'She agreed in writing' } } })).statusCode).toBe(201);
+      expect((await app.inject({ method: 'POST', url: `/v1/data-sharing/subjects/${subject}/disclosures`, headers: me, payload: { categories: ['profile'], channel: 'Public profile of Wang Wei', ground: { ground: '3.3.1', via: 'active-choice' } } })).statusCode).toBe(201);
+      await app.models.indirect.create({
+        _id: `ind_${uniqueId()}`, subjectId: subject, source: { name: 'Partner' }, purpose: 'profile',
+        confirmation: { documentRef: 'L', subjectConsented: true, lawfulSource: true, liabilityAccepted: true, signedAt: new Date() },
+        items: [{ category: 'profile', status: 'usable', sealed: app.sealer.seal(JSON.stringify({ nickname: 'Wang Wei' })) }],
+        basis: null, receivedBy: { role: 'service', actorId: 'identity' }, receivedAt: new Date(), rev: 0, held: null,
+      });
+      const requestId = uniqueId('er');
+      await request(env, erasureEvent({ requestId, subjectId: subject }));
+      const done = await replies(env, requestId, (r) => r.some((p) => p.pendingRecipients?.length === 0));
+      expect(done.at(-1)!.payload.counts).toEqual({ erased: 4, anonymized: 0, kept: 0 });
+      // Every collection, read directly: nothing of the subject but the erasure ledger, the notices and audit ids.
+      const db = app.mongo.connection.db!;
+      for (const c of await db.listCollections().toArray()) {
+        const docs = await db.collection(c.name).find({}).toArray();
+        const text = JSON.stringify(docs);
+        expect(text, c.name).not.toMatch(/8613900001111|Wang Fang|Wang Wei|agreed in writing/);
+        if (!['erasures', 'deletionnotices', 'auditrecords', 'processed_events'].includes(c.name)) expect(text, c.name).not.toContain(subject);
+      }
+
+      // A kept record whose purge date came is purged by a purge request, without notifying the recipient again.
+      const held = uniqueId('subj');
+      await share(app, held, f.id, ['profile']);
+      const first = uniqueId('er');
+      await request(env, erasureEvent({ requestId: first, subjectId: held, legalHolds: [{ category: 'sharing-record', legalBasis: 'legal-obligation', evidenceRef: 'Law Z', purgeAt: new Date(Date.now() + 60_000).toISOString() }] }));
+      await replies(env, first, (r) => r.some((p) => p.pendingRecipients?.length === 0));
+      const calls = receiver.on('/f').length;
+      await app.models.shares.updateMany({ subjectId: held }, { $set: { 'held.purgeAt': new Date(Date.now() - 1000) } });
+      const purge = uniqueId('er');
+      await request(env, erasureEvent({ requestId: purge, subjectId: held, scope: { kind: 'categories', categories: ['sharing-record'] }, purgeIsolated: true }));
+      const purged = await replies(env, purge, (r) => r.length > 0);
+      expect(purged.at(-1)!.payload).toMatchObject({ counts: { erased: 1, kept: 0 }, pendingRecipients: [] });
+      expect(await app.models.shares.countDocuments({ subjectId: held })).toBe(0);
+      expect(receiver.on('/f').length).toBe(calls);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('does not lose a pending notice across a restart: a new instance delivers it', async () => {
     const env = dbs.add(dsEnv(authority, { WEBHOOK_BACKOFF_MS: '60000' }));
     let app = await startDs(authority, env);

@@ -43,19 +43,26 @@ async function makePlan(app: FastifyInstance, p: ErasurePayload): Promise<{ plan
   const m = app.models;
   const scope = p.scope as ErasureScope;
   const holds = p.legalHolds as LegalHold[];
+  // Records kept by law are normally out of reach; a purge request (their purge date came) takes them too.
+  const live = p.purgeIsolated
+    ? { subjectId: p.subjectId, $or: [{ held: null }, { 'held.purgeAt': { $lte: new Date() } }] }
+    : { subjectId: p.subjectId, held: null };
   const [shares, independent, disclosures, indirect, otherPeople] = await Promise.all([
-    m.shares.find({ subjectId: p.subjectId, held: null }, { _id: 1, recipientId: 1, categories: 1 }).lean(),
+    m.shares.find(live, { _id: 1, recipientId: 1, categories: 1 }).lean(),
     m.independent.find({ subjectId: p.subjectId }).lean(),
-    m.disclosures.find({ subjectId: p.subjectId, held: null }, { _id: 1, categories: 1 }).lean(),
-    m.indirect.find({ subjectId: p.subjectId, held: null }, { _id: 1, items: 1 }).lean(),
+    m.disclosures.find(live, { _id: 1, categories: 1 }).lean(),
+    m.indirect.find(live, { _id: 1, items: 1 }).lean(),
     m.otherPeople.find({ subjectId: p.subjectId }, { _id: 1, categories: 1 }).lean(),
   ]);
   const sharePlan = planShareErasure(scope, holds, shares.map((s) => ({ id: s._id, recipientId: s.recipientId, categories: s.categories })), new Map(independent.map((i) => [i.recipientId, i._id])));
+  // Recipients were told at the original erasure: a purge of kept records or a re-application after a
+  // backup restore (4.2-backups) erases here again without notifying them a second time.
+  const quiet = Boolean(p.purgeIsolated || p.restoreId);
   const plan: Plan = {
     eraseShares: sharePlan.erase, trimShares: sharePlan.trim, holdShares: sharePlan.hold,
     eraseDisclosures: [], holdDisclosures: [], eraseIndirect: [], trimIndirect: [], holdIndirect: [],
     eraseOtherPeople: [], eraseIndependent: scope.kind === 'account' ? independent.map((i) => i._id) : [],
-    notify: sharePlan.notify, notAsked: sharePlan.notAsked,
+    notify: quiet ? [] : sharePlan.notify, notAsked: quiet ? [] : sharePlan.notAsked,
   };
   for (const d of disclosures) {
     const f = recordFate(scope, holds, 'sharing-record', d.categories);

@@ -71,6 +71,7 @@ export interface DisclosureDoc {
   basis: BasisRecord | null;
   clause: string;
   channel: string;
+  functionId?: string;
   decidedBy: Actor;
   disclosedAt: Date;
   held?: Held | null;
@@ -82,6 +83,7 @@ export interface IndirectDoc {
   subjectId: string;
   source: { name: string; recipientId?: string };
   purpose: string;
+  functionId?: string;
   confirmation: { documentRef: string; subjectConsented: boolean; lawfulSource: boolean; liabilityAccepted: boolean; signatory?: string; signedAt: Date };
   items: { category: DataCategory; status: 'usable' | 'awaiting-confirmation' | 'declined'; sealed: string | null; decidedAt?: Date }[];
   basis: BasisRecord;
@@ -98,6 +100,7 @@ export interface OtherPeopleDoc {
   relationship: string;
   categories: DataCategory[];
   sealed: string;
+  functionId?: string;
   attestation: { kind: string; sealedStatement: string; attestedAt: Date };
   suppliedBy: Actor;
   createdAt: Date;
@@ -211,7 +214,7 @@ function shareModel(app: FastifyInstance) {
 function disclosureModel(app: FastifyInstance) {
   const s = new Schema({
     _id: str, subjectId: str, categories: cats, ground: str, via: String, violationRef: String, violation: String, measuresTaken: { type: [String], default: undefined },
-    basis: basisField, clause: String, channel: String, decidedBy: ActorSchema, disclosedAt: Date, held: { type: HeldSchema, default: null },
+    basis: basisField, clause: String, channel: String, functionId: String, decidedBy: ActorSchema, disclosedAt: Date, held: { type: HeldSchema, default: null },
   }, { versionKey: false });
   s.plugin(outboxPlugin);
   s.index({ subjectId: 1, disclosedAt: -1 });
@@ -221,7 +224,7 @@ function disclosureModel(app: FastifyInstance) {
 
 function indirectModel(app: FastifyInstance) {
   const s = new Schema({
-    _id: str, subjectId: str, source: { name: String, recipientId: String }, purpose: String,
+    _id: str, subjectId: str, source: { name: String, recipientId: String }, purpose: String, functionId: String,
     confirmation: { documentRef: String, subjectConsented: Boolean, lawfulSource: Boolean, liabilityAccepted: Boolean, signatory: String, signedAt: Date },
     items: { type: [new Schema({ category: String, status: String, sealed: { type: String, default: null }, decidedAt: Date }, { _id: false })], default: [] },
     basis: basisField, receivedBy: ActorSchema, receivedAt: Date, rev: { type: Number, default: 0 }, held: { type: HeldSchema, default: null },
@@ -234,7 +237,7 @@ function indirectModel(app: FastifyInstance) {
 
 function otherPeopleModel(app: FastifyInstance) {
   const s = new Schema({
-    _id: str, subjectId: str, relationship: String, categories: cats, sealed: String,
+    _id: str, subjectId: str, relationship: String, categories: cats, sealed: String, functionId: String,
     attestation: { kind: String, sealedStatement: String, attestedAt: Date }, suppliedBy: ActorSchema, createdAt: Date,
   }, { versionKey: false });
   s.index({ subjectId: 1, createdAt: -1 });

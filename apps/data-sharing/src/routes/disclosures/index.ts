@@ -87,7 +87,7 @@ export default async function disclosureRoutes(fastify: FastifyInstance, _opts: 
     }
     const id = newId('dsc');
     const doc: Omit<DisclosureDoc, 'held'> = {
-      _id: id, subjectId, categories: b.categories, ground: ground.ground, basis, clause, channel: b.channel, decidedBy: actorOf(request), disclosedAt: new Date(),
+      _id: id, subjectId, categories: b.categories, ground: ground.ground, basis, clause, channel: b.channel, ...(b.functionId ? { functionId: b.functionId } : {}), decidedBy: actorOf(request), disclosedAt: new Date(),
       ...(ground.ground === '3.3.1' ? { via: ground.via } : { violationRef: ground.violationRef, violation: ground.violation, measuresTaken: ground.measuresTaken }),
     };
     const events = ground.ground === '3.3.2' ? [app.outbox.entry('privacy.notification.requested', {

@@ -90,7 +90,7 @@ export default async function indirectRoutes(fastify: FastifyInstance, _opts: { 
     const c = b.confirmation!;
     const id = newId('ind');
     const doc: Omit<IndirectDoc, 'held'> = {
-      _id: id, subjectId, source: b.source, purpose: b.purpose,
+      _id: id, subjectId, source: b.source, purpose: b.purpose, ...(b.functionId ? { functionId: b.functionId } : {}),
       confirmation: { documentRef: c.documentRef!, subjectConsented: true, lawfulSource: true, liabilityAccepted: true, ...(c.signatory ? { signatory: c.signatory } : {}), signedAt: new Date(c.signedAt!) },
       items: b.items.map((i) => ({ category: i.category, status: awaitingConfirmation.includes(i.category) ? 'awaiting-confirmation' as const : 'usable' as const, sealed: app.sealer.seal(JSON.stringify(i.data)) })),
       basis: recordedBasis(decision, b.basis) as IndirectDoc['basis'], receivedBy: actorOf(request), receivedAt: new Date(), rev: 0,

@@ -56,7 +56,7 @@ export default async function otherPeopleRoutes(fastify: FastifyInstance, _opts:
     }
     const doc = await otherPeople.create({
       _id: newId('oth'), subjectId: request.params.subjectId, relationship: b.relationship, categories: b.categories,
-      sealed: app.sealer.seal(JSON.stringify(b.data)),
+      sealed: app.sealer.seal(JSON.stringify(b.data)), ...(b.functionId ? { functionId: b.functionId } : {}),
       attestation: { kind: b.attestation!.kind!, sealedStatement: app.sealer.seal(b.attestation!.statement!), attestedAt: new Date() },
       suppliedBy: actorOf(request), createdAt: new Date(),
     });
