@@ -21,7 +21,7 @@ export const ConfigSchema = defineConfig({
   HOME_REGION: Type.String({ pattern: '^[A-Z]{2}$', default: 'CN', description: 'Where PI is stored (policy 5.3); any other country or region is cross-border. HK, MO and TW are outside CN' }),
   WEBHOOK_ALLOWED_HOSTS: Type.String({
     default: '',
-    pattern: '^[A-Za-z0-9.*:\\[\\]_-]*(,[A-Za-z0-9.*:\\[\\]_-]+)*$',
+    pattern: '^\\s*[A-Za-z0-9.*:\\[\\]_-]*(\\s*,\\s*[A-Za-z0-9.*:\\[\\]_-]+)*\\s*$',
     description: 'Comma-separated host names recipient webhooks may point at; `*.example.com` allows sub-domains. Empty: no webhook host is allowed',
   }),
   WEBHOOK_ALLOW_LOOPBACK: Type.Boolean({ default: false, description: 'Allow webhooks on loopback addresses (local development and tests only); plain http is then allowed for loopback' }),

@@ -42,6 +42,8 @@ describe('configuration', () => {
     const c = loadConfig(ConfigSchema, env);
     expect(c).toMatchObject({ HOME_REGION: 'CN', WEBHOOK_ALLOW_LOOPBACK: false, WEBHOOK_ALLOWED_HOSTS: '', ANONYMIZATION_K: 5, PORT: 4003 });
     expect(ownClientSecret(c)).toBe('s');
+    expect(loadConfig(ConfigSchema, { ...env, WEBHOOK_ALLOWED_HOSTS: 'hooks.a.example, *.b.example' }).WEBHOOK_ALLOWED_HOSTS).toBe('hooks.a.example, *.b.example');
+    expect(() => loadConfig(ConfigSchema, { ...env, WEBHOOK_ALLOWED_HOSTS: 'a.example/path' })).toThrow(/WEBHOOK_ALLOWED_HOSTS/);
     expect(() => ownClientSecret({ SERVICE_CLIENT_SECRETS: '{"identity":"x"}' })).toThrow(/data-sharing/);
   });
 });
