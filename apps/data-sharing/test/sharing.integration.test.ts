@@ -89,6 +89,13 @@ describe('sharing only with consent or a legal basis (3.1, 3.4)', () => {
     const ok = await shareReq(subject, { recipientId: rid, categories: ['profile'], basis: { legalBasis: 'law-enforcement', evidenceRef: 'Court order (2026) 123' } }, op());
     expect(ok.statusCode, ok.body).toBe(201);
     expect(ok.json()).toMatchObject({ basis: { kind: 'legal-basis', legalBasis: 'law-enforcement', evidenceRef: 'Court order (2026) 123' }, clause: '3.4.4', requestedBy: { role: 'operator' } });
+    // A retried request with the same idempotency key records once.
+    const once = { recipientId: rid, categories: ['profile'], basis: { legalBasis: 'law-enforcement', evidenceRef: 'Court order (2026) 123' }, idempotencyKey: 'req-42' };
+    const first = await shareReq(subject, once, op());
+    const again = await shareReq(subject, once, op());
+    expect([first.statusCode, again.statusCode]).toEqual([201, 200]);
+    expect(again.json().id).toBe(first.json().id);
+    expect(await app.models.shares.countDocuments({ subjectId: subject })).toBe(2);
     const bad = await shareReq(subject, { recipientId: rid, categories: ['profile'], basis: { legalBasis: 'contract-necessity', evidenceRef: 'C-1' } });
     expect(bad.statusCode).toBe(422);
     expect(bad.json()).toMatchObject({ code: 'PIPP_BASIS_INADMISSIBLE', clause: '3.4' });

@@ -3,6 +3,7 @@ import { Errors } from '@pipp/service-kit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { createHash } from 'node:crypto';
 import type { Config } from '../../config.js';
 import { isCrossBorder } from '../../domain/regions.js';
 import { planShare, sharingClauseOf, type ClaimedBasis } from '../../domain/sharing.js';
@@ -23,6 +24,7 @@ const ShareIn = Type.Object({
   basis: Type.Optional(ClaimedBasisSchema),
   transfer: Type.Optional(TransferIn),
   functionId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' })),
+  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$', description: 'Repeat a request safely: the same caller, subject and key return the first record (200) instead of recording twice' })),
 }, { additionalProperties: false });
 
 export const ShareOut = Type.Object({
@@ -85,17 +87,25 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
    * only if the consent service allows it: the subject's separate consent for that recipient (3.1.2) or
    * the claimed legal basis with its evidence (3.1.1, 3.4.1–3.4.7). A recipient outside the home region
    * also needs a 5.3 ground (`transfer`), checked the same way. Records what, to whom, when and on what
-   * basis. Roles: the subject, operator, dpo, service.
+   * basis. Roles: the subject, operator, dpo, service. With `idempotencyKey`, a repeated request (same
+   * caller, subject and key) returns the first record with 200; a concurrent duplicate gets 409.
    * Errors: 403 PIPP_SHARING_REFUSED / PIPP_CROSS_BORDER_REFUSED (with the deciding clause), 422
    * PIPP_RECIPIENT_INELIGIBLE / PIPP_BASIS_INADMISSIBLE, 403 PIPP_FUNCTION_SHUT_DOWN (2.4.2(5)),
    * 404 unknown recipient, 503 when the consent service cannot answer (fails closed).
    */
   app.post('/subjects/:subjectId/shares', {
     preHandler: subjectStaffOrService,
-    schema: { tags: ['sharing'], params: SubjectParams, body: ShareIn, response: { 201: ShareCreated, ...errors(400, 401, 403, 404, 422, 503) } },
+    schema: { tags: ['sharing'], params: SubjectParams, body: ShareIn, response: { 200: ShareCreated, 201: ShareCreated, ...errors(400, 401, 403, 404, 409, 422, 503) } },
   }, async (request, reply) => {
     const { subjectId } = request.params;
     const b = request.body;
+    const id = b.idempotencyKey
+      ? `shr_${createHash('sha256').update(`${request.user.role}\u0000${request.user.sub}\u0000${subjectId}\u0000${b.idempotencyKey}`).digest('hex').slice(0, 32)}`
+      : newId('shr');
+    if (b.idempotencyKey) {
+      const earlier = await shares.findOne({ _id: id, held: null }).lean();
+      if (earlier) return reply.code(200).send({ ...shareView(earlier), subjectRef: app.sealer.subjectRef(earlier.recipientId, subjectId) });
+    }
     await assertFunctionOpen(app, b.functionId);
     const recipient = await recipients.findById(b.recipientId).lean();
     if (!recipient) throw Errors.notFound(`No recipient ${b.recipientId}`);
@@ -116,7 +126,7 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
     }
     const basis = recordedBasis(sharing, b.basis);
     const doc = await shares.create({
-      _id: newId('shr'), subjectId, recipientId: recipient._id, recipientName: recipient.legalName, country: recipient.country, purpose,
+      _id: id, subjectId, recipientId: recipient._id, recipientName: recipient.legalName, country: recipient.country, purpose,
       categories: b.categories, basis, clause: basis?.kind === 'legal-basis' ? sharingClauseOf(basis.legalBasis) : '3.1.2',
       crossBorder: plan.crossBorder,
       ...(crossAnswer && b.transfer ? {
