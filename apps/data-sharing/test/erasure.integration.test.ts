@@ -241,6 +241,27 @@ describe('erasure: deletion notices to recipients', () => {
     }
   });
 
+  it('answers at once for a subject it holds nothing about, ignores requests for other participants, and replies again to a redelivery', async () => {
+    const env = dbs.add(dsEnv(authority));
+    const app = await startDs(authority, env);
+    try {
+      const subject = uniqueId('subj');
+      const skipped = uniqueId('er');
+      const requestId = uniqueId('er');
+      await request(env, erasureEvent({ requestId: skipped, subjectId: subject, participants: ['identity'] }));
+      await request(env, erasureEvent({ requestId, subjectId: subject }));
+      const first = await replies(env, requestId, (r) => r.length >= 1);
+      expect(first[0]!.payload).toEqual({ requestId, subjectId: subject, participant: 'data-sharing', attempt: 1, status: 'completed', counts: { erased: 0, anonymized: 0, kept: 0 }, kept: [], pendingRecipients: [] });
+      await request(env, erasureEvent({ requestId, subjectId: subject, attempt: 3 }));
+      const again = await replies(env, requestId, (r) => r.some((p) => p.attempt === 3));
+      expect(again.at(-1)!.payload).toMatchObject({ attempt: 3, counts: { erased: 0 }, pendingRecipients: [] });
+      // Same key (subject): the request for identity only was handled first, and left no trace here.
+      expect(await app.models.erasures.exists({ _id: skipped })).toBeNull();
+    } finally {
+      await app.close();
+    }
+  });
+
   it('does not lose a pending notice across a restart: a new instance delivers it', async () => {
     const env = dbs.add(dsEnv(authority, { WEBHOOK_BACKOFF_MS: '60000' }));
     let app = await startDs(authority, env);

@@ -170,6 +170,22 @@ export async function handleErasureRequested(app: FastifyInstance, event: EventE
   let doc = await erasures.findById(p.requestId).lean();
   if (!doc) {
     const { plan, kept, counts, recipients } = await makePlan(app, p);
+    // Nothing held for this subject (most subjects): record the answer and reply in one write.
+    if (Object.values(plan).every((list) => (list as unknown[]).length === 0)) {
+      const entry = app.outbox.entry('privacy.erasure.participant-replied', {
+        subject: p.subjectId, correlationId: p.requestId,
+        payload: { requestId: p.requestId, subjectId: p.subjectId, participant: 'data-sharing', attempt: p.attempt, status: 'completed', counts, kept: [], pendingRecipients: [] },
+      });
+      try {
+        await app.outbox.insert(erasures, {
+          _id: p.requestId, subjectId: p.subjectId, scope: p.scope, ground: p.ground, status: 'applied', plan: plan as unknown as Record<string, unknown>,
+          counts, kept, recipients, lastAttempt: p.attempt, lastPending: [], replies: 1, rev: 1, createdAt: new Date(), appliedAt: new Date(),
+        }, [entry]);
+        return;
+      } catch (err) {
+        if ((err as { code?: number }).code !== 11000) throw err;
+      }
+    }
     try {
       await erasures.create({
         _id: p.requestId, subjectId: p.subjectId, scope: p.scope, ground: p.ground, status: 'planned', plan: plan as unknown as Record<string, unknown>,

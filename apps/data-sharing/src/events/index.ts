@@ -16,6 +16,8 @@ const HOUR = 3_600_000;
 export const eventsPlugin = fp(async function events(app: FastifyInstance) {
   app.kafka.consume({
     name: 'saga',
+    // Keyed by subject: partitions in parallel keep each subject's events in order (erasure batches).
+    partitionsConsumedConcurrently: 4,
     handlers: {
       'privacy.erasure.requested': async (event) => handleErasureRequested(app, event),
       'privacy.retention.sweep-requested': async (event) => handleSweep(app, event),
