@@ -126,6 +126,7 @@ export function sweepParticipantHandler(app: FastifyInstance, opts: {
 }): EventHandler<'privacy.retention.sweep-requested'> {
   const reply = (p: SweepRequested, status: 'in-progress' | 'completed' | 'failed', r: { counts: Counts; batches: number; expiredSubjects?: string[] | undefined }, error?: string) => app.outbox.entry('privacy.retention.sweep-replied', {
     correlationId: p.sweepId,
+    key: p.sweepId,
     payload: {
       sweepId: p.sweepId, participant: opts.name, status, counts: r.counts, batches: r.batches, attempt: p.attempt ?? 1,
       ...(r.expiredSubjects?.length ? { expiredSubjects: r.expiredSubjects.slice(0, 1000) } : {}), ...(error ? { error } : {}),

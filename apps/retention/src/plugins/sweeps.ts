@@ -70,7 +70,7 @@ export class SweepService {
       sweepId: doc._id, rules: doc.rules as RetentionRule[], asOf: new Date(doc.asOf).toISOString(), batchSize: doc.batchSize, attempt, participants,
       ...(doc.shutdownId && doc.functionId ? { shutdown: { shutdownId: doc.shutdownId, functionId: doc.functionId } } : {}),
     };
-    return this.app.outbox.entry('privacy.retention.sweep-requested', { correlationId: doc._id, payload });
+    return this.app.outbox.entry('privacy.retention.sweep-requested', { correlationId: doc._id, key: doc._id, payload });
   }
 
   private nextAction(participants: SweepDoc['participants']): Date | null {
