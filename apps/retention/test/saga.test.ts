@@ -105,6 +105,9 @@ describe('retries and escalation', () => {
     }
     p = applyReply(p, reply('identity', { status: 'failed', attempt, error: 'boom' }), new Date(now), policy)!;
     expect(p.identity).toMatchObject({ state: 'failed', exhausted: true, nextRetryAt: null });
+    // Due for the DPO at once, and not again once told.
+    expect(nextActionAt(p, at(864e6), new Set(), policy)).toEqual(new Date(now));
+    expect(nextActionAt(p, at(864e6), new Set(['retries-exhausted']), policy)).toEqual(at(864e6 - 3600_000));
     const plan = planSaga({ participants: p, attempt, deadline: at(864e6), escalations }, new Date(now + 1), policy);
     expect(plan.redeliver).toEqual([]);
     expect(plan.escalations.map((e) => e.level)).toEqual(['retries-exhausted']);

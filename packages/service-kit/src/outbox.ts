@@ -67,14 +67,18 @@ export class Outbox {
   }
 
   /**
-   * Builds an outbox entry for an event, validated against its contract.
+   * Builds an outbox entry for an event, validated against its contract. The message key is `key`
+   * when given, else the data subject, else the event id.
    * @throws EventValidationError when the payload does not match the event's schema.
    */
-  entry<T extends EventType>(type: T, init: { payload: EventPayload<T>; subject?: string; correlationId?: string; id?: string }): OutboxEntry {
-    const event: EventEnvelope<T> = createEvent(type, { source: this.deps.source, ...init });
+  entry<T extends EventType>(type: T, init: { payload: EventPayload<T>; subject?: string; correlationId?: string; id?: string; key?: string }): OutboxEntry {
+    const { key, ...rest } = init;
+    const event: EventEnvelope<T> = createEvent(type, { source: this.deps.source, ...rest });
     return {
       topic: topicFor(type, this.deps.topicPrefix),
-      key: event.subject ?? event.id,
+      // The data subject keeps one person's events in order; `key` orders a flow without a subject
+      // (e.g. one sweep's progress reports); otherwise the event id spreads them.
+      key: key ?? event.subject ?? event.id,
       value: JSON.stringify(event),
       eventId: event.id,
       type,

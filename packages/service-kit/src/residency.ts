@@ -118,12 +118,12 @@ export const residencyPlugin = fp(async function residency(app: FastifyInstance,
     if (assessment.flagged) app.log.warn(fields, `data residency (policy 5.3): ${assessment.summary}`);
     else app.log.info(fields, `data residency (policy 5.3): ${assessment.summary}`);
     if (model) {
-      const entry = app.outbox.entry('privacy.residency.declared', { payload: declaration });
+      const entry = app.outbox.entry('privacy.residency.declared', { payload: declaration, key: opts.service });
       await app.outbox.update(model, { _id: 'self' }, { $set: { declaration } }, [entry], { upsert: true });
     } else {
       // No database (the stateless gateway): no state changes here, the announcement itself is all.
       const event = createEvent('privacy.residency.declared', { source: opts.service, payload: declaration });
-      await app.kafka.producer.send({ topic: app.kafka.topic('privacy.residency.declared'), acks: -1, messages: [{ key: event.id, value: JSON.stringify(event) }] });
+      await app.kafka.producer.send({ topic: app.kafka.topic('privacy.residency.declared'), acks: -1, messages: [{ key: opts.service, value: JSON.stringify(event) }] });
     }
   });
 }, { name: 'pipp-residency', dependencies: ['pipp-kafka'] });

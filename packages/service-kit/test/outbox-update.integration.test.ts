@@ -30,6 +30,12 @@ it('updates a document and appends its event in one write, then relays it', asyn
     expect(doc?.text).toBe('after');
     expect(await app.outbox.update(app.models.notes, { _id: 'missing' }, { $set: { text: 'x' } }, [entry])).toBeNull();
     await waitFor(async () => (await app.models.effects.findById('u-1'))?.count === 1, { what: 'the relayed event\'s effect' });
+    // Keys: the data subject keeps one person's events in order; an explicit key orders a flow without one.
+    const payload = { notificationId: 'k', kind: 'general' as const, requestedBy: 'incident' as const, audience: { allSubjects: true as const }, title: 't', body: 'b' };
+    expect(entry.key).toBe('subj-u');
+    expect(app.outbox.entry('privacy.notification.requested', { payload, key: 'flow-1' }).key).toBe('flow-1');
+    const bare = app.outbox.entry('privacy.notification.requested', { payload });
+    expect(bare.key).toBe(bare.eventId);
   } finally {
     await app.close();
   }

@@ -178,14 +178,19 @@ export function planSaga(input: { participants: Participants; attempt: number; d
 }
 
 /**
- * The earliest moment something may be due: a participant's retry, the deadline-near warning or the
- * deadline itself (levels already fired excluded). Null when every participant completed.
+ * The earliest moment something may be due: a participant's retry, the escalation of one out of
+ * automatic retries, the deadline-near warning or the deadline itself (levels already fired
+ * excluded). Null when every participant completed.
  */
 export function nextActionAt(participants: Participants, deadline: Date, fired: Set<EscalationLevel>, policy: RetryPolicy): Date | null {
   const list = Object.values(participants);
   if (!list.length || list.every((p) => p!.state === 'completed')) return null;
   const times: number[] = [];
-  for (const p of list) if (p!.nextRetryAt && (p!.state === 'requested' || p!.state === 'failed')) times.push(p!.nextRetryAt.getTime());
+  for (const p of list) {
+    if (p!.nextRetryAt && (p!.state === 'requested' || p!.state === 'failed')) times.push(p!.nextRetryAt.getTime());
+    // A participant out of automatic retries is due for the DPO at once (once).
+    if (p!.exhausted && p!.state !== 'completed' && !fired.has('retries-exhausted')) times.push((p!.repliedAt ?? p!.requestedAt).getTime());
+  }
   if (!fired.has('overdue')) {
     times.push(deadline.getTime());
     if (!fired.has('deadline-near')) times.push(deadline.getTime() - policy.escalateBeforeMs);
