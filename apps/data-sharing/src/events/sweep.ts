@@ -24,6 +24,7 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
   const done = await sweeps.findById(p.sweepId).lean();
   const reply = (status: 'in-progress' | 'completed', counts: { erased: number; anonymized: number; kept: number }, batches: number) => app.outbox.entry('privacy.retention.sweep-replied', {
     correlationId: p.sweepId,
+    key: p.sweepId, // one sweep's progress reports stay on one partition, in order
     payload: { sweepId: p.sweepId, participant: 'data-sharing', status, counts, batches, ...(p.attempt ? { attempt: p.attempt } : {}) },
   });
   if (done?.status === 'completed') {
