@@ -2,6 +2,7 @@ import {
   createEvent, topicFor, type EventEnvelope, type EventPayload, type EventType, type ServiceName,
 } from '@pipp/contracts';
 import type { FastifyBaseLogger } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
 import { Schema, type Connection, type Model, type QueryOptions, type UpdateQuery } from 'mongoose';
 
@@ -30,7 +31,12 @@ export function outboxPlugin(schema: Schema): void {
   schema.add({ [OUTBOX_FIELD]: { type: [Schema.Types.Mixed], default: undefined, select: false } });
 }
 
-interface Hint { _id: string; coll: string; docId: unknown; at: Date }
+/**
+ * A pointer to a document with pending events. `v` changes on every write (a random token): the relay
+ * deletes a hint only if `v` is still the one it read, so an event appended meanwhile — even within
+ * the same millisecond, which `at` cannot tell apart — keeps its hint and is published at once.
+ */
+interface Hint { _id: string; coll: string; docId: unknown; at: Date; v?: string }
 
 /**
  * The transactional outbox (DESIGN.md "Events", house style 11), without multi-document transactions:
@@ -145,7 +151,7 @@ export class Outbox {
   }
 
   private async hint(coll: string, docId: unknown) {
-    await this.hints.updateOne({ _id: `${coll}/${String(docId)}` }, { $set: { coll, docId, at: new Date() } }, { upsert: true });
+    await this.hints.updateOne({ _id: `${coll}/${String(docId)}` }, { $set: { coll, docId, at: new Date(), v: randomUUID() } }, { upsert: true });
     this.kick();
   }
 
@@ -166,7 +172,7 @@ export class Outbox {
       this.lastSweep = Date.now();
       for (const m of this.models) {
         const stranded = await m.collection.find({ [`${OUTBOX_FIELD}.0`]: { $exists: true } }, { projection: { _id: 1 } }).toArray();
-        for (const d of stranded) await this.hints.updateOne({ _id: `${m.collection.collectionName}/${String(d._id)}` }, { $setOnInsert: { coll: m.collection.collectionName, docId: d._id, at: new Date(0) } }, { upsert: true });
+        for (const d of stranded) await this.hints.updateOne({ _id: `${m.collection.collectionName}/${String(d._id)}` }, { $setOnInsert: { coll: m.collection.collectionName, docId: d._id, at: new Date(0), v: randomUUID() } }, { upsert: true });
       }
     }
     for (;;) {
@@ -214,7 +220,7 @@ export class Outbox {
         if (ops.length) await this.deps.connection.collection(coll).bulkWrite(ops, { ordered: false });
       }
     }
-    await this.hints.bulkWrite(batch.map((h) => ({ deleteOne: { filter: { _id: h._id, at: h.at } } })), { ordered: false });
+    await this.hints.bulkWrite(batch.map((h) => ({ deleteOne: { filter: h.v === undefined ? { _id: h._id, at: h.at } : { _id: h._id, v: h.v } } })), { ordered: false });
   }
 }
 
