@@ -1,4 +1,4 @@
-import { allPaths, maskIp } from '@pipp/service-kit';
+import { includeHidden, maskIp } from '@pipp/service-kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHash, randomUUID } from 'node:crypto';
@@ -96,7 +96,7 @@ export const devicesPlugin = fp(async function devices(app: FastifyInstance, opt
         { _id: id },
         { $set: { lastSeenAt: now, userAgent: label.userAgent, ipPrefix: label.ipPrefix, network: label.network, retentionUntil: new Date(now.getTime() + retentionMs) }, $inc: { signIns: 1 } },
         { new: true },
-      ).select(allPaths(devices)).lean();
+      ).select(includeHidden(devices)).lean();
       if (!seen) {
         const notify = o.kind === 'subject' && o.method !== 'registration';
         const entries = notify ? [app.outbox.entry('privacy.notification.requested', {

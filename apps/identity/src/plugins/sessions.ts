@@ -1,5 +1,5 @@
 import type { EventPayload } from '@pipp/contracts';
-import { allPaths } from '@pipp/service-kit';
+import { includeHidden } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -137,7 +137,7 @@ export const sessionsPlugin = fp(async function sessions(app: FastifyInstance, o
             lastUsedAt: now, expiresAt: new Date(now.getTime() + ttlMs), purgeAt: new Date(now.getTime() + ttlMs + 30 * DAY_MS),
           } },
           { new: true },
-        ).select(allPaths(model)).lean();
+        ).select(includeHidden(model)).lean();
         if (updated) return pair(updated, next);
         // Someone else spent this very token a moment ago: the same token used twice is reuse.
       } else if (!(doc.previous ?? []).some((h) => sameHex(h, presented))) {
