@@ -1,0 +1,27 @@
+import type { Channel } from '@pipp/contracts';
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * The contact directory (policy 5.4.2): identity's `privacy.subject.contact-changed` events, kept only
+ * while the subject exists. An event older than what is stored is ignored (out-of-order delivery);
+ * events for a subject whose data was erased are ignored (no resurrection after the saga).
+ */
+export function registerContactConsumer(app: FastifyInstance) {
+  app.kafka.consume({
+    name: 'contacts',
+    handlers: {
+      'privacy.subject.contact-changed': async (event) => {
+        const p = event.payload;
+        if (await app.models.erased.exists({ _id: p.subjectId })) return;
+        const sourceAt = new Date(event.occurredAt);
+        const channels = Object.fromEntries(Object.entries(p.channels).filter(([, v]) => typeof v === 'string' && v.trim()));
+        const set = { channels, preferred: (p.preferred ?? []) as Channel[], sourceAt, updatedAt: new Date() };
+        const updated = await app.models.contacts.updateOne({ _id: p.subjectId, sourceAt: { $lte: sourceAt } }, { $set: set });
+        if (updated.matchedCount) return;
+        await app.models.contacts.create({ _id: p.subjectId, ...set }).catch((err: { code?: number }) => {
+          if (err.code !== 11000) throw err; // a newer event is already stored
+        });
+      },
+    },
+  });
+}
