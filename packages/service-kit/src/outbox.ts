@@ -96,7 +96,9 @@ export class Outbox {
     const withEvents = entries.length
       ? { ...update, $push: { ...((update as { $push?: object }).$push ?? {}), [OUTBOX_FIELD]: { $each: entries } } }
       : update;
-    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options }).exec();
+    // `+_outbox`: FerretDB 1.24 rejects any projection in findAndModify ("fields … is not implemented
+    // yet"), and the schema-level `select: false` of the outbox would add one.
+    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options }).select(`+${OUTBOX_FIELD}`).exec();
     if (doc && entries.length) await this.hint(model.collection.collectionName, (doc as { _id: unknown })._id);
     return doc;
   }
