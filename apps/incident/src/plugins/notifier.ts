@@ -255,7 +255,7 @@ export class Notifier {
     const pending = await this.m.deliveries.countDocuments({ notificationId, status: { $in: ['queued', 'retrying'] } });
     if (pending) return;
     const unreached = await this.m.deliveries.countDocuments({ notificationId, status: { $in: ['failed', 'unreachable'] } });
-    const done = await this.m.notifications.findOneAndUpdate({ _id: notificationId, status: 'delivering' }, { $set: { status: 'completed', completedAt: new Date() } }, { new: true }).lean();
+    const done = await this.m.notifications.findOneAndUpdate({ _id: notificationId, status: 'delivering' }, { $set: { status: 'completed', completedAt: new Date() } }, { new: true }).select('+_outbox').lean(); // FerretDB: no projection in findAndModify
     if (!done) return;
     const alreadyAnnounced = (done.announcementIds ?? []).length > 0;
     if (announceUnreachable(done.kind, unreached, alreadyAnnounced)) {
