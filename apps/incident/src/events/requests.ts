@@ -62,13 +62,11 @@ export function registerRequestConsumers(app: FastifyInstance) {
         const p = event.payload;
         const id = `rep_leak_${p.reportId}`;
         const now = new Date();
-        await app.models.reports.updateOne({ _id: id }, {
-          $setOnInsert: {
-            _id: id, subjectId: p.subjectId, kind: 'account-leak', status: 'open', title: 'Account or password leak reported',
-            text: p.description?.trim() || '(no description given)', replies: [], openedBy: p.reportedBy === 'support' ? 'support' : 'identity',
-            sourceReportId: p.reportId, createdAt: new Date(p.reportedAt), updatedAt: now,
-          },
-        }, { upsert: true });
+        await app.models.reports.create({
+          _id: id, subjectId: p.subjectId, kind: 'account-leak', status: 'open', title: 'Account or password leak reported',
+          text: p.description?.trim() || '(no description given)', replies: [], openedBy: p.reportedBy === 'support' ? 'support' : 'identity',
+          sourceReportId: p.reportId, createdAt: new Date(p.reportedAt), updatedAt: now,
+        }).catch((err: { code?: number }) => { if (err.code !== 11000) throw err; }); // a redelivered report
         await app.notifier.notify({
           notificationId: `ntf_leak_${p.reportId}`, kind: 'account-leak', clause: '5.4.1',
           title: 'We received your account leak report',

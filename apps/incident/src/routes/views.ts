@@ -29,7 +29,7 @@ export function toAnnouncement(a: Announcement): Static<typeof AnnouncementSchem
 export function toReport(r: Report): Static<typeof ReportSchema> {
   return {
     id: r._id, subjectId: r.subjectId, kind: r.kind, status: r.status, clause: REPORT_KIND_CLAUSE[r.kind], title: r.title, text: r.text,
-    replies: r.replies.map((x) => ({ id: x.id, at: iso(x.at)!, by: x.by, text: x.text })), ...(r.resolution ? { resolution: r.resolution } : {}),
+    replies: (r.replies ?? []).map((x) => ({ id: x.id, at: iso(x.at)!, by: x.by, text: x.text })), ...(r.resolution ? { resolution: r.resolution } : {}),
     openedBy: r.openedBy, ...(r.sourceReportId ? { sourceReportId: r.sourceReportId } : {}), createdAt: iso(r.createdAt)!, updatedAt: iso(r.updatedAt)!,
   };
 }
@@ -40,6 +40,6 @@ export function toDelivery(d: Delivery): Static<typeof DeliverySchema> {
     id: d._id, notificationId: d.notificationId, subjectId: d.subjectId, kind: d.kind, plan: d.plan, status: d.status,
     ...(pending && d.plan[d.channelIndex] ? { channel: d.plan[d.channelIndex]!, nextAttemptAt: iso(d.nextAttemptAt)! } : {}),
     ...(d.deliveredChannel ? { deliveredChannel: d.deliveredChannel } : {}), ...(d.deliveredAt ? { deliveredAt: iso(d.deliveredAt)! } : {}),
-    attempts: d.attempts.map((a) => ({ channel: a.channel, at: iso(a.at)!, ok: a.ok, ...(a.error ? { error: a.error } : {}), ...(a.permanent !== undefined ? { permanent: a.permanent } : {}) })),
+    attempts: (d.attempts ?? []).map((a) => ({ channel: a.channel, at: iso(a.at)!, ok: a.ok, ...(a.error ? { error: a.error } : {}), ...(a.permanent !== undefined ? { permanent: a.permanent } : {}) })),
   };
 }
