@@ -31,7 +31,7 @@ export async function incidentApp(app: FastifyInstance, opts: { config: Config }
   await app.register(auditPlugin);
   await app.register(channelsPlugin, { config: opts.config });
   await app.register(notifierPlugin, { config: opts.config });
-  registerContactConsumer(app);
+  registerContactConsumer(app, opts.config);
   registerRequestConsumers(app);
   registerFanoutConsumers(app);
   registerErasureConsumers(app, opts.config);

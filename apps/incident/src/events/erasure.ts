@@ -22,7 +22,7 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
   for (const item of plan) {
     if (item.holding === 'contacts') {
       if (item.action === 'isolate') continue; // contact details under a legal hold stay as they are, unused (no longer reachable: see below)
-      await m.erased.updateOne({ _id: subjectId }, { $setOnInsert: { _id: subjectId, at: now, requestId: p.requestId } }, { upsert: true });
+      await m.erased.updateOne({ _id: pseudonym }, { $setOnInsert: { _id: pseudonym, at: now, requestId: p.requestId } }, { upsert: true });
       counts.erased += (await m.contacts.deleteOne({ _id: subjectId })).deletedCount;
       counts.erased += (await m.letters.deleteMany({ subjectId })).deletedCount;
       counts.erased += (await m.sink.deleteMany({ subjectId })).deletedCount;
@@ -66,11 +66,13 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
         await m.affected.deleteOne({ _id: a._id });
         n += 1;
       }
-      await m.audit.updateMany({ subjectId }, { $set: { subjectId: pseudonym } });
       counts.kept += n;
       if (n) kept.push({ category: 'notification-record', legalBasis: item.legalBasis!, purgeAt: item.purgeAt!.toISOString(), reason: item.reason! });
     }
   }
+  // Audit records stay (they are the evidence of who did what) but name the subject by pseudonym only.
+  await m.audit.updateMany({ subjectId }, { $set: { subjectId: pseudonym } });
+  await m.audit.updateMany({ actor: subjectId, role: 'subject' }, { $set: { actor: pseudonym } });
   return { counts, kept };
 }
 
@@ -101,7 +103,7 @@ export function registerErasureConsumers(app: FastifyInstance, config: Config) {
         if (!receipt) {
           const { counts, kept } = await eraseSubject(app, config, p);
           try {
-            await app.outbox.insert(m.erasures, { _id: p.requestId, subjectId: p.subjectId, counts, kept, repliedAttempts: [p.attempt], at: new Date() }, [reply(counts, kept)]);
+            await app.outbox.insert(m.erasures, { _id: p.requestId, subjectId: pseudonymOf(p.subjectId, config.INCIDENT_PSEUDONYM_KEY), counts, kept, repliedAttempts: [p.attempt], at: new Date() }, [reply(counts, kept)]);
             return;
           } catch (err) {
             if ((err as { code?: number }).code !== 11000) throw err;

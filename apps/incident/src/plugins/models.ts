@@ -69,7 +69,7 @@ export interface Contact {
   updatedAt: Date;
 }
 
-/** Subjects whose data was erased (`erased_subjects`): late contact events for them are ignored. */
+/** Subjects whose data was erased (`erased_subjects`, keyed by pseudonym): late contact events for them are ignored. */
 export interface ErasedSubject { _id: string; at: Date; requestId: string }
 
 /** A notice to an audience and its progress (`notifications`). */
@@ -97,7 +97,7 @@ export interface Notification {
 }
 
 /** One page of a notification's audience, published as a batch event (`fanout_batches`). */
-export interface FanoutBatch { _id: string; notificationId: string; batch: number; first: string; last: string; count: number; at: Date }
+export interface FanoutBatch { _id: string; notificationId: string; batch: number; count: number; at: Date }
 
 /** One attempt on one channel. */
 export interface DeliveryAttempt { channel: Channel; at: Date; ok: boolean; error?: string; permanent?: boolean; ref?: string }
@@ -243,7 +243,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   notificationSchema.index({ createdAt: -1 });
   notificationSchema.index({ incidentId: 1 });
 
-  const batchSchema = new Schema<FanoutBatch>({ _id: String, notificationId: String, batch: Number, first: String, last: String, count: Number, at: Date }, opts('fanout_batches')).plugin(outboxPlugin);
+  const batchSchema = new Schema<FanoutBatch>({ _id: String, notificationId: String, batch: Number, count: Number, at: Date }, opts('fanout_batches')).plugin(outboxPlugin);
   batchSchema.index({ notificationId: 1, batch: 1 });
 
   const deliverySchema = new Schema<Delivery>({

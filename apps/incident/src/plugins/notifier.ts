@@ -174,7 +174,7 @@ export class Notifier {
       const pageCursor = n.audience.kind === 'subjects' ? String(Number(cursor || '0') + ids.length) : last;
       const entry = this.app.outbox.entry('privacy.notification.batch-ready', { payload: { notificationId, batch: batchNo, subjectIds: ids }, correlationId: notificationId });
       try {
-        await this.app.outbox.insert(this.m.batches, { _id: `${notificationId}:${batchNo}`, notificationId, batch: batchNo, first: ids[0], last: pageCursor, count: ids.length, at: new Date() }, [entry]);
+        await this.app.outbox.insert(this.m.batches, { _id: `${notificationId}:${batchNo}`, notificationId, batch: batchNo, count: ids.length, at: new Date() }, [entry]);
       } catch (err) {
         if (!isDup(err)) throw err;
       }
@@ -182,7 +182,8 @@ export class Notifier {
       subjects += ids.length;
       await this.m.notifications.updateOne({ _id: notificationId }, { $set: { 'plan.cursor': cursor, 'plan.batches': batchNo, 'plan.subjects': subjects } });
     }
-    await this.m.notifications.updateOne({ _id: notificationId, status: 'planning' }, { $set: { 'plan.done': true, status: 'delivering' } });
+    // The cursor (a subject id) is not needed any more once the plan is done.
+    await this.m.notifications.updateOne({ _id: notificationId, status: 'planning' }, { $set: { 'plan.done': true, 'plan.cursor': '', status: 'delivering' } });
     await this.settle(notificationId);
   }
 
@@ -239,6 +240,8 @@ export class Notifier {
       $addToSet: { 'plan.processed': payload.batch },
       $inc: { 'progress.materialized': inserted, 'progress.unreachable': unreachable },
     });
+    // The batch's event was relayed before we could consume it: its record is no longer needed.
+    await this.m.batches.deleteOne({ _id: `${payload.notificationId}:${payload.batch}` });
     if (docs.length > unreachable) this.kick();
     await this.settle(payload.notificationId);
   }
