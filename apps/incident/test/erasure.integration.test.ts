@@ -88,7 +88,7 @@ describe('erasure participant', () => {
     expect(await documentsMentioning([ZOE.email, ZOE.sms, ZOE.letter, REPORT_TEXT, '88 Nanjing Road', '"zoe"', ':zoe'])).toEqual([]);
     const ps = pseudonymOf('zoe', PSEUDONYM_KEY);
     expect(await svc.app.models.deliveries.findOne({ notificationId: notice.id, subjectId: ps }).lean()).toMatchObject({ pseudonymous: true, status: 'delivered' });
-    expect(await svc.app.models.affected.exists({ incidentId: incident.id, subjectId: ps })).not.toBeNull();
+    expect(await svc.app.models.affected.findOne({ incidentId: incident.id }).lean()).toMatchObject({ subjectIds: ['yan'], pseudonyms: [ps] });
     expect(await svc.app.models.reports.findById(report.id).lean()).toMatchObject({ subjectId: null, text: '', replies: [], anonymized: true, kind: 'wrong-information' });
     // yan is untouched.
     expect(await svc.app.models.contacts.exists({ _id: 'yan' })).not.toBeNull();

@@ -11,7 +11,7 @@ const env: Record<string, string> = {};
 
 beforeAll(async () => {
   authority = await TestAuthority.start();
-  Object.assign(env, isolatedEnv('incident', { AUTH_JWKS_URL: authority.jwksUrl }));
+  Object.assign(env, isolatedEnv('incident', { AUTH_JWKS_URL: authority.jwksUrl, INCIDENT_PSEUDONYM_KEY: 'health-test-pseudonym-key-0123456789ab' }));
   app = await buildApp(loadConfig(ConfigSchema, env));
   await app.ready();
 });

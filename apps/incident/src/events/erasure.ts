@@ -28,6 +28,7 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
       counts.erased += (await m.sink.deleteMany({ subjectId })).deletedCount;
       // Pending deliveries cannot reach anyone any more.
       await m.deliveries.updateMany({ subjectId, status: { $in: ['queued', 'retrying'] } }, { $set: { status: 'unreachable', updatedAt: now } });
+      await m.queue.deleteMany({ subjectId });
     } else if (item.holding === 'reports') {
       if (item.action === 'isolate') {
         const r = await m.reports.updateMany({ subjectId, isolated: { $exists: false } }, { $set: { isolated: { legalBasis: item.legalBasis!, purgeAt: item.purgeAt! } } });
@@ -50,6 +51,7 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
     } else {
       // pseudonymize-keep: incident deliveries and affected-subject entries keep a pseudonym only.
       let n = 0;
+      await m.queue.deleteMany({ subjectId });
       for (const d of await m.deliveries.find({ subjectId, kind: 'security-incident' }).lean()) {
         const _id = `${d.notificationId}:${pseudonym}`;
         await m.deliveries.updateOne({ _id }, { $setOnInsert: {
@@ -60,12 +62,10 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
         await m.deliveries.deleteOne({ _id: d._id });
         n += 1;
       }
-      for (const a of await m.affected.find({ subjectId }).lean()) {
-        const _id = `${a.incidentId}:${pseudonym}`;
-        await m.affected.updateOne({ _id }, { $setOnInsert: { _id, incidentId: a.incidentId, subjectId: pseudonym, pseudonymous: true, keptUntil: item.purgeAt! } }, { upsert: true });
-        await m.affected.deleteOne({ _id: a._id });
-        n += 1;
-      }
+      const chunks = await m.affected.updateMany({ subjectIds: subjectId }, {
+        $pullAll: { subjectIds: [subjectId] }, $addToSet: { pseudonyms: pseudonym }, $set: { keptUntil: item.purgeAt! },
+      });
+      n += chunks.modifiedCount;
       counts.kept += n;
       if (n) kept.push({ category: 'notification-record', legalBasis: item.legalBasis!, purgeAt: item.purgeAt!.toISOString(), reason: item.reason! });
     }
@@ -162,7 +162,8 @@ export function registerErasureConsumers(app: FastifyInstance, config: Config) {
         }
         // Records kept by law (pseudonymous or isolated) whose date has come.
         await inBatches(() => m.deliveries.find({ keptUntil: { $lt: asOf } }).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.deliveries.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
-        await inBatches(() => m.affected.find({ keptUntil: { $lt: asOf } }).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.affected.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
+        // Pseudonyms kept in affected-subject chunks: dropped once their date has come.
+        await inBatches(() => m.affected.find({ keptUntil: { $lt: asOf }, 'pseudonyms.0': { $exists: true } }).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.affected.updateMany({ _id: { $in: ids } }, { $set: { pseudonyms: [] }, $unset: { keptUntil: 1 } })).modifiedCount, 'erased');
         await inBatches(() => m.reports.find({ 'isolated.purgeAt': { $lt: asOf } }).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.reports.updateMany({ _id: { $in: ids } }, {
           $set: { subjectId: null, title: '[anonymized]', text: '', replies: [], anonymized: true }, $unset: { isolated: 1, resolution: 1, sourceReportId: 1 },
         })).modifiedCount, 'anonymized');

@@ -57,8 +57,20 @@ export interface Incident {
   announcementIds: string[];
 }
 
-/** A subject affected by an incident (`affected_subjects`); after an erasure only a pseudonym remains. */
-export interface AffectedSubject { _id: string; incidentId: string; subjectId: string; pseudonymous?: boolean; keptUntil?: Date }
+/**
+ * Subjects affected by an incident, stored in chunks of up to 10 000 ids (`affected_chunks`), so a
+ * fan-out reads a 100 000-subject list in a few documents (FerretDB scans on every query). After an
+ * erasure the subject's id leaves `subjectIds` and only a pseudonym stays in `pseudonyms` (PIPL art. 57),
+ * until `keptUntil`.
+ */
+export interface AffectedChunk { _id: string; incidentId: string; seq: number; subjectIds: string[]; pseudonyms: string[]; keptUntil?: Date }
+
+/**
+ * Deliveries still to be attempted (`delivery_queue`): only pending work lives here, so the
+ * dispatcher's polling stays cheap however many deliveries exist. `leaseUntil`/`leaseOwner` let
+ * several instances share the work; an expired lease (crashed instance) is claimed again.
+ */
+export interface QueueEntry { _id: string; notificationId: string; subjectId: string; dueAt: Date; leaseUntil: Date; leaseOwner?: string }
 
 /** A subject's notification channels, from identity's contact-changed events (`contacts`). */
 export interface Contact {
@@ -89,15 +101,22 @@ export interface Notification {
   reach: { oneByOne: boolean; announce: boolean; reason?: AnnouncementReason };
   status: 'planning' | 'delivering' | 'completed' | 'refused';
   refusedReason?: string;
-  plan: { cursor: string; batches: number; subjects: number; done: boolean; processed: number[] };
-  progress: { materialized: number; delivered: number; failed: number; unreachable: number; retries: number; fallbacks: number };
+  /** Written by the planner only (FerretDB 1.24 loses concurrent updates of one document). */
+  plan: { cursor: string; batches: number; subjects: number; done: boolean };
   announcementIds: string[];
   createdAt: Date;
   completedAt?: Date;
 }
 
 /** One page of a notification's audience, published as a batch event (`fanout_batches`). */
-export interface FanoutBatch { _id: string; notificationId: string; batch: number; count: number; at: Date }
+/** One page of a notification's audience (`fanout_batches`), carrying its batch event in its outbox. */
+export interface FanoutBatch { _id: string; notificationId: string; batch: number; count: number; at: Date; /** Where the next page starts, and subjects planned so far (resume after a crash). */ cursor: string; planned: number }
+
+/**
+ * A batch whose deliveries exist (`fanout_done`). Insert-only and separate from `fanout_batches`,
+ * whose outbox the relay updates concurrently (FerretDB 1.24 loses concurrent updates of one document).
+ */
+export interface BatchDone { _id: string; notificationId: string; at: Date }
 
 /** One attempt on one channel. */
 export interface DeliveryAttempt { channel: Channel; at: Date; ok: boolean; error?: string; permanent?: boolean; ref?: string }
@@ -111,10 +130,11 @@ export interface Delivery {
   plan: Channel[];
   channelIndex: number;
   attemptsOnChannel: number;
+  /** Retries on the same channel, and fallbacks to another one (summed for progress). */
+  retries: number;
+  fallbacks: number;
   status: 'queued' | 'retrying' | 'delivered' | 'failed' | 'unreachable';
   nextAttemptAt: Date;
-  leaseUntil: Date;
-  leaseOwner?: string;
   attempts: DeliveryAttempt[];
   deliveredChannel?: Channel;
   deliveredAt?: Date;
@@ -194,11 +214,13 @@ export interface SweepReceipt { _id: string; counts: { erased: number; anonymize
 
 export interface Models {
   incidents: Model<Incident>;
-  affected: Model<AffectedSubject>;
+  affected: Model<AffectedChunk>;
+  queue: Model<QueueEntry>;
   contacts: Model<Contact>;
   erased: Model<ErasedSubject>;
   notifications: Model<Notification>;
   batches: Model<FanoutBatch>;
+  batchesDone: Model<BatchDone>;
   deliveries: Model<Delivery>;
   announcements: Model<Announcement>;
   reports: Model<Report>;
@@ -228,9 +250,13 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   }, opts('incidents'));
   incidentSchema.index({ status: 1, createdAt: -1 });
 
-  const affectedSchema = new Schema<AffectedSubject>({ _id: String, incidentId: String, subjectId: String, pseudonymous: Boolean, keptUntil: Date }, opts('affected_subjects'));
-  affectedSchema.index({ incidentId: 1, _id: 1 });
-  affectedSchema.index({ subjectId: 1 });
+  const affectedSchema = new Schema<AffectedChunk>({ _id: String, incidentId: String, seq: Number, subjectIds: [String], pseudonyms: [String], keptUntil: Date }, opts('affected_chunks'));
+  affectedSchema.index({ incidentId: 1, seq: 1 });
+  affectedSchema.index({ subjectIds: 1 });
+  const queueSchema = new Schema<QueueEntry>({ _id: String, notificationId: String, subjectId: String, dueAt: Date, leaseUntil: Date, leaseOwner: String }, opts('delivery_queue'));
+  queueSchema.index({ dueAt: 1 });
+  queueSchema.index({ notificationId: 1 });
+  queueSchema.index({ subjectId: 1 });
 
   const contactSchema = new Schema<Contact>({ _id: String, channels: Mixed, preferred: [String], sourceAt: Date, updatedAt: Date }, opts('contacts'));
   const erasedSchema = new Schema<ErasedSubject>({ _id: String, at: Date, requestId: String }, opts('erased_subjects'));
@@ -238,20 +264,21 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   const notificationSchema = new Schema<Notification>({
     _id: String, kind: String, title: String, body: String, elements: Mixed, contact: String, clause: String, channels: { type: [String], default: undefined },
     requestedBy: Mixed, incidentId: String, audience: Mixed, audienceSize: Number, reach: Mixed, status: String, refusedReason: String,
-    plan: Mixed, progress: Mixed, announcementIds: [String], createdAt: Date, completedAt: Date,
+    plan: Mixed, announcementIds: [String], createdAt: Date, completedAt: Date,
   }, opts('notifications')).plugin(outboxPlugin);
   notificationSchema.index({ createdAt: -1 });
   notificationSchema.index({ incidentId: 1 });
 
-  const batchSchema = new Schema<FanoutBatch>({ _id: String, notificationId: String, batch: Number, count: Number, at: Date }, opts('fanout_batches')).plugin(outboxPlugin);
+  const batchSchema = new Schema<FanoutBatch>({ _id: String, notificationId: String, batch: Number, count: Number, at: Date, cursor: String, planned: Number }, opts('fanout_batches')).plugin(outboxPlugin);
   batchSchema.index({ notificationId: 1, batch: 1 });
+  const doneSchema = new Schema<BatchDone>({ _id: String, notificationId: String, at: Date }, opts('fanout_done'));
+  doneSchema.index({ notificationId: 1 });
 
   const deliverySchema = new Schema<Delivery>({
-    _id: String, notificationId: String, subjectId: String, kind: String, plan: [String], channelIndex: Number, attemptsOnChannel: Number,
-    status: String, nextAttemptAt: Date, leaseUntil: Date, leaseOwner: String, attempts: [Mixed], deliveredChannel: String, deliveredAt: Date,
+    _id: String, notificationId: String, subjectId: String, kind: String, plan: [String], channelIndex: Number, attemptsOnChannel: Number, retries: Number, fallbacks: Number,
+    status: String, nextAttemptAt: Date, attempts: [Mixed], deliveredChannel: String, deliveredAt: Date,
     createdAt: Date, updatedAt: Date, pseudonymous: Boolean, keptUntil: Date,
   }, opts('deliveries'));
-  deliverySchema.index({ status: 1, nextAttemptAt: 1 });
   deliverySchema.index({ notificationId: 1, status: 1 });
   deliverySchema.index({ subjectId: 1 });
 
@@ -281,11 +308,13 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   const m = app.mongo;
   app.decorate('models', {
     incidents: m.model('Incident', incidentSchema),
-    affected: m.model('AffectedSubject', affectedSchema),
+    affected: m.model('AffectedChunk', affectedSchema),
+    queue: m.model('QueueEntry', queueSchema),
     contacts: m.model('Contact', contactSchema),
     erased: m.model('ErasedSubject', erasedSchema),
     notifications: app.outbox.register(m.model('Notification', notificationSchema)),
     batches: app.outbox.register(m.model('FanoutBatch', batchSchema)),
+    batchesDone: m.model('BatchDone', doneSchema),
     deliveries: m.model('Delivery', deliverySchema),
     announcements: app.outbox.register(m.model('Announcement', announcementSchema)),
     reports: m.model('Report', reportSchema),

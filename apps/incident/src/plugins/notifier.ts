@@ -4,9 +4,10 @@ import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import { announceUnreachable, decideReach, nextStep, planChannels, type AnnouncementReason, type RetryPolicy } from '../domain/delivery.js';
+import { chunkNewSubjects } from '../domain/audience.js';
 import { KIND_CLAUSE, missingElements, renderNotice, type Notice, type NotificationKind } from '../domain/notice.js';
 import { DeliveryFailure } from './channels.js';
-import type { Delivery, Notification } from './models.js';
+import type { Notification } from './models.js';
 
 /** What a caller asks to notify (a route, or a consumer of another service's event). */
 export interface NotifyInput {
@@ -28,6 +29,12 @@ export type NotifyResult =
   | { ok: false; missing: string[]; notification?: Notification };
 
 const isDup = (err: unknown) => (err as { code?: number }).code === 11000;
+
+/** Id of an incident's affected-subject chunk number `seq` (0, 1, 2 …). */
+const chunkId = (incidentId: string, seq: number) => `${incidentId}:${String(seq).padStart(6, '0')}`;
+
+/** Batch events written per outbox document by the planner (each ≤ FANOUT_BATCH_SIZE subjects). */
+const PAGES_PER_WRITE = 20;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -74,7 +81,10 @@ export class Notifier {
   /** Number of subjects an audience covers now. */
   async audienceSize(audience: Notification['audience']): Promise<number> {
     if (audience.kind === 'subjects') return new Set(audience.subjectIds).size;
-    if (audience.kind === 'incident') return this.m.affected.countDocuments({ incidentId: audience.incidentId });
+    if (audience.kind === 'incident') {
+      // Maintained by addAffected (reading every chunk would cost a scan of the whole list).
+      return (await this.m.incidents.findById(audience.incidentId).select({ affectedCount: 1 }).lean())?.affectedCount ?? 0;
+    }
     return this.m.contacts.countDocuments({});
   }
 
@@ -93,8 +103,7 @@ export class Notifier {
       _id: id, kind: input.kind, title: input.title, body: input.body, elements: input.elements, contact: this.config.CONTACT_INFO,
       clause: input.clause ?? KIND_CLAUSE[input.kind], channels: input.channels, requestedBy: input.requestedBy, incidentId: input.incidentId,
       audience, announcementIds: [] as string[], createdAt: new Date(),
-      plan: { cursor: '', batches: 0, subjects: 0, done: false, processed: [] },
-      progress: { materialized: 0, delivered: 0, failed: 0, unreachable: 0, retries: 0, fallbacks: 0 },
+      plan: { cursor: '', batches: 0, subjects: 0, done: false },
     };
     if (missing.length) {
       if (!input.notificationId) return { ok: false, missing };
@@ -156,52 +165,105 @@ export class Notifier {
   /**
    * Stage 2 (consumer of `privacy.notification.fanout-requested`): pages through the audience from the
    * stored cursor, one `fanout_batches` document (with its batch event) per page, then marks the plan
-   * done. Resumable and idempotent: a batch document's id is its number, so a replay after a crash
-   * finds it and moves on.
+   * done. Reads the audience as a stream (one affected-subject chunk, or one driver batch, at a time),
+   * so memory stays flat. Resumable and idempotent: a batch document's id is its number, so a replay
+   * after a crash finds it and moves on (the batch consumer also ignores a batch number seen before).
    */
   async plan(notificationId: string): Promise<void> {
     const n = await this.m.notifications.findById(notificationId).lean();
     if (!n || n.status !== 'planning') return;
-    let cursor = n.plan.cursor;
-    let batchNo = n.plan.batches;
-    let subjects = n.plan.subjects;
-    const size = this.config.FANOUT_BATCH_SIZE;
-    for (;;) {
-      const ids = await this.page(n, cursor, size);
-      if (!ids.length) break;
-      batchNo += 1;
-      const last = ids[ids.length - 1]!;
-      const pageCursor = n.audience.kind === 'subjects' ? String(Number(cursor || '0') + ids.length) : last;
-      const entry = this.app.outbox.entry('privacy.notification.batch-ready', { payload: { notificationId, batch: batchNo, subjectIds: ids }, correlationId: notificationId });
+    // Resume after the last batch written (its document carries the cursor): the notification itself
+    // is written once, at the end, so the planner never races the other writers of that document.
+    const last = await this.m.batches.findOne({ notificationId }).sort({ batch: -1 }).select({ batch: 1, cursor: 1, planned: 1 }).lean();
+    let batchNo = last?.batch ?? 0;
+    let pendingCursor = last?.cursor ?? '';
+    let subjects = last?.planned ?? 0;
+    // Up to PAGES_PER_WRITE batch events travel in one document's outbox: one write per ≤ 10 000
+    // subjects instead of one per batch (FerretDB round trips dominate otherwise).
+    let group: { batch: number; ids: string[] }[] = [];
+    const flush = async (cursor: string) => {
+      if (!group.length) return;
+      const entries = group.map((g) => this.app.outbox.entry('privacy.notification.batch-ready', { payload: { notificationId, batch: g.batch, subjectIds: g.ids }, correlationId: notificationId }));
+      const count = group.reduce((sum, g) => sum + g.ids.length, 0);
       try {
-        await this.app.outbox.insert(this.m.batches, { _id: `${notificationId}:${batchNo}`, notificationId, batch: batchNo, count: ids.length, at: new Date() }, [entry]);
+        await this.app.outbox.insert(this.m.batches, { _id: `${notificationId}:${group[0]!.batch}`, notificationId, batch: batchNo, count, at: new Date(), cursor, planned: subjects }, entries);
       } catch (err) {
         if (!isDup(err)) throw err;
       }
-      cursor = pageCursor;
+      group = [];
+    };
+    for await (const { ids, cursor } of this.pages(n, last?.cursor ?? '', this.config.FANOUT_BATCH_SIZE)) {
+      batchNo += 1;
       subjects += ids.length;
-      await this.m.notifications.updateOne({ _id: notificationId }, { $set: { 'plan.cursor': cursor, 'plan.batches': batchNo, 'plan.subjects': subjects } });
+      group.push({ batch: batchNo, ids });
+      if (group.length >= PAGES_PER_WRITE) await flush(cursor);
+      else pendingCursor = cursor;
     }
-    // The cursor (a subject id) is not needed any more once the plan is done.
-    await this.m.notifications.updateOne({ _id: notificationId, status: 'planning' }, { $set: { 'plan.done': true, 'plan.cursor': '', status: 'delivering' } });
+    await flush(pendingCursor);
+    await this.m.notifications.updateOne({ _id: notificationId, status: 'planning' }, { $set: { plan: { cursor: '', batches: batchNo, subjects, done: true }, status: 'delivering' } });
     await this.settle(notificationId);
   }
 
-  /** One page of an audience after `cursor` (an index for explicit lists, the last id otherwise). */
-  private async page(n: Notification, cursor: string, size: number): Promise<string[]> {
+  /**
+   * The pages of an audience from `from`, each with the cursor to resume after it:
+   * explicit ids → an index; an incident's chunks → `<seq>:<offset>`; the directory → the last id.
+   */
+  private async *pages(n: Notification, from: string, size: number): AsyncGenerator<{ ids: string[]; cursor: string }> {
     const a = n.audience;
     if (a.kind === 'subjects') {
-      const from = Number(cursor || '0');
-      return a.subjectIds.slice(from, from + size);
+      for (let i = Number(from || '0'); i < a.subjectIds.length; i += size) {
+        yield { ids: a.subjectIds.slice(i, i + size), cursor: String(Math.min(i + size, a.subjectIds.length)) };
+      }
+      return;
     }
     if (a.kind === 'incident') {
-      const prefix = `${a.incidentId}:`;
-      const rows = await this.m.affected.find({ incidentId: a.incidentId, pseudonymous: { $ne: true }, _id: { $gt: cursor ? `${prefix}${cursor}` : prefix } })
-        .sort({ _id: 1 }).limit(size).select({ subjectId: 1 }).lean();
-      return rows.map((r) => r.subjectId);
+      const [seq0, off0] = (from || '0:0').split(':').map(Number) as [number, number];
+      let cur = { seq: seq0, offset: off0 };
+      for (;;) {
+        // Chunks are numbered 0, 1, 2 … without gaps: read each by its id (no scan of the others).
+        const chunk = await this.m.affected.findById(chunkId(a.incidentId, cur.seq)).select({ seq: 1, subjectIds: 1 }).lean();
+        if (!chunk) return;
+        if (chunk.seq !== cur.seq) cur = { seq: chunk.seq, offset: 0 };
+        const ids = chunk.subjectIds ?? [];
+        for (let i = cur.offset; i < ids.length; i += size) {
+          const end = Math.min(i + size, ids.length);
+          yield { ids: ids.slice(i, end), cursor: end < ids.length ? `${chunk.seq}:${end}` : `${chunk.seq + 1}:0` };
+        }
+        cur = { seq: chunk.seq + 1, offset: 0 };
+      }
     }
-    const rows = await this.m.contacts.find(cursor ? { _id: { $gt: cursor } } : {}).sort({ _id: 1 }).limit(size).select({ _id: 1 }).lean();
-    return rows.map((r) => r._id);
+    let page: string[] = [];
+    for await (const c of this.m.contacts.find(from ? { _id: { $gt: from } } : {}).sort({ _id: 1 }).select({ _id: 1 }).lean().cursor({ batchSize: size })) {
+      page.push(c._id);
+      if (page.length === size) {
+        yield { ids: page, cursor: page[page.length - 1]! };
+        page = [];
+      }
+    }
+    if (page.length) yield { ids: page, cursor: page[page.length - 1]! };
+  }
+
+  /**
+   * Adds affected subjects to an incident, in chunks of ≤ CHUNK_SIZE ids; ids already recorded are
+   * skipped. Returns how many were new and the total. Policy 5.4.2 (who must be notified).
+   */
+  async addAffected(incidentId: string, ids: readonly string[]): Promise<{ added: number; total: number }> {
+    const known = new Set<string>();
+    let last: { _id: string; seq: number; size: number } | undefined;
+    for await (const c of this.m.affected.find({ incidentId }).sort({ seq: 1 }).select({ seq: 1, subjectIds: 1 }).lean().cursor()) {
+      for (const id of c.subjectIds ?? []) known.add(id);
+      last = { _id: c._id, seq: c.seq, size: (c.subjectIds ?? []).length };
+    }
+    const { fresh, intoLast, newChunks } = chunkNewSubjects(ids, known, last?.size ?? 0);
+    if (last && intoLast.length) await this.m.affected.updateOne({ _id: last._id }, { $addToSet: { subjectIds: { $each: intoLast } } });
+    let seq = last ? last.seq : -1;
+    for (const chunk of newChunks) {
+      seq += 1;
+      await this.m.affected.create({ _id: chunkId(incidentId, seq), incidentId, seq, subjectIds: chunk, pseudonyms: [] });
+    }
+    const total = known.size + fresh.length;
+    await this.m.incidents.updateOne({ _id: incidentId }, { $set: { affectedCount: total } });
+    return { added: fresh.length, total };
   }
 
   /**
@@ -210,39 +272,30 @@ export class Notifier {
    * `<notification>:<subject>`; a batch number is recorded once).
    */
   async materialize(payload: EventPayload<'privacy.notification.batch-ready'>): Promise<void> {
-    const n = await this.m.notifications.findById(payload.notificationId).select({ kind: 1, channels: 1, plan: 1, status: 1 }).lean();
+    const n = await this.m.notifications.findById(payload.notificationId).select({ kind: 1, channels: 1, status: 1 }).lean();
     if (!n || n.status === 'refused') return;
-    if (n.plan.processed?.includes(payload.batch)) return;
+    const batchId = `${payload.notificationId}:${payload.batch}`;
+    if (await this.m.batchesDone.exists({ _id: batchId })) return;
     const contacts = await this.m.contacts.find({ _id: { $in: payload.subjectIds } }).lean();
     const byId = new Map(contacts.map((c) => [c._id, c]));
     const now = new Date();
-    let unreachable = 0;
     const docs = payload.subjectIds.map((subjectId) => {
       const c = byId.get(subjectId);
       const available = Object.entries(c?.channels ?? {}).filter(([, v]) => Boolean(v)).map(([k]) => k as Channel);
       const plan = planChannels(available, n.channels, c?.preferred ?? []);
-      if (!plan.length) unreachable += 1;
       return {
         _id: `${payload.notificationId}:${subjectId}`, notificationId: payload.notificationId, subjectId, kind: n.kind, plan, channelIndex: 0,
-        attemptsOnChannel: 0, status: plan.length ? 'queued' : 'unreachable', nextAttemptAt: now, leaseUntil: new Date(0), attempts: [],
+        attemptsOnChannel: 0, retries: 0, fallbacks: 0, status: plan.length ? 'queued' : 'unreachable', nextAttemptAt: now, attempts: [],
         createdAt: now, updatedAt: now,
       };
     });
-    let inserted = docs.length;
-    try {
-      await this.m.deliveries.insertMany(docs, { ordered: false, lean: true });
-    } catch (err) {
-      if (!isDup(err) && !(err as { writeErrors?: unknown[] }).writeErrors) throw err;
-      inserted = (err as { insertedDocs?: unknown[]; result?: { insertedCount?: number } }).result?.insertedCount ?? 0;
-      unreachable = 0; // recounted when settling
-    }
-    await this.m.notifications.updateOne({ _id: payload.notificationId }, {
-      $addToSet: { 'plan.processed': payload.batch },
-      $inc: { 'progress.materialized': inserted, 'progress.unreachable': unreachable },
-    });
-    // The batch's event was relayed before we could consume it: its record is no longer needed.
-    await this.m.batches.deleteOne({ _id: `${payload.notificationId}:${payload.batch}` });
-    if (docs.length > unreachable) this.kick();
+    const queued = docs.filter((d) => d.status === 'queued').map((d) => ({ _id: d._id, notificationId: d.notificationId, subjectId: d.subjectId, dueAt: now, leaseUntil: new Date(0) }));
+    const ignoreDup = (err: unknown) => { if (!isDup(err) && !(err as { writeErrors?: unknown[] }).writeErrors) throw err; };
+    // Queue first: a crash between the two leaves queue entries whose delivery the replay writes.
+    if (queued.length) await this.m.queue.insertMany(queued, { ordered: false, lean: true }).catch(ignoreDup);
+    await this.m.deliveries.insertMany(docs, { ordered: false, lean: true }).catch(ignoreDup);
+    await this.m.batchesDone.create({ _id: batchId, notificationId: payload.notificationId, at: new Date() }).catch(ignoreDup);
+    if (queued.length) this.kick();
     await this.settle(payload.notificationId);
   }
 
@@ -254,12 +307,14 @@ export class Notifier {
   async settle(notificationId: string): Promise<void> {
     const n = await this.m.notifications.findById(notificationId).lean();
     if (!n || n.status !== 'delivering' || !n.plan.done) return;
-    if ((n.plan.processed?.length ?? 0) < n.plan.batches) return;
-    const pending = await this.m.deliveries.countDocuments({ notificationId, status: { $in: ['queued', 'retrying'] } });
+    if (await this.m.batchesDone.countDocuments({ notificationId }) < n.plan.batches) return;
+    const pending = await this.m.queue.countDocuments({ notificationId });
     if (pending) return;
     const unreached = await this.m.deliveries.countDocuments({ notificationId, status: { $in: ['failed', 'unreachable'] } });
     const done = await this.m.notifications.findOneAndUpdate({ _id: notificationId, status: 'delivering' }, { $set: { status: 'completed', completedAt: new Date() } }, { new: true }).select('+_outbox').lean(); // FerretDB: no projection in findAndModify
     if (!done) return;
+    await this.m.batches.deleteMany({ notificationId });
+    await this.m.batchesDone.deleteMany({ notificationId });
     const alreadyAnnounced = (done.announcementIds ?? []).length > 0;
     if (announceUnreachable(done.kind, unreached, alreadyAnnounced)) {
       const annId = await this.announce({ notification: done, reason: 'unreachable-subjects', publishedBy: 'incident' });
@@ -309,27 +364,27 @@ export class Notifier {
   }
 
   /**
-   * Stage 4: claims up to DISPATCH_CONCURRENCY × 4 due deliveries with a lease (so instances share the
-   * work and a crashed instance's claims expire), sends them DISPATCH_CONCURRENCY at a time, and
+   * Stage 4: claims up to DISPATCH_CONCURRENCY × 4 due queue entries with a lease (so instances share
+   * the work and a crashed instance's claims expire), sends them DISPATCH_CONCURRENCY at a time, and
    * settles the notifications touched. Returns how many it handled.
    */
   async dispatchOnce(): Promise<number> {
     const now = new Date();
-    const due = await this.m.deliveries.find({ status: { $in: ['queued', 'retrying'] }, nextAttemptAt: { $lte: now } })
-      .sort({ nextAttemptAt: 1 }).limit(this.config.DISPATCH_CONCURRENCY * 4).select({ _id: 1, leaseUntil: 1 }).lean();
-    const free = due.filter((d) => d.leaseUntil <= now).map((d) => d._id);
-    if (!free.length) return 0;
+    const due = await this.m.queue.find({ dueAt: { $lte: now }, leaseUntil: { $lte: now } })
+      .sort({ dueAt: 1 }).limit(this.config.DISPATCH_CONCURRENCY * 4).select({ _id: 1 }).lean();
+    if (!due.length) return 0;
     const leaseMs = this.config.DELIVERY_TIMEOUT_MS * 3 + 5000;
     const token = `${this.owner}:${randomUUID()}`;
-    await this.m.deliveries.updateMany({ _id: { $in: free }, leaseUntil: { $lte: now } }, { $set: { leaseUntil: new Date(now.getTime() + leaseMs), leaseOwner: token } });
-    const claimed = await this.m.deliveries.find({ _id: { $in: free }, leaseOwner: token }).lean();
+    const ids = due.map((d) => d._id);
+    await this.m.queue.updateMany({ _id: { $in: ids }, leaseUntil: { $lte: now } }, { $set: { leaseUntil: new Date(now.getTime() + leaseMs), leaseOwner: token } });
+    const claimed = await this.m.queue.find({ _id: { $in: ids }, leaseOwner: token }).lean();
     const touched = new Set<string>();
     let next = 0;
     const worker = async () => {
       while (next < claimed.length && !this.stopped) {
-        const d = claimed[next++]!;
-        touched.add(d.notificationId);
-        await this.deliver(d).catch((err) => this.log.warn({ err, deliveryId: d._id }, 'delivery bookkeeping failed; the lease will expire and it is retried'));
+        const q = claimed[next++]!;
+        touched.add(q.notificationId);
+        await this.deliver(q._id, token).catch((err) => this.log.warn({ err, deliveryId: q._id }, 'delivery bookkeeping failed; the lease will expire and it is retried'));
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.config.DISPATCH_CONCURRENCY, claimed.length) }, worker));
@@ -349,7 +404,14 @@ export class Notifier {
   }
 
   /** Sends one delivery on its current channel and records the outcome and what comes next. */
-  private async deliver(d: Delivery): Promise<void> {
+  private async deliver(deliveryId: string, leaseOwner: string): Promise<void> {
+    const d = await this.m.deliveries.findById(deliveryId).lean();
+    const done = () => this.m.queue.deleteOne({ _id: deliveryId, leaseOwner });
+    if (!d) return; // not written yet (a batch being replayed): the lease expires and it is tried again
+    if (d.status !== 'queued' && d.status !== 'retrying') {
+      await done();
+      return;
+    }
     const channel = d.plan[d.channelIndex];
     const notice = await this.notice(d.notificationId);
     const at = new Date();
@@ -373,29 +435,30 @@ export class Notifier {
       }
     }
     const attempt = { channel: channel ?? 'email', at, ok: !failure, ...(failure ? { error: failure.message.slice(0, 200), permanent: failure.permanent } : {}), ...(ref ? { ref } : {}) };
-    const filter = { _id: d._id, leaseOwner: d.leaseOwner };
+    const filter = { _id: d._id, status: d.status, attemptsOnChannel: d.attemptsOnChannel, channelIndex: d.channelIndex };
     if (!failure) {
       await this.m.deliveries.updateOne(filter, {
-        $set: { status: 'delivered', deliveredChannel: channel, deliveredAt: at, updatedAt: at, leaseUntil: new Date(0) },
+        $set: { status: 'delivered', deliveredChannel: channel, deliveredAt: at, updatedAt: at },
         $inc: { attemptsOnChannel: 1 }, $push: { attempts: attempt },
       });
-      await this.m.notifications.updateOne({ _id: d.notificationId }, { $inc: { 'progress.delivered': 1, [`progress.byChannel.${channel}`]: 1 } });
+      await done();
       return;
     }
     const step = nextStep({ plan: d.plan, channelIndex: d.channelIndex, attemptsOnChannel: d.attemptsOnChannel + 1 }, failure, this.retry);
     if (step.action === 'give-up') {
-      await this.m.deliveries.updateOne(filter, { $set: { status: 'failed', updatedAt: at, leaseUntil: new Date(0) }, $inc: { attemptsOnChannel: 1 }, $push: { attempts: attempt } });
-      await this.m.notifications.updateOne({ _id: d.notificationId }, { $inc: { 'progress.failed': 1 } });
+      await this.m.deliveries.updateOne(filter, { $set: { status: 'failed', updatedAt: at }, $inc: { attemptsOnChannel: 1 }, $push: { attempts: attempt } });
+      await done();
       return;
     }
     await this.m.deliveries.updateOne(filter, {
       $set: {
         status: 'retrying', channelIndex: step.channelIndex, attemptsOnChannel: step.attemptsOnChannel,
-        nextAttemptAt: new Date(at.getTime() + step.delayMs), updatedAt: at, leaseUntil: new Date(0),
+        nextAttemptAt: new Date(at.getTime() + step.delayMs), updatedAt: at,
       },
+      $inc: { [step.action === 'retry' ? 'retries' : 'fallbacks']: 1 },
       $push: { attempts: attempt },
     });
-    await this.m.notifications.updateOne({ _id: d.notificationId }, { $inc: { [step.action === 'retry' ? 'progress.retries' : 'progress.fallbacks']: 1 } });
+    await this.m.queue.updateOne({ _id: deliveryId, leaseOwner }, { $set: { dueAt: new Date(at.getTime() + step.delayMs), leaseUntil: new Date(0) } });
     if (step.delayMs === 0) this.again = true;
   }
 }

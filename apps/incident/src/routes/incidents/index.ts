@@ -79,10 +79,8 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
       ...(b.occurredAt ? { occurredAt: new Date(b.occurredAt) } : {}), discoveredAt: b.discoveredAt ? new Date(b.discoveredAt) : now,
       createdBy: request.user.sub, createdAt: now, updatedAt: now, timeline: [entry(request, 'created')], regulatorReports: [], notificationIds: [], announcementIds: [],
     };
-    if (subjectIds.length) {
-      await m.affected.insertMany(subjectIds.map((s) => ({ _id: `${id}:${s}`, incidentId: id, subjectId: s })), { ordered: false });
-    }
     await m.incidents.create(doc);
+    if (subjectIds.length) await app.notifier.addAffected(id, subjectIds);
     await app.audit(request, 'incident.created', { type: 'incident', id });
     return reply.code(201).send(toIncident(doc));
   });
@@ -159,15 +157,7 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
   }, async (request) => {
     const current = await load(request.params.id);
     if (current.status === 'closed') throw IncidentErrors.incidentClosed('A closed incident cannot change', { clause: '5.4.2' });
-    const ids = [...new Set(request.body.subjectIds)];
-    let added = ids.length;
-    try {
-      await m.affected.insertMany(ids.map((s) => ({ _id: `${current._id}:${s}`, incidentId: current._id, subjectId: s })), { ordered: false });
-    } catch (err) {
-      if (!(err as { writeErrors?: unknown[] }).writeErrors && (err as { code?: number }).code !== 11000) throw err;
-      added = (err as { result?: { insertedCount?: number } }).result?.insertedCount ?? 0;
-    }
-    const affectedCount = await m.affected.countDocuments({ incidentId: current._id });
+    const { added, total: affectedCount } = await app.notifier.addAffected(current._id, request.body.subjectIds);
     await m.incidents.updateOne({ _id: current._id }, {
       $set: { affectedCount, updatedAt: new Date() },
       $push: { timeline: entry(request, 'affected-subjects', { text: `${added} affected subject(s) added; ${affectedCount} in all` }) },
@@ -198,7 +188,7 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
       });
     }
     const audience = i.affected === 'all-subjects' ? { kind: 'all-subjects' as const } : { kind: 'incident' as const, incidentId: i._id };
-    if (audience.kind === 'incident' && i.affectedCount === 0 && !(await m.affected.exists({ incidentId: i._id }))) {
+    if (audience.kind === 'incident' && i.affectedCount === 0) {
       throw IncidentErrors.emptyAudience('No affected subjects are recorded; add them or publish an announcement', { clause: '5.4.2' });
     }
     const result = await app.notifier.notify({

@@ -23,20 +23,33 @@ export default async function notificationRoutes(fastify: FastifyInstance) {
   const staff = app.requireRole('operator', 'dpo');
   const m = app.models;
 
-  /** Exact progress of a notification (deliveries grouped by status: $group with $sum only). */
+  /**
+   * Exact progress of a notification, computed from its deliveries ($group with $sum only): counts per
+   * status, retries and fallbacks, deliveries accepted per channel, batches done.
+   */
   async function progressOf(n: Notification): Promise<Static<typeof ProgressSchema>> {
-    const rows = await m.deliveries.aggregate<{ _id: string; n: number }>([
+    // Grouped by the counters' values too (FerretDB 1.24 sums field paths as 0; counting is portable).
+    const rows = await m.deliveries.aggregate<{ _id: { status: string; channel: string | null; retries: number | null; fallbacks: number | null }; n: number }>([
       { $match: { notificationId: n._id } },
-      { $group: { _id: '$status', n: { $sum: 1 } } },
+      { $group: { _id: { status: '$status', channel: '$deliveredChannel', retries: '$retries', fallbacks: '$fallbacks' }, n: { $sum: 1 } } },
     ]);
     const byStatus = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<(typeof STATUSES)[number], number>;
-    for (const r of rows) if (r._id in byStatus) byStatus[r._id as keyof typeof byStatus] = r.n;
+    const byChannel: Record<string, number> = Object.fromEntries(CHANNELS.map((c) => [c, 0]));
+    let retries = 0;
+    let fallbacks = 0;
+    for (const r of rows) {
+      if (r._id.status in byStatus) byStatus[r._id.status as keyof typeof byStatus] += r.n;
+      if (r._id.status === 'delivered' && r._id.channel) byChannel[r._id.channel] = (byChannel[r._id.channel] ?? 0) + r.n;
+      retries += (r._id.retries ?? 0) * r.n;
+      fallbacks += (r._id.fallbacks ?? 0) * r.n;
+    }
     const final = byStatus.delivered + byStatus.failed + byStatus.unreachable;
-    const byChannel = Object.fromEntries(CHANNELS.map((c) => [c, Number((n.progress as { byChannel?: Record<string, number> }).byChannel?.[c] ?? 0)]));
     const target = n.reach.oneByOne ? n.audienceSize : 0;
+    const batchesProcessed = n.status === 'completed' ? n.plan.batches : await m.batchesDone.countDocuments({ notificationId: n._id });
+    const lastBatch = n.plan.done ? undefined : await m.batches.findOne({ notificationId: n._id }).sort({ batch: -1 }).select({ batch: 1, planned: 1 }).lean();
     return {
-      audienceSize: n.audienceSize, planned: n.plan.subjects, batches: n.plan.batches, batchesProcessed: n.plan.processed?.length ?? 0,
-      byStatus, byChannel, retries: n.progress.retries, fallbacks: n.progress.fallbacks,
+      audienceSize: n.audienceSize, planned: lastBatch?.planned ?? n.plan.subjects, batches: lastBatch?.batch ?? n.plan.batches, batchesProcessed,
+      byStatus, byChannel, retries, fallbacks,
       percentDone: n.status === 'completed' ? 100 : target ? Math.min(100, Math.round((final / target) * 1000) / 10) : 0,
     };
   }
