@@ -14,7 +14,7 @@ export function registerFanoutConsumers(app: FastifyInstance) {
   });
   app.kafka.consume({
     name: 'fanout-batches',
-    partitionsConsumedConcurrently: 4,
+    partitionsConsumedConcurrently: 1,
     handlers: {
       'privacy.notification.batch-ready': async (event) => app.notifier.materialize(event.payload),
     },
