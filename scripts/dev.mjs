@@ -20,15 +20,58 @@ const log = (msg) => process.stderr.write(`[dev] ${msg}\n`);
  */
 function devSecrets() {
   const file = join(cacheDir(), 'dev', 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  if (existsSync(file)) {
+    const secrets = JSON.parse(readFileSync(file, 'utf8'));
+    // Secrets added after the file was first written.
+    if (!secrets.INCIDENT_PSEUDONYM_KEY) {
+      secrets.INCIDENT_PSEUDONYM_KEY = randomBytes(32).toString('base64url');
+      writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+    }
+    return secrets;
+  }
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const secrets = {
     IDENTITY_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     SERVICE_CLIENT_SECRETS: Object.fromEntries(Object.keys(SERVICE_PORTS).map((s) => [s, randomBytes(24).toString('base64url')])),
+    INCIDENT_PSEUDONYM_KEY: randomBytes(32).toString('base64url'),
   };
   mkdirSync(join(cacheDir(), 'dev'), { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
+}
+
+/** Local SMTP receiver for the incident service's e-mail notices (SMTP_URL default smtp://127.0.0.1:2525). */
+export const DEV_SMTP_PORT = 2525;
+
+/**
+ * Starts a real SMTP server (smtp-server) on loopback that accepts every message and stores it as an
+ * .eml file under .cache/dev/mail/, logging only the message size (never addresses or contents).
+ * Returns a function that stops it, or undefined when the port is taken (another sink is running).
+ */
+async function startMailSink() {
+  const { SMTPServer } = await import('smtp-server');
+  const dir = join(cacheDir(), 'dev', 'mail');
+  mkdirSync(dir, { recursive: true });
+  const server = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
+    onData(stream, _session, cb) {
+      const chunks = [];
+      stream.on('data', (c) => chunks.push(c));
+      stream.on('end', () => {
+        const body = Buffer.concat(chunks);
+        writeFileSync(join(dir, `${Date.now()}-${randomBytes(4).toString('hex')}.eml`), body);
+        log(`mail sink: stored a ${body.length}-byte message in ${dir}`);
+        cb();
+      });
+    },
+  });
+  const ok = await new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(DEV_SMTP_PORT, '127.0.0.1', () => resolve(true));
+  });
+  if (!ok) { log(`mail sink: port ${DEV_SMTP_PORT} is taken; using what listens there`); return undefined; }
+  log(`mail sink: smtp://127.0.0.1:${DEV_SMTP_PORT} → ${dir}`);
+  return () => new Promise((r) => server.close(() => r()));
 }
 
 /** The environment every service gets in development (each keeps its own PORT and MONGO_DB defaults). */
@@ -47,6 +90,8 @@ export function devEnvironment(infra, secrets) {
     INCIDENT_URL: url('incident'),
     IDENTITY_SIGNING_KEY: secrets.IDENTITY_SIGNING_KEY,
     SERVICE_CLIENT_SECRETS: JSON.stringify(secrets.SERVICE_CLIENT_SECRETS),
+    INCIDENT_PSEUDONYM_KEY: secrets.INCIDENT_PSEUDONYM_KEY,
+    SMTP_URL: `smtp://127.0.0.1:${DEV_SMTP_PORT}`,
   };
 }
 
@@ -69,6 +114,7 @@ async function main() {
   const infra = external ? { MONGO_URL: process.env.MONGO_URL, KAFKA_BROKERS: process.env.KAFKA_BROKERS, started: [] } : await up('dev');
   log(`infrastructure: MONGO_URL=${infra.MONGO_URL} KAFKA_BROKERS=${infra.KAFKA_BROKERS}${external ? ' (external)' : ''}`);
   const env = { ...process.env, ...devEnvironment(infra, devSecrets()) };
+  const stopMailSink = await startMailSink().catch((err) => { log(`mail sink not started: ${err.message}`); return undefined; });
 
   // Own process group, so that stopping reaches turbo and every service under it.
   const turbo = spawn('npx', ['turbo', 'run', 'dev', '--filter=./apps/*', '--concurrency=16', '--log-prefix=task'], {
@@ -83,6 +129,7 @@ async function main() {
     const timer = setTimeout(() => { try { process.kill(-turbo.pid, 'SIGKILL'); } catch { /* gone */ } }, 15_000);
     await new Promise((r) => (turbo.exitCode !== null || turbo.signalCode !== null ? r() : turbo.once('exit', r)));
     clearTimeout(timer);
+    await stopMailSink?.();
     if (infra.started.length) {
       log(`stopping ${infra.started.join(', ')} …`);
       await down('dev', infra.started);
