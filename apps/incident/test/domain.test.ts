@@ -2,6 +2,7 @@
 // 2.4.2(5)), channel plans, retries and fallback, one-by-one vs announcement, report and incident
 // lifecycles, and the erasure plan.
 import { describe, expect, it } from 'vitest';
+import { chunkNewSubjects } from '../src/domain/audience.js';
 import { announceUnreachable, decideReach, nextStep, planChannels } from '../src/domain/delivery.js';
 import { planErasure, pseudonymOf } from '../src/domain/erasure.js';
 import { canMoveIncident, changedFields, incidentElements } from '../src/domain/incidents.js';
@@ -153,5 +154,16 @@ describe('erasure plan (4.1, 4.2; PIPL art. 47, 57)', () => {
     expect(a).not.toBe(pseudonymOf('sub-1', 'j'.repeat(32)));
     expect(a).not.toContain('sub-1');
     expect(a).toMatch(/^ps_[A-Za-z0-9_-]{27}$/);
+  });
+});
+
+describe('affected-subject chunks', () => {
+  it('fills the last chunk, then opens new ones, dropping ids already known and duplicates', () => {
+    const r = chunkNewSubjects(['a', 'b', 'b', 'c', 'd', 'e', 'f'], new Set(['a']), 3, 4);
+    expect(r.fresh).toEqual(['b', 'c', 'd', 'e', 'f']);
+    expect(r.intoLast).toEqual(['b']);
+    expect(r.newChunks).toEqual([['c', 'd', 'e', 'f']]);
+    expect(chunkNewSubjects(['x', 'y', 'z'], new Set(), 0, 2)).toEqual({ fresh: ['x', 'y', 'z'], intoLast: [], newChunks: [['x', 'y'], ['z']] });
+    expect(chunkNewSubjects(['x'], new Set(), 2, 2).newChunks).toEqual([['x']]);
   });
 });
