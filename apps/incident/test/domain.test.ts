@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { chunkNewSubjects } from '../src/domain/audience.js';
 import { announceUnreachable, decideReach, nextStep, planChannels } from '../src/domain/delivery.js';
+import { pushEndpointProblem } from '../src/domain/endpoint.js';
 import { planErasure, pseudonymOf } from '../src/domain/erasure.js';
 import { canMoveIncident, changedFields, incidentElements } from '../src/domain/incidents.js';
 import { IncompleteNoticeError, assertRenderedComplete, missingElements, renderNotice, type Notice } from '../src/domain/notice.js';
@@ -165,5 +166,19 @@ describe('affected-subject chunks', () => {
     expect(r.newChunks).toEqual([['c', 'd', 'e', 'f']]);
     expect(chunkNewSubjects(['x', 'y', 'z'], new Set(), 0, 2)).toEqual({ fresh: ['x', 'y', 'z'], intoLast: [], newChunks: [['x', 'y'], ['z']] });
     expect(chunkNewSubjects(['x'], new Set(), 2, 2).newChunks).toEqual([['x']]);
+  });
+});
+
+describe('push endpoints (SSRF guard)', () => {
+  it('allows only https to public hosts in production', () => {
+    expect(pushEndpointProblem('https://push.example.com/d/1', true)).toBeNull();
+    for (const bad of ['http://push.example.com/d', 'https://127.0.0.1/x', 'https://10.1.2.3/', 'https://172.20.0.1/', 'https://192.168.1.1/', 'https://169.254.169.254/latest', 'https://[::1]/', 'https://[fd00::1]/', 'https://localhost/', 'https://db.internal/', 'https://u:p@push.example.com/', 'ftp://x.example.com/', 'not a url']) {
+      expect(pushEndpointProblem(bad, true), bad).not.toBeNull();
+    }
+  });
+
+  it('allows loopback http outside production (development, tests)', () => {
+    expect(pushEndpointProblem('http://127.0.0.1:8080/push', false)).toBeNull();
+    expect(pushEndpointProblem('file:///etc/passwd', false)).not.toBeNull();
   });
 });

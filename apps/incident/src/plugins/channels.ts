@@ -5,6 +5,7 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { createHmac, randomUUID } from 'node:crypto';
 import { request } from 'undici';
 import type { Config } from '../config.js';
+import { pushEndpointProblem } from '../domain/endpoint.js';
 import type { RenderedNotice } from '../domain/notice.js';
 
 /** A failed delivery attempt. `permanent`: retrying the same channel will not help (fall back at once). */
@@ -69,6 +70,8 @@ export class HttpSender implements ChannelSender {
     channel: Channel;
     /** Fixed provider URL; absent for push, where the address is the URL. */
     url?: string;
+    /** Push: refuse private and non-https endpoints (production). */
+    production?: boolean;
     token?: string;
     signingSecret?: string;
     timeoutMs: number;
@@ -76,6 +79,10 @@ export class HttpSender implements ChannelSender {
 
   async send(address: string, notice: RenderedNotice, ctx: SendContext) {
     const url = this.opts.url ?? address;
+    if (!this.opts.url) {
+      const problem = pushEndpointProblem(url, this.opts.production ?? false);
+      if (problem) throw new DeliveryFailure(`${this.opts.channel}: endpoint refused (${problem})`, true);
+    }
     const body = JSON.stringify(this.opts.url
       ? { to: address, channel: this.opts.channel, text: notice.text, subject: notice.subject, reference: ctx.deliveryId }
       : { notificationId: ctx.notificationId, kind: ctx.kind, title: notice.subject, text: notice.text, sections: notice.sections, reference: ctx.deliveryId });
@@ -137,7 +144,7 @@ export const channelsPlugin = fp(async function channels(app: FastifyInstance, o
     email: new EmailSender(c.SMTP_URL, c.MAIL_FROM, c.DELIVERY_TIMEOUT_MS),
     sms: c.SMS_PROVIDER_URL ? new HttpSender({ channel: 'sms', url: c.SMS_PROVIDER_URL, token, timeoutMs: c.DELIVERY_TIMEOUT_MS }) : new SinkSender('sms', app),
     telephone: c.TELEPHONE_PROVIDER_URL ? new HttpSender({ channel: 'telephone', url: c.TELEPHONE_PROVIDER_URL, token, timeoutMs: c.DELIVERY_TIMEOUT_MS }) : new SinkSender('telephone', app),
-    push: new HttpSender({ channel: 'push', signingSecret: c.PUSH_SIGNING_SECRET || undefined, timeoutMs: c.DELIVERY_TIMEOUT_MS }),
+    push: new HttpSender({ channel: 'push', signingSecret: c.PUSH_SIGNING_SECRET || undefined, timeoutMs: c.DELIVERY_TIMEOUT_MS, production: c.NODE_ENV === 'production' }),
     letter: new LetterSender(app),
   };
   app.decorate('channels', senders);

@@ -311,20 +311,23 @@ export class Notifier {
     const pending = await this.m.queue.countDocuments({ notificationId });
     if (pending) return;
     const unreached = await this.m.deliveries.countDocuments({ notificationId, status: { $in: ['failed', 'unreachable'] } });
-    const done = await this.m.notifications.findOneAndUpdate({ _id: notificationId, status: 'delivering' }, { $set: { status: 'completed', completedAt: new Date() } }, { new: true }).select('+_outbox').lean(); // FerretDB: no projection in findAndModify
+    // Announce first (idempotent), then complete with the announcement in the same write, so that a
+    // completed notification always shows its announcement.
+    const announcementIds = [...(n.announcementIds ?? [])];
+    let annId: string | undefined;
+    if (announceUnreachable(n.kind, unreached, announcementIds.length > 0)) {
+      annId = await this.announce({ notification: n, reason: 'unreachable-subjects', publishedBy: 'incident' });
+      announcementIds.push(annId);
+    }
+    const done = await this.m.notifications.findOneAndUpdate({ _id: notificationId, status: 'delivering' }, { $set: { status: 'completed', completedAt: new Date(), announcementIds } }, { new: true }).select('+_outbox').lean(); // FerretDB: no projection in findAndModify
     if (!done) return;
     await this.m.batches.deleteMany({ notificationId });
     await this.m.batchesDone.deleteMany({ notificationId });
-    const alreadyAnnounced = (done.announcementIds ?? []).length > 0;
-    if (announceUnreachable(done.kind, unreached, alreadyAnnounced)) {
-      const annId = await this.announce({ notification: done, reason: 'unreachable-subjects', publishedBy: 'incident' });
-      await this.m.notifications.updateOne({ _id: notificationId }, { $addToSet: { announcementIds: annId } });
-      if (done.incidentId) {
-        await this.m.incidents.updateOne({ _id: done.incidentId }, {
-          $addToSet: { announcementIds: annId },
-          $push: { timeline: { at: new Date(), by: 'incident', role: 'service', kind: 'announced', text: `announcement ${annId}: ${unreached} subject(s) could not be reached one by one` } },
-        });
-      }
+    if (annId && done.incidentId) {
+      await this.m.incidents.updateOne({ _id: done.incidentId }, {
+        $addToSet: { announcementIds: annId },
+        $push: { timeline: { at: new Date(), by: 'incident', role: 'service', kind: 'announced', text: `announcement ${annId}: ${unreached} subject(s) could not be reached one by one` } },
+      });
     }
   }
 
@@ -435,7 +438,9 @@ export class Notifier {
       }
     }
     const attempt = { channel: channel ?? 'email', at, ok: !failure, ...(failure ? { error: failure.message.slice(0, 200), permanent: failure.permanent } : {}), ...(ref ? { ref } : {}) };
-    const filter = { _id: d._id, status: d.status, attemptsOnChannel: d.attemptsOnChannel, channelIndex: d.channelIndex };
+    // By id only (FerretDB pushes down _id equality; other fields would scan): the queue lease makes
+    // this instance the only one working on the delivery.
+    const filter = { _id: d._id };
     if (!failure) {
       await this.m.deliveries.updateOne(filter, {
         $set: { status: 'delivered', deliveredChannel: channel, deliveredAt: at, updatedAt: at },
