@@ -218,18 +218,25 @@ export class Notifier {
     }
     if (a.kind === 'incident') {
       const [seq0, off0] = (from || '0:0').split(':').map(Number) as [number, number];
-      let cur = { seq: seq0, offset: off0 };
+      // Chunks are numbered 0, 1, 2 … without gaps: read each by its id (no scan of the others), and
+      // read the next one while the pages of the current one are being written (one chunk ahead).
+      const read = (seq: number) => {
+        const p = this.m.affected.findById(chunkId(a.incidentId, seq)).select({ seq: 1, subjectIds: 1 }).lean().exec();
+        p.catch(() => undefined); // handled when awaited; never an unhandled rejection if planning stops early
+        return p;
+      };
+      let offset = off0;
+      let next = read(seq0);
       for (;;) {
-        // Chunks are numbered 0, 1, 2 … without gaps: read each by its id (no scan of the others).
-        const chunk = await this.m.affected.findById(chunkId(a.incidentId, cur.seq)).select({ seq: 1, subjectIds: 1 }).lean();
+        const chunk = await next;
         if (!chunk) return;
-        if (chunk.seq !== cur.seq) cur = { seq: chunk.seq, offset: 0 };
+        next = read(chunk.seq + 1);
         const ids = chunk.subjectIds ?? [];
-        for (let i = cur.offset; i < ids.length; i += size) {
+        for (let i = offset; i < ids.length; i += size) {
           const end = Math.min(i + size, ids.length);
           yield { ids: ids.slice(i, end), cursor: end < ids.length ? `${chunk.seq}:${end}` : `${chunk.seq + 1}:0` };
         }
-        cur = { seq: chunk.seq + 1, offset: 0 };
+        offset = 0;
       }
     }
     let page: string[] = [];
