@@ -71,21 +71,29 @@ describe('erasure participant', () => {
     const letter = letterRes.json();
     await settled(notice.id);
     await settled(letter.id);
+    await produce(env, 'privacy.notification.requested', 'identity', {
+      notificationId: 'ntf-zoe-device', kind: 'new-device-sign-in', requestedBy: 'identity', audience: { subjectIds: ['zoe'] },
+      title: 'New sign-in', body: 'Zoe, someone signed in from a Huawei P60 near Pudong at 03:12.',
+    }, 'zoe');
+    await settled('ntf-zoe-device');
     const zoe = authority.token({ sub: 'zoe', role: 'subject', sid: 'sz' });
     const report = (await api('POST', '/subjects/zoe/reports', zoe, { kind: 'wrong-information', title: 'Wrong orders', text: REPORT_TEXT })).json();
     await api('POST', `/admin/reports/${report.id}/replies`, operator, { text: 'We are checking the orders on 88 Nanjing Road' });
-    expect(await documentsMentioning([ZOE.email, ZOE.letter, REPORT_TEXT])).not.toEqual([]);
+    const before = await documentsMentioning([ZOE.email, ZOE.letter, REPORT_TEXT, 'Huawei P60']);
+    for (const needle of [ZOE.email, ZOE.letter, REPORT_TEXT, 'Huawei P60']) expect(before.some((h) => h.endsWith(needle)), needle).toBe(true);
 
     await produce(env, 'privacy.erasure.requested', 'retention', erasure(1), 'zoe');
     const replies = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => m.length >= 1);
     const first = JSON.parse(replies[0]!.value!).payload;
     expect(first).toMatchObject({ requestId: 'er-zoe-1', participant: 'incident', attempt: 1, status: 'completed' });
-    // contact + letter erased, the general notice's delivery erased; report anonymized; incident delivery + affected entry kept.
-    expect(first.counts).toEqual({ erased: 3, anonymized: 1, kept: 2 });
+    // Erased: the contact, the queued letter, the deliveries of the letter notice and of the sign-in
+    // alert, and the texts of those two notices (addressed to zoe alone). Anonymized: the report.
+    // Kept with a pseudonym: the incident notice's delivery and the incident's affected-subject entry.
+    expect(first.counts).toEqual({ erased: 6, anonymized: 1, kept: 2 });
     expect(first.kept).toEqual([expect.objectContaining({ category: 'notification-record', legalBasis: 'legal-obligation', reason: expect.stringMatching(/PIPL art\. 57/) })]);
 
     // Nothing in any collection names zoe's contact details or her texts any more, nor her id.
-    expect(await documentsMentioning([ZOE.email, ZOE.sms, ZOE.letter, REPORT_TEXT, '88 Nanjing Road', '"zoe"', ':zoe'])).toEqual([]);
+    expect(await documentsMentioning([ZOE.email, ZOE.sms, ZOE.letter, REPORT_TEXT, '88 Nanjing Road', 'Huawei P60', '"zoe"', ':zoe'])).toEqual([]);
     const ps = pseudonymOf('zoe', PSEUDONYM_KEY);
     expect(await svc.app.models.deliveries.findOne({ notificationId: notice.id, subjectId: ps }).lean()).toMatchObject({ pseudonymous: true, status: 'delivered' });
     expect(await svc.app.models.affected.findOne({ incidentId: incident.id }).lean()).toMatchObject({ subjectIds: ['yan'], pseudonyms: [ps] });

@@ -47,6 +47,12 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
       if (r.modifiedCount) kept.push({ category: 'notification-record', legalBasis: item.legalBasis!, purgeAt: item.purgeAt!.toISOString(), reason: item.reason! });
     } else if (item.action === 'erase') {
       counts.erased += (await m.deliveries.deleteMany({ subjectId, kind: { $ne: 'security-incident' } })).deletedCount;
+      // Notices addressed to this subject alone (sign-in alerts, acknowledgments) are personal texts:
+      // their content goes; notices to several subjects only lose the subject from their list.
+      const personal = await m.notifications.updateMany({ 'audience.subjectIds': [subjectId] }, {
+        $set: { title: '[erased]', body: '', elements: {}, 'audience.subjectIds': [] },
+      });
+      counts.erased += personal.modifiedCount;
       await m.notifications.updateMany({ 'audience.subjectIds': subjectId }, { $pullAll: { 'audience.subjectIds': [subjectId] } });
     } else {
       // pseudonymize-keep: incident deliveries and affected-subject entries keep a pseudonym only.
