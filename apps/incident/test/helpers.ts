@@ -68,8 +68,7 @@ export async function startIncident(authority: TestAuthority, extra: Record<stri
     AUTH_JWKS_URL: authority.jwksUrl, INCIDENT_PSEUDONYM_KEY: PSEUDONYM_KEY, DISPATCH_POLL_MS: '50',
     DELIVERY_RETRY_BASE_MS: '50', DELIVERY_TIMEOUT_MS: '3000', ...extra,
   });
-  const app = await buildApp(loadConfig(ConfigSchema, env));
-  await app.ready();
+  const app = await startWithEnv(env);
   return {
     app, env,
     async close() {
@@ -77,6 +76,13 @@ export async function startIncident(authority: TestAuthority, extra: Record<stri
       await dropDatabase(env.MONGO_DB!);
     },
   };
+}
+
+/** Another instance of the service on the same database and topics (`env` from `startIncident`). */
+export async function startWithEnv(env: Record<string, string>) {
+  const app = await buildApp(loadConfig(ConfigSchema, env));
+  await app.ready();
+  return app;
 }
 
 /** Produces a valid event of another service onto the real broker (as that service would). */

@@ -6,6 +6,14 @@ import { planErasure, pseudonymOf } from '../domain/erasure.js';
 type Counts = { erased: number; anonymized: number; kept: number };
 type Kept = { category: DataCategory; legalBasis: LegalBasis; purgeAt: string; reason: string };
 
+/** Removes a subject's pending deliveries from the queue, with their claims. */
+async function dropQueued(app: FastifyInstance, subjectId: string) {
+  const queued = (await app.models.queue.find({ subjectId }).select({ _id: 1 }).lean()).map((q) => q._id);
+  if (!queued.length) return;
+  await app.models.claims.deleteMany({ queueId: { $in: queued } });
+  await app.models.queue.deleteMany({ _id: { $in: queued } });
+}
+
 /**
  * Applies the incident service's part of an erasure (policy 4.1, 4.2; PIPL art. 47) as planned by
  * `planErasure`; every step is idempotent (a second run finds nothing left to change). Records a
@@ -28,7 +36,7 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
       counts.erased += (await m.sink.deleteMany({ subjectId })).deletedCount;
       // Pending deliveries cannot reach anyone any more.
       await m.deliveries.updateMany({ subjectId, status: { $in: ['queued', 'retrying'] } }, { $set: { status: 'unreachable', updatedAt: now } });
-      await m.queue.deleteMany({ subjectId });
+      await dropQueued(app, subjectId);
     } else if (item.holding === 'reports') {
       if (item.action === 'isolate') {
         const r = await m.reports.updateMany({ subjectId, isolated: { $exists: false } }, { $set: { isolated: { legalBasis: item.legalBasis!, purgeAt: item.purgeAt! } } });
@@ -57,11 +65,11 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
     } else {
       // pseudonymize-keep: incident deliveries and affected-subject entries keep a pseudonym only.
       let n = 0;
-      await m.queue.deleteMany({ subjectId });
+      await dropQueued(app, subjectId);
       for (const d of await m.deliveries.find({ subjectId, kind: 'security-incident' }).lean()) {
         const _id = `${d.notificationId}:${pseudonym}`;
         await m.deliveries.updateOne({ _id }, { $setOnInsert: {
-          ...d, _id, subjectId: pseudonym, pseudonymous: true, keptUntil: item.purgeAt!, leaseOwner: undefined,
+          ...d, _id, subjectId: pseudonym, pseudonymous: true, keptUntil: item.purgeAt!,
           attempts: d.attempts.map((a) => ({ channel: a.channel, at: a.at, ok: a.ok })),
           status: d.status === 'queued' || d.status === 'retrying' ? 'unreachable' : d.status,
         } }, { upsert: true });

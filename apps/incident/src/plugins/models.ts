@@ -70,7 +70,14 @@ export interface AffectedChunk { _id: string; incidentId: string; seq: number; s
  * dispatcher's polling stays cheap however many deliveries exist. `leaseUntil`/`leaseOwner` let
  * several instances share the work; an expired lease (crashed instance) is claimed again.
  */
-export interface QueueEntry { _id: string; notificationId: string; subjectId: string; dueAt: Date; leaseUntil: Date; leaseOwner?: string }
+export interface QueueEntry { _id: string; notificationId: string; subjectId: string; dueAt: Date; leaseUntil: Date; /** Attempt round; a claim is per round. */ round?: number }
+
+/**
+ * A claim on one round of a queue entry (`delivery_claims`). Claims are inserts with a unique id, the
+ * one write FerretDB 1.24 makes exclusive between instances (a conditional update is not: two
+ * instances both "win" it). A claim older than the lease may be removed and taken again.
+ */
+export interface DeliveryClaim { _id: string; queueId: string; at: Date }
 
 /** A subject's notification channels, from identity's contact-changed events (`contacts`). */
 export interface Contact {
@@ -216,6 +223,7 @@ export interface Models {
   incidents: Model<Incident>;
   affected: Model<AffectedChunk>;
   queue: Model<QueueEntry>;
+  claims: Model<DeliveryClaim>;
   contacts: Model<Contact>;
   erased: Model<ErasedSubject>;
   notifications: Model<Notification>;
@@ -253,7 +261,9 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   const affectedSchema = new Schema<AffectedChunk>({ _id: String, incidentId: String, seq: Number, subjectIds: [String], pseudonyms: [String], keptUntil: Date }, opts('affected_chunks'));
   affectedSchema.index({ incidentId: 1, seq: 1 });
   affectedSchema.index({ subjectIds: 1 });
-  const queueSchema = new Schema<QueueEntry>({ _id: String, notificationId: String, subjectId: String, dueAt: Date, leaseUntil: Date, leaseOwner: String }, opts('delivery_queue'));
+  const queueSchema = new Schema<QueueEntry>({ _id: String, notificationId: String, subjectId: String, dueAt: Date, leaseUntil: Date, round: Number }, opts('delivery_queue'));
+  const claimSchema = new Schema<DeliveryClaim>({ _id: String, queueId: String, at: Date }, opts('delivery_claims'));
+  claimSchema.index({ queueId: 1 });
   queueSchema.index({ dueAt: 1 });
   queueSchema.index({ notificationId: 1 });
   queueSchema.index({ subjectId: 1 });
@@ -310,6 +320,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     incidents: m.model('Incident', incidentSchema),
     affected: m.model('AffectedChunk', affectedSchema),
     queue: m.model('QueueEntry', queueSchema),
+    claims: m.model('DeliveryClaim', claimSchema),
     contacts: m.model('Contact', contactSchema),
     erased: m.model('ErasedSubject', erasedSchema),
     notifications: app.outbox.register(m.model('Notification', notificationSchema)),

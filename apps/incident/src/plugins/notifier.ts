@@ -63,7 +63,6 @@ export class Notifier {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
-  private readonly owner = randomUUID();
 
   constructor(private readonly app: FastifyInstance, private readonly config: Config, private readonly log: FastifyBaseLogger) {
     this.retry = { maxAttemptsPerChannel: config.DELIVERY_MAX_ATTEMPTS, baseDelayMs: config.DELIVERY_RETRY_BASE_MS, maxDelayMs: config.DELIVERY_RETRY_MAX_MS };
@@ -374,32 +373,48 @@ export class Notifier {
   }
 
   /**
-   * Stage 4: claims up to DISPATCH_CONCURRENCY × 4 due queue entries with a lease (so instances share
-   * the work and a crashed instance's claims expire), sends them DISPATCH_CONCURRENCY at a time, and
-   * settles the notifications touched. Returns how many it handled.
+   * Stage 4: claims up to DISPATCH_CONCURRENCY × 4 due queue entries, sends them DISPATCH_CONCURRENCY
+   * at a time, and settles the notifications touched. A claim is an insert of `<entry>@<round>` (unique
+   * id: exactly one instance gets it); the entry's `leaseUntil` then hides it from the others' scans. A
+   * claim older than the lease (its instance died) is removed, and the entry is claimed again.
+   * Returns how many it handled.
    */
   async dispatchOnce(): Promise<number> {
     const now = new Date();
-    const due = await this.m.queue.find({ dueAt: { $lte: now }, leaseUntil: { $lte: now } })
-      .sort({ dueAt: 1 }).limit(this.config.DISPATCH_CONCURRENCY * 4).select({ _id: 1 }).lean();
-    if (!due.length) return 0;
     const leaseMs = this.config.DELIVERY_TIMEOUT_MS * 3 + 5000;
-    const token = `${this.owner}:${randomUUID()}`;
-    const ids = due.map((d) => d._id);
-    await this.m.queue.updateMany({ _id: { $in: ids }, leaseUntil: { $lte: now } }, { $set: { leaseUntil: new Date(now.getTime() + leaseMs), leaseOwner: token } });
-    const claimed = await this.m.queue.find({ _id: { $in: ids }, leaseOwner: token }).lean();
+    const due = await this.m.queue.find({ dueAt: { $lte: now }, leaseUntil: { $lte: now } })
+      .sort({ dueAt: 1 }).limit(this.config.DISPATCH_CONCURRENCY * 4).select({ _id: 1, round: 1, notificationId: 1 }).lean();
+    if (!due.length) return 0;
+    const claims = due.map((q) => ({ _id: `${q._id}@${q.round ?? 0}`, queueId: q._id, at: now }));
+    let lost = new Set<number>();
+    try {
+      await this.m.claims.collection.insertMany(claims as never[], { ordered: false });
+    } catch (err) {
+      const writeErrors = (err as { writeErrors?: { index: number; code?: number }[] | { index: number; code?: number } }).writeErrors;
+      const list = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
+      if (!list.length || list.some((e) => e.code !== 11000)) throw err;
+      lost = new Set(list.map((e) => e.index));
+    }
+    const mine = due.filter((_, i) => !lost.has(i));
+    // Claims lost to a dead instance: free them once they are older than the lease.
+    for (const i of lost) {
+      const c = await this.m.claims.findById(claims[i]!._id).lean();
+      if (c && c.at.getTime() < now.getTime() - leaseMs) await this.m.claims.deleteOne({ _id: c._id, at: c.at });
+    }
+    if (!mine.length) return 0;
+    await this.m.queue.updateMany({ _id: { $in: mine.map((q) => q._id) } }, { $set: { leaseUntil: new Date(now.getTime() + leaseMs) } });
     const touched = new Set<string>();
     let next = 0;
     const worker = async () => {
-      while (next < claimed.length && !this.stopped) {
-        const q = claimed[next++]!;
+      while (next < mine.length && !this.stopped) {
+        const q = mine[next++]!;
         touched.add(q.notificationId);
-        await this.deliver(q._id, token).catch((err) => this.log.warn({ err, deliveryId: q._id }, 'delivery bookkeeping failed; the lease will expire and it is retried'));
+        await this.deliver(q._id, q.round ?? 0).catch((err) => this.log.warn({ err, deliveryId: q._id }, 'delivery bookkeeping failed; the claim will expire and it is retried'));
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.config.DISPATCH_CONCURRENCY, claimed.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.config.DISPATCH_CONCURRENCY, mine.length) }, worker));
     for (const id of touched) await this.settle(id);
-    return claimed.length;
+    return mine.length;
   }
 
   private async notice(notificationId: string): Promise<Notice | undefined> {
@@ -414,9 +429,12 @@ export class Notifier {
   }
 
   /** Sends one delivery on its current channel and records the outcome and what comes next. */
-  private async deliver(deliveryId: string, leaseOwner: string): Promise<void> {
+  private async deliver(deliveryId: string, round: number): Promise<void> {
     const d = await this.m.deliveries.findById(deliveryId).lean();
-    const done = () => this.m.queue.deleteOne({ _id: deliveryId, leaseOwner });
+    const done = async () => {
+      await this.m.queue.deleteOne({ _id: deliveryId });
+      await this.m.claims.deleteMany({ queueId: deliveryId });
+    };
     if (!d) return; // not written yet (a batch being replayed): the lease expires and it is tried again
     if (d.status !== 'queued' && d.status !== 'retrying') {
       await done();
@@ -470,7 +488,8 @@ export class Notifier {
       $inc: { [step.action === 'retry' ? 'retries' : 'fallbacks']: 1 },
       $push: { attempts: attempt },
     });
-    await this.m.queue.updateOne({ _id: deliveryId, leaseOwner }, { $set: { dueAt: new Date(at.getTime() + step.delayMs), leaseUntil: new Date(0) } });
+    await this.m.queue.updateOne({ _id: deliveryId }, { $set: { dueAt: new Date(at.getTime() + step.delayMs), leaseUntil: new Date(0), round: round + 1 } });
+    await this.m.claims.deleteOne({ _id: `${deliveryId}@${round}` });
     if (step.delayMs === 0) this.again = true;
   }
 }
