@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `make test`: builds and typechecks every package, then runs the whole suite (unit, integration and
+// `make test`: builds, typechecks and lints every package, then runs the whole suite (unit, integration and
 // end-to-end tests) in one vitest run against the real Kafka broker and FerretDB.
 // - With MONGO_URL and KAFKA_BROKERS set, tests use that deployment as it is.
 // - Otherwise the local `test` profile is used: reused when already running (a developer's loop),
@@ -14,7 +14,7 @@ const run = (cmd, args, env = process.env) => new Promise((resolve) => {
 });
 
 async function main() {
-  const built = await run('npx', ['turbo', 'run', 'build', 'typecheck', '--output-logs=errors-only']);
+  const built = await run('npx', ['turbo', 'run', 'build', 'typecheck', 'lint', '--output-logs=errors-only']);
   if (built !== 0) return built;
 
   let started = [];

@@ -79,7 +79,7 @@ async function withLock(name, fn) {
       if (/** @type {NodeJS.ErrnoException} */ (err).code !== 'EEXIST') throw err;
       const owner = Number(readFileOr(join(dir, 'pid'), '0'));
       if (owner && !isAlive(owner)) { rmSync(dir, { recursive: true, force: true }); continue; }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${dir}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${dir}`, { cause: err });
       await sleep(500);
     }
   }

@@ -70,7 +70,7 @@ export class ConsentClient {
   }
 
   private async fetchDecision(request: DecisionRequest): Promise<Decision> {
-    let status = 0;
+    let status: number;
     let body: unknown;
     try {
       const res = await this.pool.request({

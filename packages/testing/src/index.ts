@@ -2,3 +2,4 @@ export * from './authority.js';
 export * from './env.js';
 export * from './kafka.js';
 export * from './mongo.js';
+export * from './system.js';

@@ -44,12 +44,18 @@ declare module 'fastify' {
   }
 }
 
-/** Routes kafkajs logs into the service's pino logger. */
+/**
+ * Routes kafkajs logs into the service's pino logger. kafkajs logs every error response of the
+ * protocol at ERROR, also the retriable ones it then retries itself (a coordinator still loading, a
+ * new topic's metadata not yet propagated); those go to debug. Failures that matter surface as
+ * thrown errors and consumer crashes, which the kit logs.
+ */
 function logCreator(log: FastifyBaseLogger) {
   return () => ({ level, log: entry }: { level: logLevel; log: { message: string } & Record<string, unknown> }) => {
     const { message, timestamp: _t, logger: _l, ...rest } = entry;
     const fields = { kafkajs: rest };
-    if (level === logLevel.ERROR) log.error(fields, message);
+    if (level === logLevel.ERROR && message.startsWith('Response ')) log.debug(fields, message);
+    else if (level === logLevel.ERROR) log.error(fields, message);
     else if (level === logLevel.WARN) log.warn(fields, message);
     else if (level === logLevel.INFO) log.debug(fields, message);
     else log.trace(fields, message);
@@ -58,26 +64,42 @@ function logCreator(log: FastifyBaseLogger) {
 
 /**
  * Creates the topics of the given event types (and their dead-letter topics) that do not exist yet,
- * with the configured partitions and each event's topic settings. Safe to race with other services.
+ * with the configured partitions and each event's topic settings, then waits until the broker's
+ * metadata shows every one with a leader for each partition. Safe to race with other services.
+ * kafkajs' own `waitForLeaders` rethrows the UNKNOWN_TOPIC_OR_PARTITION a KRaft broker answers while
+ * a new topic's metadata propagates, so the wait is done here, retrying retriable errors (≤ 60 s).
  */
 export async function ensureTopics(admin: Admin, names: { topic: string; config?: Record<string, string> }[], partitions: number, replicationFactor: number) {
   const existing = new Set(await admin.listTopics());
   const missing = names.filter((n) => !existing.has(n.topic));
-  if (!missing.length) return;
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((n) => ({
-        topic: n.topic,
-        numPartitions: partitions,
-        replicationFactor,
-        configEntries: Object.entries(n.config ?? {}).map(([name, value]) => ({ name, value })),
-      })),
-    });
-  } catch (err) {
-    // Another service may have created some of them in between; fine if all exist now.
-    const now = new Set(await admin.listTopics());
-    if (missing.some((n) => !now.has(n.topic))) throw err;
+  if (missing.length) {
+    try {
+      await admin.createTopics({
+        waitForLeaders: false,
+        topics: missing.map((n) => ({
+          topic: n.topic,
+          numPartitions: partitions,
+          replicationFactor,
+          configEntries: Object.entries(n.config ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    } catch (err) {
+      // Another service may have created some of them in between (TOPIC_ALREADY_EXISTS): the wait
+      // below tells whether they all exist now.
+      if (!/already exists/i.test(String((err as Error).message)) && !(err as { retriable?: boolean }).retriable) throw err;
+    }
+  }
+  const topics = names.map((n) => n.topic);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      if (found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (!(err as { retriable?: boolean }).retriable) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`Kafka topics not ready within 60 s: ${topics.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
