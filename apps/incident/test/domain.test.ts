@@ -137,6 +137,7 @@ describe('erasure plan (4.1, 4.2; PIPL art. 47, 57)', () => {
   it('erases contacts, anonymizes reports and keeps only pseudonymous incident records for an account erasure', () => {
     const plan = planErasure({ scope: { kind: 'account' }, legalHolds: [], now, incidentRecordDays: 10 });
     expect(plan.map((p) => `${p.holding}:${p.action}`)).toEqual(['contacts:erase', 'reports:anonymize', 'deliveries:erase', 'deliveries:pseudonymize-keep']);
+    expect(plan[0]!.channels).toBe('all');
     expect(plan[3]).toMatchObject({ legalBasis: 'legal-obligation', purgeAt: new Date('2026-12-09T00:00:00Z') });
   });
 
@@ -146,6 +147,7 @@ describe('erasure plan (4.1, 4.2; PIPL art. 47, 57)', () => {
       legalHolds: [{ category: 'support-report', legalBasis: 'law-enforcement', purgeAt: '2027-01-01T00:00:00.000Z' }], now, incidentRecordDays: 10,
     });
     expect(plan.map((p) => `${p.holding}:${p.action}`)).toEqual(['contacts:erase', 'reports:isolate']);
+    expect(plan[0]!.channels).toEqual(['email', 'push', 'letter']);
     expect(plan[1]).toMatchObject({ legalBasis: 'law-enforcement' });
   });
 

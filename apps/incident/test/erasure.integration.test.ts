@@ -134,6 +134,20 @@ describe('erasure participant', () => {
     expect(await svc.app.models.reports.findById(report.id).lean()).toMatchObject({ text: 'Evidence for the police case', isolated: { legalBasis: 'law-enforcement' } });
   });
 
+  it('erases only the channels in scope for a category erasure, and takes identity\'s next contact event', async () => {
+    await produce(svc.env, 'privacy.subject.contact-changed', 'identity', { subjectId: 'kim', channels: { email: 'kim@example.com', sms: '+8613700000009', push: 'https://push.example.com/kim' }, preferred: ['push'] }, 'kim');
+    await waitFor(() => svc.app.models.contacts.exists({ _id: 'kim' }), { what: 'kim' });
+    await produce(svc.env, 'privacy.erasure.requested', 'retention', {
+      ...erasure(1), requestId: 'er-kim', subjectId: 'kim', scope: { kind: 'categories', categories: ['contact-channel'] },
+    }, 'kim');
+    await waitFor(async () => (await svc.app.models.erasures.exists({ _id: 'er-kim' })) !== null, { what: 'the erasure' });
+    expect(await svc.app.models.contacts.findById('kim').lean()).toMatchObject({ channels: { sms: '+8613700000009' }, preferred: [] });
+    expect(JSON.stringify(await svc.app.models.contacts.findById('kim').lean())).not.toMatch(/kim@example\.com|push\.example/);
+    // identity then republishes what is left (as it does after a contact-channel erasure): accepted.
+    await produce(svc.env, 'privacy.subject.contact-changed', 'identity', { subjectId: 'kim', channels: { sms: '+8613700000009', telephone: '+8613700000009' } }, 'kim');
+    await waitFor(async () => (await svc.app.models.contacts.findById('kim').lean())?.channels.telephone === '+8613700000009', { what: 'the follow-up event' });
+  });
+
   it('applies retention sweeps in batches and purges kept records whose date has come', async () => {
     const now = new Date();
     await svc.app.models.reports.insertMany([1, 2, 3].map((i) => ({

@@ -1,4 +1,4 @@
-import type { DataCategory, ErasureScope, LegalBasis } from '@pipp/contracts';
+import type { Channel, DataCategory, ErasureScope, LegalBasis } from '@pipp/contracts';
 import { createHmac } from 'node:crypto';
 
 /**
@@ -24,6 +24,12 @@ export interface ErasurePlanItem {
    * request keeps it untouched but isolated until `purgeAt`.
    */
   action: 'erase' | 'anonymize' | 'pseudonymize-keep' | 'isolate';
+  /**
+   * Contacts only: the channels to erase. `all` (an account erasure) also records a tombstone so
+   * late contact events are ignored; a list (a category erasure) leaves the rest, and identity's next
+   * contact event stays authoritative.
+   */
+  channels?: 'all' | Channel[];
   legalBasis?: LegalBasis;
   purgeAt?: Date;
   reason?: string;
@@ -55,7 +61,17 @@ export function planErasure(input: {
       plan.push({ holding, action: 'isolate', legalBasis: hold.legalBasis, purgeAt: new Date(hold.purgeAt), reason: 'legal hold of the erasure request' });
       continue;
     }
-    if (holding === 'contacts') plan.push({ holding, action: 'erase' });
+    if (holding === 'contacts') {
+      if (input.scope.kind === 'account') plan.push({ holding, action: 'erase', channels: 'all' });
+      else {
+        const cats = input.scope.categories;
+        const channels: Channel[] = [
+          ...(cats.includes('contact-channel') ? ['email', 'push', 'letter'] as const : []),
+          ...(cats.includes('phone-number') ? ['sms', 'telephone'] as const : []),
+        ];
+        plan.push({ holding, action: 'erase', channels });
+      }
+    }
     else if (holding === 'reports') plan.push({ holding, action: 'anonymize' });
     else {
       plan.push({ holding, action: 'erase' });

@@ -29,14 +29,22 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
   const pseudonym = pseudonymOf(subjectId, config.INCIDENT_PSEUDONYM_KEY);
   for (const item of plan) {
     if (item.holding === 'contacts') {
-      if (item.action === 'isolate') continue; // contact details under a legal hold stay as they are, unused (no longer reachable: see below)
-      await m.erased.updateOne({ _id: pseudonym }, { $setOnInsert: { _id: pseudonym, at: now, requestId: p.requestId } }, { upsert: true });
-      counts.erased += (await m.contacts.deleteOne({ _id: subjectId })).deletedCount;
-      counts.erased += (await m.letters.deleteMany({ subjectId })).deletedCount;
-      counts.erased += (await m.sink.deleteMany({ subjectId })).deletedCount;
-      // Pending deliveries cannot reach anyone any more.
-      await m.deliveries.updateMany({ subjectId, status: { $in: ['queued', 'retrying'] } }, { $set: { status: 'unreachable', updatedAt: now } });
-      await dropQueued(app, subjectId);
+      if (item.action === 'isolate') continue; // contact details under a legal hold stay as they are
+      if (item.channels === 'all') {
+        await m.erased.updateOne({ _id: pseudonym }, { $setOnInsert: { _id: pseudonym, at: now, requestId: p.requestId } }, { upsert: true });
+        counts.erased += (await m.contacts.deleteOne({ _id: subjectId })).deletedCount;
+        counts.erased += (await m.letters.deleteMany({ subjectId })).deletedCount;
+        counts.erased += (await m.sink.deleteMany({ subjectId })).deletedCount;
+        // Pending deliveries cannot reach anyone any more.
+        await m.deliveries.updateMany({ subjectId, status: { $in: ['queued', 'retrying'] } }, { $set: { status: 'unreachable', updatedAt: now } });
+        await dropQueued(app, subjectId);
+      } else if (item.channels?.length) {
+        // Some channels only: the others stay usable; a pending delivery on an erased one falls back.
+        const unset = Object.fromEntries(item.channels.map((c) => [`channels.${c}`, 1]));
+        counts.erased += (await m.contacts.updateOne({ _id: subjectId }, { $unset: unset, $pullAll: { preferred: item.channels } })).modifiedCount;
+        if (item.channels.includes('letter')) counts.erased += (await m.letters.deleteMany({ subjectId })).deletedCount;
+        counts.erased += (await m.sink.deleteMany({ subjectId, channel: { $in: item.channels } })).deletedCount;
+      }
     } else if (item.holding === 'reports') {
       if (item.action === 'isolate') {
         const r = await m.reports.updateMany({ subjectId, isolated: { $exists: false } }, { $set: { isolated: { legalBasis: item.legalBasis!, purgeAt: item.purgeAt! } } });
