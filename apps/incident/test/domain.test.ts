@@ -3,7 +3,7 @@
 // lifecycles, and the erasure plan.
 import { describe, expect, it } from 'vitest';
 import { chunkNewSubjects } from '../src/domain/audience.js';
-import { announceUnreachable, decideReach, nextStep, planChannels } from '../src/domain/delivery.js';
+import { afterSuccess, announceUnreachable, decideReach, defaultMode, nextStep, planChannels } from '../src/domain/delivery.js';
 import { pushEndpointProblem } from '../src/domain/endpoint.js';
 import { planErasure, pseudonymOf } from '../src/domain/erasure.js';
 import { canMoveIncident, changedFields, incidentElements } from '../src/domain/incidents.js';
@@ -182,5 +182,20 @@ describe('push endpoints (SSRF guard)', () => {
   it('allows loopback http outside production (development, tests)', () => {
     expect(pushEndpointProblem('http://127.0.0.1:8080/push', false)).toBeNull();
     expect(pushEndpointProblem('file:///etc/passwd', false)).not.toBeNull();
+  });
+});
+
+describe('delivery modes', () => {
+  it('goes on to the next channel after a success only in every-channel mode', () => {
+    expect(afterSuccess({ plan: ['email', 'sms'], channelIndex: 0 }, 'every-channel')).toEqual({ action: 'next', channelIndex: 1 });
+    expect(afterSuccess({ plan: ['email', 'sms'], channelIndex: 1 }, 'every-channel')).toEqual({ action: 'done' });
+    expect(afterSuccess({ plan: ['email', 'sms'], channelIndex: 0 }, 'first-channel')).toEqual({ action: 'done' });
+  });
+
+  it('uses every channel for high and critical security incidents by default', () => {
+    expect(defaultMode('security-incident', 'critical')).toBe('every-channel');
+    expect(defaultMode('security-incident', 'high')).toBe('every-channel');
+    expect(defaultMode('security-incident', 'medium')).toBe('first-channel');
+    expect(defaultMode('policy-update')).toBe('first-channel');
   });
 });

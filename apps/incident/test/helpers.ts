@@ -122,7 +122,7 @@ export function incidentBody(subjectIds: string[], extra: Record<string, unknown
     measuresPlanned: ['Hardware security keys for all staff by 2026-12-15'],
     advice: 'Never share one-time codes; hang up on callers who quote your orders and call us back.',
     remedies: 'One year of free identity monitoring; claims for losses through support.',
-    severity: 'high',
+    severity: 'medium',
     subjectIds,
     ...extra,
   };

@@ -130,6 +130,22 @@ describe('a security incident reaches every channel', () => {
     for (const heading of ELEMENTS) expect(letter!.content).toContain(heading);
   });
 
+  it('sends a critical incident on every channel the subject has, skipping one that fails', async () => {
+    await produce(svc.env, 'privacy.subject.contact-changed', 'identity', { subjectId: 'fay', channels: { email: 'fay@example.com', push: `${push.url}/devices/fay`, sms: '+8613800000006' } }, 'fay');
+    push.failures.set('/devices/fay', 410); // the device was unregistered: permanent
+    await waitFor(() => svc.app.models.contacts.exists({ _id: 'fay' }), { what: 'fay' });
+    const incident = (await api('POST', '/admin/incidents', incidentBody(['fay'], { severity: 'critical' }))).json();
+    const started = (await api('POST', `/admin/incidents/${incident.id}/notifications`, {})).json();
+    expect(started.mode).toBe('every-channel');
+    const done = await completed(started.id);
+    const [d] = (await api('GET', `/admin/notifications/${started.id}/deliveries`)).json().items;
+    expect(d).toMatchObject({ status: 'delivered', deliveredChannel: 'email', deliveredChannels: ['email', 'sms'] });
+    expect(d.attempts.map((a: { channel: string; ok: boolean }) => `${a.channel}:${a.ok}`)).toEqual(['email:true', 'push:false', 'sms:true']);
+    expect(smtp.messages.some((m) => JSON.stringify(m.to).includes('fay@example.com'))).toBe(true);
+    expect(sms.hits.some((h) => h.body.to === '+8613800000006')).toBe(true);
+    expect(done.progress.byChannel).toMatchObject({ email: 1, sms: 1, push: 0 });
+  });
+
   it('publishes an announcement instead of one-by-one notices above the threshold', async () => {
     const ids = ['s1', 's2', 's3', 's4', 's5', 's6'];
     const incident = (await api('POST', '/admin/incidents', incidentBody(ids))).json();

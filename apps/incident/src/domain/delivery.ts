@@ -86,3 +86,22 @@ export function decideReach(input: { kind: NotificationKind; allSubjects: boolea
 export function announceUnreachable(kind: NotificationKind, unreached: number, alreadyAnnounced: boolean): boolean {
   return unreached > 0 && !alreadyAnnounced && ANNOUNCEABLE_KINDS.includes(kind);
 }
+
+/**
+ * How many channels a notice goes out on: `first-channel` stops at the first channel that accepts it
+ * (the others are fallbacks); `every-channel` sends it on each available channel (each retried, a
+ * failed one skipped), so a grave incident reaches the subject however they look.
+ */
+export type DeliveryMode = 'first-channel' | 'every-channel';
+export const DELIVERY_MODES: readonly DeliveryMode[] = ['first-channel', 'every-channel'];
+
+/** The default mode: every channel for high and critical security incidents, the first one otherwise. */
+export function defaultMode(kind: NotificationKind, severity?: string): DeliveryMode {
+  return kind === 'security-incident' && (severity === 'high' || severity === 'critical') ? 'every-channel' : 'first-channel';
+}
+
+/** After a channel accepted the notice: done, or (every-channel) on to the next channel of the plan. */
+export function afterSuccess(position: Pick<DeliveryPosition, 'plan' | 'channelIndex'>, mode: DeliveryMode): { action: 'done' } | { action: 'next'; channelIndex: number } {
+  if (mode === 'every-channel' && position.channelIndex + 1 < position.plan.length) return { action: 'next', channelIndex: position.channelIndex + 1 };
+  return { action: 'done' };
+}

@@ -3,7 +3,7 @@ import { outboxPlugin } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Schema, type Model } from 'mongoose';
-import type { AnnouncementReason } from '../domain/delivery.js';
+import type { AnnouncementReason, DeliveryMode } from '../domain/delivery.js';
 import type { IncidentStatus, Severity } from '../domain/incidents.js';
 import type { NotificationKind } from '../domain/notice.js';
 import type { ReportKind, ReportStatus } from '../domain/reports.js';
@@ -101,6 +101,7 @@ export interface Notification {
   contact: string;
   clause: string;
   channels?: Channel[];
+  mode?: DeliveryMode;
   requestedBy: { service: string; actor?: string; role?: string };
   incidentId?: string;
   audience: { kind: 'subjects'; subjectIds: string[] } | { kind: 'incident'; incidentId: string } | { kind: 'all-subjects' };
@@ -143,7 +144,10 @@ export interface Delivery {
   status: 'queued' | 'retrying' | 'delivered' | 'failed' | 'unreachable';
   nextAttemptAt: Date;
   attempts: DeliveryAttempt[];
+  mode?: DeliveryMode;
+  /** The first channel that accepted the notice, and every channel that did (every-channel mode). */
   deliveredChannel?: Channel;
+  deliveredChannels?: Channel[];
   deliveredAt?: Date;
   createdAt: Date;
   updatedAt: Date;
@@ -272,7 +276,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   const erasedSchema = new Schema<ErasedSubject>({ _id: String, at: Date, requestId: String }, opts('erased_subjects'));
 
   const notificationSchema = new Schema<Notification>({
-    _id: String, kind: String, title: String, body: String, elements: Mixed, contact: String, clause: String, channels: { type: [String], default: undefined },
+    _id: String, kind: String, title: String, body: String, elements: Mixed, contact: String, clause: String, channels: { type: [String], default: undefined }, mode: String,
     requestedBy: Mixed, incidentId: String, audience: Mixed, audienceSize: Number, reach: Mixed, status: String, refusedReason: String,
     plan: Mixed, announcementIds: [String], createdAt: Date, completedAt: Date,
   }, opts('notifications')).plugin(outboxPlugin);
@@ -286,7 +290,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
 
   const deliverySchema = new Schema<Delivery>({
     _id: String, notificationId: String, subjectId: String, kind: String, plan: [String], channelIndex: Number, attemptsOnChannel: Number, retries: Number, fallbacks: Number,
-    status: String, nextAttemptAt: Date, attempts: [Mixed], deliveredChannel: String, deliveredAt: Date,
+    status: String, nextAttemptAt: Date, attempts: [Mixed], mode: String, deliveredChannel: String, deliveredChannels: { type: [String], default: undefined }, deliveredAt: Date,
     createdAt: Date, updatedAt: Date, pseudonymous: Boolean, keptUntil: Date,
   }, opts('deliveries'));
   deliverySchema.index({ notificationId: 1, status: 1 });

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
-import { announceUnreachable, decideReach, nextStep, planChannels, type AnnouncementReason, type RetryPolicy } from '../domain/delivery.js';
+import { afterSuccess, announceUnreachable, decideReach, nextStep, planChannels, type AnnouncementReason, type DeliveryMode, type RetryPolicy } from '../domain/delivery.js';
 import { chunkNewSubjects } from '../domain/audience.js';
 import { KIND_CLAUSE, missingElements, renderNotice, type Notice, type NotificationKind } from '../domain/notice.js';
 import { DeliveryFailure } from './channels.js';
@@ -17,6 +17,8 @@ export interface NotifyInput {
   body?: string | undefined;
   elements: Record<string, string>;
   channels?: Channel[] | undefined;
+  /** Default first-channel. */
+  mode?: DeliveryMode | undefined;
   requestedBy: Notification['requestedBy'];
   incidentId?: string | undefined;
   audience: Notification['audience'];
@@ -100,7 +102,7 @@ export class Notifier {
     const audience = input.audience.kind === 'subjects' ? { kind: 'subjects' as const, subjectIds: [...new Set(input.audience.subjectIds)] } : input.audience;
     const base = {
       _id: id, kind: input.kind, title: input.title, body: input.body, elements: input.elements, contact: this.config.CONTACT_INFO,
-      clause: input.clause ?? KIND_CLAUSE[input.kind], channels: input.channels, requestedBy: input.requestedBy, incidentId: input.incidentId,
+      clause: input.clause ?? KIND_CLAUSE[input.kind], channels: input.channels, mode: input.mode ?? 'first-channel', requestedBy: input.requestedBy, incidentId: input.incidentId,
       audience, announcementIds: [] as string[], createdAt: new Date(),
       plan: { cursor: '', batches: 0, subjects: 0, done: false },
     };
@@ -278,7 +280,7 @@ export class Notifier {
    * `<notification>:<subject>`; a batch number is recorded once).
    */
   async materialize(payload: EventPayload<'privacy.notification.batch-ready'>): Promise<void> {
-    const n = await this.m.notifications.findById(payload.notificationId).select({ kind: 1, channels: 1, status: 1 }).lean();
+    const n = await this.m.notifications.findById(payload.notificationId).select({ kind: 1, channels: 1, status: 1, mode: 1 }).lean();
     if (!n || n.status === 'refused') return;
     const batchId = `${payload.notificationId}:${payload.batch}`;
     if (await this.m.batchesDone.exists({ _id: batchId })) return;
@@ -290,7 +292,7 @@ export class Notifier {
       const available = Object.entries(c?.channels ?? {}).filter(([, v]) => Boolean(v)).map(([k]) => k as Channel);
       const plan = planChannels(available, n.channels, c?.preferred ?? []);
       return {
-        _id: `${payload.notificationId}:${subjectId}`, notificationId: payload.notificationId, subjectId, kind: n.kind, plan, channelIndex: 0,
+        _id: `${payload.notificationId}:${subjectId}`, notificationId: payload.notificationId, subjectId, kind: n.kind, mode: n.mode ?? 'first-channel', plan, channelIndex: 0,
         attemptsOnChannel: 0, retries: 0, fallbacks: 0, status: plan.length ? 'queued' : 'unreachable', nextAttemptAt: now, attempts: [],
         createdAt: now, updatedAt: now,
       };
@@ -466,17 +468,34 @@ export class Notifier {
     // By id only (FerretDB pushes down _id equality; other fields would scan): the queue lease makes
     // this instance the only one working on the delivery.
     const filter = { _id: d._id };
+    const reschedule = async (delayMs: number) => {
+      await this.m.queue.updateOne({ _id: deliveryId }, { $set: { dueAt: new Date(at.getTime() + delayMs), leaseUntil: new Date(0), round: round + 1 } });
+      await this.m.claims.deleteOne({ _id: `${deliveryId}@${round}` });
+      if (delayMs === 0) this.again = true;
+    };
+    const accepted = d.deliveredChannels ?? [];
     if (!failure) {
+      const first = accepted.length === 0;
+      const after = afterSuccess(d, d.mode ?? 'first-channel');
+      if (after.action === 'next') {
+        await this.m.deliveries.updateOne(filter, {
+          $set: { status: 'retrying', channelIndex: after.channelIndex, attemptsOnChannel: 0, nextAttemptAt: at, updatedAt: at, ...(first ? { deliveredChannel: channel, deliveredAt: at } : {}) },
+          $addToSet: { deliveredChannels: channel }, $push: { attempts: attempt },
+        });
+        await reschedule(0);
+        return;
+      }
       await this.m.deliveries.updateOne(filter, {
-        $set: { status: 'delivered', deliveredChannel: channel, deliveredAt: at, updatedAt: at },
-        $inc: { attemptsOnChannel: 1 }, $push: { attempts: attempt },
+        $set: { status: 'delivered', updatedAt: at, ...(first ? { deliveredChannel: channel, deliveredAt: at } : {}) },
+        $addToSet: { deliveredChannels: channel }, $inc: { attemptsOnChannel: 1 }, $push: { attempts: attempt },
       });
       await done();
       return;
     }
     const step = nextStep({ plan: d.plan, channelIndex: d.channelIndex, attemptsOnChannel: d.attemptsOnChannel + 1 }, failure, this.retry);
     if (step.action === 'give-up') {
-      await this.m.deliveries.updateOne(filter, { $set: { status: 'failed', updatedAt: at }, $inc: { attemptsOnChannel: 1 }, $push: { attempts: attempt } });
+      // every-channel: delivered if any channel accepted it.
+      await this.m.deliveries.updateOne(filter, { $set: { status: accepted.length ? 'delivered' : 'failed', updatedAt: at }, $inc: { attemptsOnChannel: 1 }, $push: { attempts: attempt } });
       await done();
       return;
     }
@@ -488,9 +507,7 @@ export class Notifier {
       $inc: { [step.action === 'retry' ? 'retries' : 'fallbacks']: 1 },
       $push: { attempts: attempt },
     });
-    await this.m.queue.updateOne({ _id: deliveryId }, { $set: { dueAt: new Date(at.getTime() + step.delayMs), leaseUntil: new Date(0), round: round + 1 } });
-    await this.m.claims.deleteOne({ _id: `${deliveryId}@${round}` });
-    if (step.delayMs === 0) this.again = true;
+    await reschedule(step.delayMs);
   }
 }
 

@@ -80,7 +80,7 @@ export const ProgressSchema = Type.Object({
 export const NotificationSchema = Type.Object({
   id: Type.String(), kind: KindSchema, title: Type.String(), body: Type.Optional(Type.String()),
   elements: Type.Record(Type.String(), Type.String()), contact: Type.String(), clause: Type.String(),
-  channels: Type.Optional(Type.Array(ChannelSchema)), incidentId: Type.Optional(Type.String()),
+  channels: Type.Optional(Type.Array(ChannelSchema)), mode: Type.String({ description: 'first-channel | every-channel' }), incidentId: Type.Optional(Type.String()),
   audience: Type.Object({ kind: Type.String(), size: Type.Integer() }),
   reach: Type.Object({ oneByOne: Type.Boolean(), announce: Type.Boolean(), reason: Type.Optional(Type.String()) }),
   status: Type.String(), refusedReason: Type.Optional(Type.String()),
@@ -107,7 +107,8 @@ export const ReportSchema = Type.Object({
 
 export const DeliverySchema = Type.Object({
   id: Type.String(), notificationId: Type.String(), subjectId: Type.String(), kind: KindSchema, plan: Type.Array(ChannelSchema),
-  status: Type.String(), channel: Type.Optional(ChannelSchema), deliveredChannel: Type.Optional(ChannelSchema), deliveredAt: Type.Optional(Timestamp),
+  status: Type.String(), channel: Type.Optional(ChannelSchema), deliveredChannel: Type.Optional(ChannelSchema), deliveredChannels: Type.Optional(Type.Array(ChannelSchema)),
+  deliveredAt: Type.Optional(Timestamp),
   nextAttemptAt: Type.Optional(Timestamp),
   attempts: Type.Array(Type.Object({ channel: ChannelSchema, at: Timestamp, ok: Type.Boolean(), error: Type.Optional(Type.String()), permanent: Type.Optional(Type.Boolean()) })),
 });

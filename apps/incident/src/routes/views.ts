@@ -10,7 +10,7 @@ const iso = (d: Date | undefined | null) => (d ? new Date(d).toISOString() : und
 export function toNotification(n: Notification, progress?: Static<typeof ProgressSchema>): Static<typeof NotificationSchema> {
   return {
     id: n._id, kind: n.kind, title: n.title, ...(n.body ? { body: n.body } : {}), elements: n.elements ?? {}, contact: n.contact, clause: n.clause,
-    ...(n.channels?.length ? { channels: n.channels } : {}), ...(n.incidentId ? { incidentId: n.incidentId } : {}),
+    ...(n.channels?.length ? { channels: n.channels } : {}), mode: n.mode ?? 'first-channel', ...(n.incidentId ? { incidentId: n.incidentId } : {}),
     audience: { kind: n.audience.kind, size: n.audienceSize }, reach: n.reach, status: n.status,
     ...(n.refusedReason ? { refusedReason: n.refusedReason } : {}), requestedBy: n.requestedBy, announcementIds: n.announcementIds ?? [],
     createdAt: iso(n.createdAt)!, ...(n.completedAt ? { completedAt: iso(n.completedAt)! } : {}), ...(progress ? { progress } : {}),
@@ -39,7 +39,8 @@ export function toDelivery(d: Delivery): Static<typeof DeliverySchema> {
   return {
     id: d._id, notificationId: d.notificationId, subjectId: d.subjectId, kind: d.kind, plan: d.plan, status: d.status,
     ...(pending && d.plan[d.channelIndex] ? { channel: d.plan[d.channelIndex]!, nextAttemptAt: iso(d.nextAttemptAt)! } : {}),
-    ...(d.deliveredChannel ? { deliveredChannel: d.deliveredChannel } : {}), ...(d.deliveredAt ? { deliveredAt: iso(d.deliveredAt)! } : {}),
+    ...(d.deliveredChannel ? { deliveredChannel: d.deliveredChannel } : {}), ...(d.deliveredChannels?.length ? { deliveredChannels: d.deliveredChannels } : {}),
+    ...(d.deliveredAt ? { deliveredAt: iso(d.deliveredAt)! } : {}),
     attempts: (d.attempts ?? []).map((a) => ({ channel: a.channel, at: iso(a.at)!, ok: a.ok, ...(a.error ? { error: a.error } : {}), ...(a.permanent !== undefined ? { permanent: a.permanent } : {}) })),
   };
 }

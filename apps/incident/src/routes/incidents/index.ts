@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { DELIVERY_MODES, defaultMode } from '../../domain/delivery.js';
 import { canMoveIncident, changedFields, incidentElements } from '../../domain/incidents.js';
 import { missingElements } from '../../domain/notice.js';
 import { IncidentErrors } from '../../errors.js';
@@ -174,6 +175,7 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
         title: Type.Optional(Text(200)),
         body: Type.Optional(Text(4000, 'Opening paragraph')),
         channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 5, uniqueItems: true, description: 'Restrict to these channels' })),
+        mode: Type.Optional(Type.Union(DELIVERY_MODES.map((x) => Type.Literal(x)), { description: 'Default: every-channel for high and critical incidents, first-channel otherwise' })),
       }, { additionalProperties: false }),
       response: { 202: NotificationSchema, ...errors(400, 401, 403, 404, 409, 422) },
     },
@@ -193,7 +195,7 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
     }
     const result = await app.notifier.notify({
       kind: 'security-incident', clause: '5.4.2', title: request.body.title ?? `Security notice: ${i.title}`, body: request.body.body,
-      elements, channels: request.body.channels, incidentId: i._id, audience,
+      elements, channels: request.body.channels, mode: request.body.mode ?? defaultMode('security-incident', i.severity), incidentId: i._id, audience,
       requestedBy: { service: 'incident', actor: request.user.sub, role: request.user.role },
     });
     if (!result.ok) throw IncidentErrors.incompleteNotice(`The notice lacks ${result.missing.join(', ')}`, { clause: '5.4.2' });

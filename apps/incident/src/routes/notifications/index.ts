@@ -2,6 +2,7 @@ import { CHANNELS, ChannelSchema, NOTIFICATION_KINDS, SubjectId } from '@pipp/co
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { DELIVERY_MODES } from '../../domain/delivery.js';
 import { IncidentErrors } from '../../errors.js';
 import type { Notification } from '../../plugins/models.js';
 import { toDelivery, toNotification } from '../views.js';
@@ -29,9 +30,9 @@ export default async function notificationRoutes(fastify: FastifyInstance) {
    */
   async function progressOf(n: Notification): Promise<Static<typeof ProgressSchema>> {
     // Grouped by the counters' values too (FerretDB 1.24 sums field paths as 0; counting is portable).
-    const rows = await m.deliveries.aggregate<{ _id: { status: string; channel: string | null; retries: number | null; fallbacks: number | null }; n: number }>([
+    const rows = await m.deliveries.aggregate<{ _id: { status: string; channels: string[] | null; retries: number | null; fallbacks: number | null }; n: number }>([
       { $match: { notificationId: n._id } },
-      { $group: { _id: { status: '$status', channel: '$deliveredChannel', retries: '$retries', fallbacks: '$fallbacks' }, n: { $sum: 1 } } },
+      { $group: { _id: { status: '$status', channels: '$deliveredChannels', retries: '$retries', fallbacks: '$fallbacks' }, n: { $sum: 1 } } },
     ]);
     const byStatus = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<(typeof STATUSES)[number], number>;
     const byChannel: Record<string, number> = Object.fromEntries(CHANNELS.map((c) => [c, 0]));
@@ -39,7 +40,7 @@ export default async function notificationRoutes(fastify: FastifyInstance) {
     let fallbacks = 0;
     for (const r of rows) {
       if (r._id.status in byStatus) byStatus[r._id.status as keyof typeof byStatus] += r.n;
-      if (r._id.status === 'delivered' && r._id.channel) byChannel[r._id.channel] = (byChannel[r._id.channel] ?? 0) + r.n;
+      for (const c of r._id.channels ?? []) byChannel[c] = (byChannel[c] ?? 0) + r.n;
       retries += (r._id.retries ?? 0) * r.n;
       fallbacks += (r._id.fallbacks ?? 0) * r.n;
     }
@@ -68,6 +69,7 @@ export default async function notificationRoutes(fastify: FastifyInstance) {
         title: Text(200), body: Type.Optional(Text(8000)),
         elements: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]{0,63}$' }), Text(4000))),
         channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 5, uniqueItems: true })),
+        mode: Type.Optional(Type.Union(DELIVERY_MODES.map((x) => Type.Literal(x)), { description: 'first-channel (default): stop at the first channel that accepts; every-channel: all of them' })),
         audience: Type.Union([
           Type.Object({ subjectIds: Type.Array(SubjectId, { minItems: 1, maxItems: 10_000 }) }, { additionalProperties: false }),
           Type.Object({ allSubjects: Type.Literal(true) }, { additionalProperties: false }),
@@ -78,7 +80,7 @@ export default async function notificationRoutes(fastify: FastifyInstance) {
   }, async (request, reply) => {
     const b = request.body;
     const result = await app.notifier.notify({
-      kind: b.kind, title: b.title, body: b.body, elements: b.elements ?? {}, channels: b.channels,
+      kind: b.kind, title: b.title, body: b.body, elements: b.elements ?? {}, channels: b.channels, mode: b.mode,
       audience: 'allSubjects' in b.audience ? { kind: 'all-subjects' } : { kind: 'subjects', subjectIds: b.audience.subjectIds },
       requestedBy: { service: 'incident', actor: request.user.sub, role: request.user.role },
     });
@@ -145,7 +147,7 @@ export default async function notificationRoutes(fastify: FastifyInstance) {
       response: {
         200: Type.Array(Type.Object({
           notificationId: Type.String(), kind: KindSchema, title: Type.String(), clause: Type.String(), status: Type.String(),
-          deliveredChannel: Type.Optional(ChannelSchema), deliveredAt: Type.Optional(Timestamp), createdAt: Timestamp,
+          deliveredChannel: Type.Optional(ChannelSchema), deliveredChannels: Type.Optional(Type.Array(ChannelSchema)), deliveredAt: Type.Optional(Timestamp), createdAt: Timestamp,
         })),
         ...errors(400, 401, 403),
       },
@@ -158,7 +160,7 @@ export default async function notificationRoutes(fastify: FastifyInstance) {
     if (request.user.role !== 'subject') await app.audit(request, 'subject.notifications-read', { type: 'subject', id: subjectId }, { subjectId });
     return deliveries.map((d) => ({
       notificationId: d.notificationId, kind: d.kind, title: byId.get(d.notificationId)?.title ?? '', clause: byId.get(d.notificationId)?.clause ?? '',
-      status: d.status, ...(d.deliveredChannel ? { deliveredChannel: d.deliveredChannel } : {}),
+      status: d.status, ...(d.deliveredChannel ? { deliveredChannel: d.deliveredChannel } : {}), ...(d.deliveredChannels?.length ? { deliveredChannels: d.deliveredChannels } : {}),
       ...(d.deliveredAt ? { deliveredAt: d.deliveredAt.toISOString() } : {}), createdAt: d.createdAt.toISOString(),
     }));
   });
