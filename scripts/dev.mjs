@@ -18,6 +18,7 @@ const log = (msg) => process.stderr.write(`[dev] ${msg}\n`);
 const LATER_SECRETS = {
   CONSENT_PSEUDONYM_KEY: () => randomBytes(32).toString('base64url'),
   DATA_ENCRYPTION_KEY: () => randomBytes(32).toString('base64'),
+  INCIDENT_PSEUDONYM_KEY: () => randomBytes(32).toString('base64url'),
   // The first data-protection officer (identity creates it at start); sign in at
   // POST /v1/identity/public/staff/sign-in with this number and password (see secrets.json).
   IDENTITY_BOOTSTRAP_STAFF: () => [{ phone: '+8613800000001', role: 'dpo', displayName: 'Local DPO', password: `dpo-${randomBytes(12).toString('base64url')}-local` }],
@@ -31,8 +32,7 @@ function devSecrets() {
   const file = join(cacheDir(), 'dev', 'secrets.json');
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8'));
-    // Secrets added since the file was written (consent's pseudonym key, data-sharing's encryption key)
-    // are generated once, kept after.
+    // Secrets added since the file was written are generated once, kept after.
     const missing = Object.keys(LATER_SECRETS).filter((k) => !saved[k]);
     if (!missing.length) return saved;
     for (const k of missing) saved[k] = LATER_SECRETS[k]();
@@ -48,6 +48,40 @@ function devSecrets() {
   mkdirSync(join(cacheDir(), 'dev'), { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
+}
+
+/** Local SMTP receiver for the incident service's e-mail notices (SMTP_URL default smtp://127.0.0.1:2525). */
+export const DEV_SMTP_PORT = 2525;
+
+/**
+ * Starts a real SMTP server (smtp-server) on loopback that accepts every message and stores it as an
+ * .eml file under .cache/dev/mail/, logging only the message size (never addresses or contents).
+ * Returns a function that stops it, or undefined when the port is taken (another sink is running).
+ */
+async function startMailSink() {
+  const { SMTPServer } = await import('smtp-server');
+  const dir = join(cacheDir(), 'dev', 'mail');
+  mkdirSync(dir, { recursive: true });
+  const server = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
+    onData(stream, _session, cb) {
+      const chunks = [];
+      stream.on('data', (c) => chunks.push(c));
+      stream.on('end', () => {
+        const body = Buffer.concat(chunks);
+        writeFileSync(join(dir, `${Date.now()}-${randomBytes(4).toString('hex')}.eml`), body);
+        log(`mail sink: stored a ${body.length}-byte message in ${dir}`);
+        cb();
+      });
+    },
+  });
+  const ok = await new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(DEV_SMTP_PORT, '127.0.0.1', () => resolve(true));
+  });
+  if (!ok) { log(`mail sink: port ${DEV_SMTP_PORT} is taken; using what listens there`); return undefined; }
+  log(`mail sink: smtp://127.0.0.1:${DEV_SMTP_PORT} → ${dir}`);
+  return () => new Promise((r) => server.close(() => r()));
 }
 
 /** The environment every service gets in development (each keeps its own PORT and MONGO_DB defaults). */
@@ -72,6 +106,8 @@ export function devEnvironment(infra, secrets) {
     DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY,
     WEBHOOK_ALLOWED_HOSTS: 'localhost,127.0.0.1',
     WEBHOOK_ALLOW_LOOPBACK: 'true',
+    INCIDENT_PSEUDONYM_KEY: secrets.INCIDENT_PSEUDONYM_KEY,
+    SMTP_URL: `smtp://127.0.0.1:${DEV_SMTP_PORT}`,
   };
 }
 
@@ -94,6 +130,7 @@ async function main() {
   const infra = external ? { MONGO_URL: process.env.MONGO_URL, KAFKA_BROKERS: process.env.KAFKA_BROKERS, started: [] } : await up('dev');
   log(`infrastructure: MONGO_URL=${infra.MONGO_URL} KAFKA_BROKERS=${infra.KAFKA_BROKERS}${external ? ' (external)' : ''}`);
   const env = { ...process.env, ...devEnvironment(infra, devSecrets()) };
+  const stopMailSink = await startMailSink().catch((err) => { log(`mail sink not started: ${err.message}`); return undefined; });
 
   // Own process group, so that stopping reaches turbo and every service under it.
   const turbo = spawn('npx', ['turbo', 'run', 'dev', '--filter=./apps/*', '--concurrency=16', '--log-prefix=task'], {
@@ -108,6 +145,7 @@ async function main() {
     const timer = setTimeout(() => { try { process.kill(-turbo.pid, 'SIGKILL'); } catch { /* gone */ } }, 15_000);
     await new Promise((r) => (turbo.exitCode !== null || turbo.signalCode !== null ? r() : turbo.once('exit', r)));
     clearTimeout(timer);
+    await stopMailSink?.();
     if (infra.started.length) {
       log(`stopping ${infra.started.join(', ')} …`);
       await down('dev', infra.started);

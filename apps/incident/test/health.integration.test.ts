@@ -3,6 +3,7 @@ import { TestAuthority, dropDatabase, isolatedEnv } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
+import { deleteTopics } from './helpers.js';
 import { ConfigSchema } from '../src/config.js';
 
 let authority: TestAuthority;
@@ -11,7 +12,7 @@ const env: Record<string, string> = {};
 
 beforeAll(async () => {
   authority = await TestAuthority.start();
-  Object.assign(env, isolatedEnv('incident', { AUTH_JWKS_URL: authority.jwksUrl }));
+  Object.assign(env, isolatedEnv('incident', { AUTH_JWKS_URL: authority.jwksUrl, INCIDENT_PSEUDONYM_KEY: 'health-test-pseudonym-key-0123456789ab' }));
   app = await buildApp(loadConfig(ConfigSchema, env));
   await app.ready();
 });
@@ -19,6 +20,7 @@ afterAll(async () => {
   await app?.close();
   await authority.close();
   await dropDatabase(env.MONGO_DB!);
+  await deleteTopics(env.KAFKA_TOPIC_PREFIX!);
 });
 
 it('is live and ready once its dependencies answer', async () => {

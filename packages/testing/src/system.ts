@@ -70,6 +70,8 @@ export class RunningSystem {
       AUTH_JWKS_URL: `http://127.0.0.1:${ports.identity}/v1/identity/.well-known/jwks.json`,
       IDENTITY_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
       SERVICE_CLIENT_SECRETS: JSON.stringify(Object.fromEntries(SERVICES.map((s) => [s, randomBytes(24).toString('base64url')]))),
+      // incident's key for the pseudonyms it keeps after an erasure (secret, no default).
+      INCIDENT_PSEUDONYM_KEY: randomBytes(32).toString('base64url'),
       ...Object.fromEntries(SERVICES.map((s) => [urlVariable(s), `http://127.0.0.1:${ports[s]}`])),
       ...opts.env,
     };

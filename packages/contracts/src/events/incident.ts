@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { ChannelSchema, RecordId, SubjectId } from '../common.js';
+import { ChannelSchema, RecordId, SubjectId, Timestamp } from '../common.js';
 import { ServiceNameSchema } from '../services.js';
 import { defineEvent } from './define.js';
 
@@ -33,6 +33,59 @@ export const incidentEvents = {
       elements: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 4000 }))),
       channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 5, uniqueItems: true })),
       clause: Type.Optional(Type.String({ maxLength: 32 })),
+    }, { additionalProperties: false }),
+  }),
+
+  /**
+   * Internal to the incident service: plan the fan-out of a recorded notification (the planner pages
+   * through its audience and emits `privacy.notification.batch-ready` events). Keyed by notification id.
+   * Source: policy 5.4.2, PIPL art. 57.
+   */
+  'privacy.notification.fanout-requested': defineEvent({
+    version: 1,
+    description: 'Internal (incident → incident): page through a notification\'s audience and emit batches (policy 5.4.2)',
+    producers: ['incident'],
+    consumers: ['incident'],
+    payload: Type.Object({
+      notificationId: RecordId,
+    }, { additionalProperties: false }),
+  }),
+
+  /**
+   * Internal to the incident service: one batch (≤ 1000) of a notification's audience, to be turned into
+   * per-subject, per-channel deliveries. `batch` is 1-based; `after` is the audience cursor the batch
+   * started after (for tracing). Keyed by notification id. Source: policy 5.4.2, PIPL art. 57.
+   */
+  'privacy.notification.batch-ready': defineEvent({
+    version: 1,
+    description: 'Internal (incident → incident): a batch of subjects to notify (policy 5.4.2)',
+    producers: ['incident'],
+    consumers: ['incident'],
+    payload: Type.Object({
+      notificationId: RecordId,
+      batch: Type.Integer({ minimum: 1 }),
+      subjectIds: Type.Array(SubjectId, { minItems: 1, maxItems: 1000 }),
+    }, { additionalProperties: false }),
+  }),
+
+  /**
+   * A public announcement was published (policy 5.4.2: when informing subjects one by one is
+   * impractical; 2.4.2(5) shutdowns; VI policy updates). Served anonymously at
+   * `GET /v1/incident/public/announcements/:announcementId`; the gateway may cache or index it.
+   */
+  'privacy.announcement.published': defineEvent({
+    version: 1,
+    description: 'A public announcement was published (policy 5.4.2, 2.4.2(5), VI)',
+    producers: ['incident'],
+    consumers: [],
+    payload: Type.Object({
+      announcementId: RecordId,
+      kind: Type.Union(NOTIFICATION_KINDS.map((k) => Type.Literal(k))),
+      title: Type.String({ minLength: 1, maxLength: 200 }),
+      reason: Type.Union([Type.Literal('above-threshold'), Type.Literal('unreachable-subjects'), Type.Literal('all-subjects'), Type.Literal('operator')]),
+      incidentId: Type.Optional(RecordId),
+      notificationId: Type.Optional(RecordId),
+      publishedAt: Timestamp,
     }, { additionalProperties: false }),
   }),
 } as const;

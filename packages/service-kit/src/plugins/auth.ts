@@ -1,4 +1,7 @@
 import fastifyJwt from '@fastify/jwt';
+// Re-exported so that the emitted declarations reference @fastify/jwt: services then see
+// `request.user` (declared by @fastify/jwt) without depending on it themselves.
+export type { FastifyJWT } from '@fastify/jwt';
 import { ROLES, type Role } from '@pipp/contracts';
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';

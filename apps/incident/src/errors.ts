@@ -1,0 +1,24 @@
+import { defineError } from '@pipp/service-kit';
+
+/**
+ * The incident service's coded errors (one error shape, `clause` on refusals). Messages are shown to
+ * the client, so they say what to do.
+ */
+export const IncidentErrors = {
+  /** 422: a notice lacks an element its clause requires (5.4.2, VI, 2.4.2(5)); nothing was sent. */
+  incompleteNotice: defineError('PIPP_INCOMPLETE_NOTICE', 422, 'The notice lacks required elements'),
+  /** 404 */
+  incidentNotFound: defineError('PIPP_INCIDENT_NOT_FOUND', 404, 'No such security incident'),
+  notificationNotFound: defineError('PIPP_NOTIFICATION_NOT_FOUND', 404, 'No such notification'),
+  announcementNotFound: defineError('PIPP_ANNOUNCEMENT_NOT_FOUND', 404, 'No such announcement'),
+  reportNotFound: defineError('PIPP_REPORT_NOT_FOUND', 404, 'No such report'),
+  /** 409: the incident is closed, or a status change goes backwards. */
+  incidentClosed: defineError('PIPP_INCIDENT_CLOSED', 409, 'The incident is closed'),
+  badTransition: defineError('PIPP_BAD_TRANSITION', 409, 'This status change is not allowed'),
+  /** 409: nobody to notify. */
+  emptyAudience: defineError('PIPP_EMPTY_AUDIENCE', 409, 'The notice has nobody to reach'),
+  /** 409: a report that is closed takes no replies. */
+  reportClosed: defineError('PIPP_REPORT_CLOSED', 409, 'The report is closed'),
+  /** 403: the subject's data was erased. */
+  subjectErased: defineError('PIPP_SUBJECT_ERASED', 409, "The subject's data was erased"),
+};
