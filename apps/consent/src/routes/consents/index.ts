@@ -146,8 +146,12 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
       if (change.state === 'granted') {
         const dimension = purpose.requires;
         const named = dimension === 'recipient' ? scoped?.recipientId : dimension === 'disclosure' ? scoped?.disclosure : dimension === 'country' ? scoped?.country : true;
-        if (named === undefined) throw ConsentErrors.invalidConsent(`${at}: purpose ${purpose.id} needs a separate consent per ${dimension}: name it in scope`, { clause: purpose.policyClause ?? '3.1.2' });
-        planned.push({ ...base, scope: scoped, state: 'granted', categories: scoped?.category ? [scoped.category] : purpose.categories, noticeText: b.noticeText ?? standardNotice(purpose) });
+        if (named === undefined && scoped?.category === undefined) throw ConsentErrors.invalidConsent(`${at}: purpose ${purpose.id} needs a separate consent per ${dimension}: name it in scope`, { clause: purpose.policyClause ?? '3.1.2' });
+        const outside = (change.categories ?? []).filter((c) => !purpose.categories.includes(c));
+        if (outside.length) throw ConsentErrors.invalidConsent(`${at}/categories: purpose ${purpose.id} does not process ${outside.join(', ')}`, { clause: '2.4.2(2)' });
+        if (change.categories && scoped?.category) throw ConsentErrors.invalidConsent(`${at}: a consent to a sensitive category covers that category only; do not list categories`);
+        const categories = scoped?.category ? [scoped.category] : change.categories ?? purpose.categories;
+        planned.push({ ...base, scope: scoped, state: 'granted', categories, noticeText: b.noticeText ?? standardNotice(purpose) });
       } else {
         // Without a scope: the purpose and every scoped consent under it still granted, read from the
         // ledger itself (this instance may not have seen a grant made on another one yet).
