@@ -96,7 +96,10 @@ export class Outbox {
     const withEvents = entries.length
       ? { ...update, $push: { ...((update as { $push?: object }).$push ?? {}), [OUTBOX_FIELD]: { $each: entries } } }
       : update;
-    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options }).exec();
+    // schemaLevelProjections: false — the hidden `_outbox` path would otherwise make mongoose send a
+    // projection with findAndModify, which FerretDB 1.24 rejects ("support for field fields is not
+    // implemented yet"); callers that need a projection can still pass one in `options`.
+    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, schemaLevelProjections: false, ...options } as QueryOptions<T>).exec();
     if (doc && entries.length) await this.hint(model.collection.collectionName, (doc as { _id: unknown })._id);
     return doc;
   }
