@@ -60,7 +60,7 @@ export async function register(app: ConsentApp, env: Record<string, string>, sub
   await produce(env, 'privacy.subject.registered', 'identity', {
     subjectId, registeredAt: new Date().toISOString(), policyAcknowledged: { documentId: 'general', version },
   }, subjectId);
-  await waitFor(() => app.projection.subject(subjectId)?.consents.get('account')?.state === 'granted', { what: `registration of ${subjectId}` });
+  await waitFor(() => app.projection.subject(subjectId)?.consents.get('account')?.state === 'granted', { what: `registration of ${subjectId}`, timeoutMs: 45_000 });
   return subjectId;
 }
 

@@ -20,14 +20,14 @@ export async function recordRegistration(app: FastifyInstance, event: EventEnvel
   const general = app.projection.document(GENERAL);
   const generalVersion = documentId === GENERAL ? version : (general && currentVersion(general, at.getTime())?.version) ?? null;
   await app.ledger.append(subjectId, {
-    id: `reg-${subjectId}-policy`, kind: 'policy', document: { documentId, version }, state: 'granted', consentType: 'express',
+    id: `reg-${app.ledger.keyedId(`${subjectId}\u0000registration`)}-policy`, kind: 'policy', document: { documentId, version }, state: 'granted', consentType: 'express',
     channel: 'registration', policyVersion: generalVersion, categories: [], actor: { role: 'subject' }, at,
     noticeText: `Registration: read and acknowledged version ${version} of the ${documentId} policy (policy preamble).`,
   });
   for (const purpose of app.projection.purposes.values()) {
     if (!purpose.grantedAtRegistration || purpose.status !== 'active') continue;
     await app.ledger.append(subjectId, {
-      id: `reg-${subjectId}-${purpose.id}`, kind: 'purpose', purpose: purpose.id, state: 'granted', consentType: 'express',
+      id: `reg-${app.ledger.keyedId(`${subjectId}\u0000registration`)}-${purpose.id}`, kind: 'purpose', purpose: purpose.id, state: 'granted', consentType: 'express',
       channel: 'registration', policyVersion: generalVersion, categories: purpose.categories, actor: { role: 'subject' }, at,
       noticeText: `Registration: by acknowledging version ${version} of the ${documentId} policy you authorise "${purpose.title}", which the basic functions need: ${purpose.why} (policy 2.1.1).`,
     });

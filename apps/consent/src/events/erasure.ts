@@ -54,6 +54,8 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
     }
     app.legalBasisLog.forget(p.subjectId);
     await models.legalBasisUses.deleteMany({ subjectId: p.subjectId });
+    // Staff-access audit records stay (accountability) but name the subject by pseudonym only.
+    await models.audit.updateMany({ subjectId: p.subjectId }, { $set: { subjectId: pseudonym } });
   }
 
   const reply = outbox.entry('privacy.erasure.participant-replied', {

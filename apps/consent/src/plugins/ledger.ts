@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import { Projection } from '../domain/projection.js';
-import { buildReceipt, recordHash, sha256, type ConsentReceipt, type RecordContent } from '../domain/receipt.js';
+import { buildReceipt, pseudonymFor, recordHash, sha256, type ConsentReceipt, type RecordContent } from '../domain/receipt.js';
 import { canonicalScope, scopeKey, type ConsentScope } from '../domain/scope.js';
 import type { Actor, ConsentChannel, ConsentRecordDoc, ConsentModels } from './models.js';
 import type { Outbox } from '@pipp/service-kit';
@@ -134,7 +134,7 @@ export class Ledger {
       const { subjectId, documentId, version } = next;
       try {
         await this.append(subjectId, {
-          id: `implied-${sha256(`${subjectId}\u0000${documentId}\u0000${version}`).slice(0, 40)}`,
+          id: `implied-${this.keyedId(`${subjectId}\u0000${documentId}\u0000${version}`)}`,
           kind: 'policy', document: { documentId, version }, state: 'granted', consentType: 'implied',
           channel: 'continued-use', policyVersion: documentId === 'general' ? version : null, categories: [],
           noticeText: `Continued use of the services after the notice period of version ${version} of the ${documentId} policy (policy VI)`,
@@ -145,6 +145,14 @@ export class Ledger {
         this.deps.log.warn({ err, documentId, version }, 'could not record an implied policy acceptance');
       }
     }
+  }
+
+  /**
+   * A deterministic record id for an idempotent append, derived from the subject id with the pseudonym
+   * key (HMAC), so the id itself never names the subject once the record is pseudonymized.
+   */
+  keyedId(material: string): string {
+    return pseudonymFor(material, this.deps.config.CONSENT_PSEUDONYM_KEY).slice(3, 35);
   }
 
   /** Stores a notice text once, by its SHA-256; returns the hash. */
