@@ -14,6 +14,12 @@ export const SERVICE_PORTS = { gateway: 4000, identity: 4001, consent: 4002, 'da
 
 const log = (msg) => process.stderr.write(`[dev] ${msg}\n`);
 
+/** Secrets generated for services besides the signing key and client secrets (name → generator). */
+const LATER_SECRETS = {
+  CONSENT_PSEUDONYM_KEY: () => randomBytes(32).toString('base64url'),
+  DATA_ENCRYPTION_KEY: () => randomBytes(32).toString('base64'),
+};
+
 /**
  * Development secrets, generated once into .cache/dev/secrets.json (never committed): identity's
  * signing key and one client secret per service for service-to-service tokens.
@@ -22,9 +28,11 @@ function devSecrets() {
   const file = join(cacheDir(), 'dev', 'secrets.json');
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8'));
-    if (saved.CONSENT_PSEUDONYM_KEY) return saved;
-    // Secrets added since the file was written (consent's pseudonym key) are generated once, kept after.
-    saved.CONSENT_PSEUDONYM_KEY = randomBytes(32).toString('base64url');
+    // Secrets added since the file was written (consent's pseudonym key, data-sharing's encryption key)
+    // are generated once, kept after.
+    const missing = Object.keys(LATER_SECRETS).filter((k) => !saved[k]);
+    if (!missing.length) return saved;
+    for (const k of missing) saved[k] = LATER_SECRETS[k]();
     writeFileSync(file, JSON.stringify(saved, null, 2), { mode: 0o600 });
     return saved;
   }
@@ -32,7 +40,7 @@ function devSecrets() {
   const secrets = {
     IDENTITY_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     SERVICE_CLIENT_SECRETS: Object.fromEntries(Object.keys(SERVICE_PORTS).map((s) => [s, randomBytes(24).toString('base64url')])),
-    CONSENT_PSEUDONYM_KEY: randomBytes(32).toString('base64url'),
+    ...Object.fromEntries(Object.entries(LATER_SECRETS).map(([k, make]) => [k, make()])),
   };
   mkdirSync(join(cacheDir(), 'dev'), { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
@@ -56,6 +64,10 @@ export function devEnvironment(infra, secrets) {
     IDENTITY_SIGNING_KEY: secrets.IDENTITY_SIGNING_KEY,
     SERVICE_CLIENT_SECRETS: JSON.stringify(secrets.SERVICE_CLIENT_SECRETS),
     CONSENT_PSEUDONYM_KEY: secrets.CONSENT_PSEUDONYM_KEY,
+    // data-sharing: sealing key, and recipients' webhooks may be local test receivers in development.
+    DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY,
+    WEBHOOK_ALLOWED_HOSTS: 'localhost,127.0.0.1',
+    WEBHOOK_ALLOW_LOOPBACK: 'true',
   };
 }
 

@@ -1,24 +1,20 @@
 // The data-sharing service starts with its real connections and serves health and its OpenAPI document.
-import { TestAuthority, dropDatabase, isolatedEnv } from '@pipp/testing';
-import { loadConfig } from '@pipp/service-kit';
+import { TestAuthority } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
-import { ConfigSchema } from '../src/config.js';
+import { Databases, dsEnv, startDs, type DsApp } from './helpers.js';
 
 let authority: TestAuthority;
-let app: Awaited<ReturnType<typeof buildApp>>;
-const env: Record<string, string> = {};
+let app: DsApp;
+const dbs = new Databases();
 
 beforeAll(async () => {
   authority = await TestAuthority.start();
-  Object.assign(env, isolatedEnv('data-sharing', { AUTH_JWKS_URL: authority.jwksUrl }));
-  app = await buildApp(loadConfig(ConfigSchema, env));
-  await app.ready();
+  app = await startDs(authority, dbs.add(dsEnv(authority)));
 });
 afterAll(async () => {
   await app?.close();
   await authority.close();
-  await dropDatabase(env.MONGO_DB!);
+  await dbs.dropAll();
 });
 
 it('is live and ready once its dependencies answer', async () => {
@@ -28,8 +24,15 @@ it('is live and ready once its dependencies answer', async () => {
   expect(ready.json().checks).toMatchObject({ mongo: { ok: true }, kafka: { ok: true } });
 });
 
-it('serves its OpenAPI document', async () => {
+it('serves its OpenAPI document with every route under /v1/data-sharing', async () => {
   const res = await app.inject({ url: '/v1/data-sharing/openapi.json' });
   expect(res.statusCode).toBe(200);
-  expect(res.json()).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP data-sharing service' } });
+  const doc = res.json();
+  expect(doc).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP data-sharing service' } });
+  const paths = Object.keys(doc.paths);
+  expect(paths.every((p) => p.startsWith('/v1/data-sharing/'))).toBe(true);
+  expect(paths).toEqual(expect.arrayContaining([
+    '/v1/data-sharing/subjects/{subjectId}/shares', '/v1/data-sharing/admin/recipients', '/v1/data-sharing/releases',
+    '/v1/data-sharing/public/deletion-notices/{noticeId}/acknowledgments',
+  ]));
 });

@@ -1,5 +1,6 @@
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
 import { envSchema } from 'env-schema';
+import { ResidencyConfigProperties } from './residency.js';
 
 /**
  * Settings every service reads from its environment. Services extend this schema with their own
@@ -24,6 +25,8 @@ export const BaseConfigProperties = {
   OUTBOX_SWEEP_MS: Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 30_000, description: 'Full outbox sweep interval (ms), catches entries whose hint was lost in a crash' }),
   CONSUMER_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'Handler attempts before a message is dead-lettered' }),
   CONSUMER_BACKOFF_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 200, description: 'First retry delay (ms); doubles per attempt' }),
+  // Where this service's stores are (policy 5.3), announced at start-up: see residency.ts.
+  ...ResidencyConfigProperties,
 } satisfies TProperties;
 
 /** Settings of services that verify access tokens against identity's published key set. */

@@ -11,3 +11,4 @@ export * from './service.js';
 export * from './portability.js';
 export * from './plugins/openapi.js';
 export * from './service-tokens.js';
+export * from './residency.js';

@@ -2,6 +2,7 @@ import {
   createEvent, topicFor, type EventEnvelope, type EventPayload, type EventType, type ServiceName,
 } from '@pipp/contracts';
 import type { FastifyBaseLogger } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
 import { Schema, type Connection, type Model, type QueryOptions, type UpdateQuery } from 'mongoose';
 
@@ -30,7 +31,12 @@ export function outboxPlugin(schema: Schema): void {
   schema.add({ [OUTBOX_FIELD]: { type: [Schema.Types.Mixed], default: undefined, select: false } });
 }
 
-interface Hint { _id: string; coll: string; docId: unknown; at: Date }
+/**
+ * A pointer to a document with pending events. `v` changes on every write (a random token): the relay
+ * deletes a hint only if `v` is still the one it read, so an event appended meanwhile — even within
+ * the same millisecond, which `at` cannot tell apart — keeps its hint and is published at once.
+ */
+interface Hint { _id: string; coll: string; docId: unknown; at: Date; v?: string }
 
 /**
  * The transactional outbox (DESIGN.md "Events", house style 11), without multi-document transactions:
@@ -67,14 +73,18 @@ export class Outbox {
   }
 
   /**
-   * Builds an outbox entry for an event, validated against its contract.
+   * Builds an outbox entry for an event, validated against its contract. The message key is `key`
+   * when given, else the data subject, else the event id.
    * @throws EventValidationError when the payload does not match the event's schema.
    */
-  entry<T extends EventType>(type: T, init: { payload: EventPayload<T>; subject?: string; correlationId?: string; id?: string }): OutboxEntry {
-    const event: EventEnvelope<T> = createEvent(type, { source: this.deps.source, ...init });
+  entry<T extends EventType>(type: T, init: { payload: EventPayload<T>; subject?: string; correlationId?: string; id?: string; key?: string }): OutboxEntry {
+    const { key, ...rest } = init;
+    const event: EventEnvelope<T> = createEvent(type, { source: this.deps.source, ...rest });
     return {
       topic: topicFor(type, this.deps.topicPrefix),
-      key: event.subject ?? event.id,
+      // The data subject keeps one person's events in order; `key` orders a flow without a subject
+      // (e.g. one sweep's progress reports); otherwise the event id spreads them.
+      key: key ?? event.subject ?? event.id,
       value: JSON.stringify(event),
       eventId: event.id,
       type,
@@ -91,15 +101,16 @@ export class Outbox {
   /**
    * Updates one document and appends events to its outbox in the same write; returns the updated
    * document (as `findOneAndUpdate` with `new: true`) or null when nothing matched (then no event).
+   * The returned document includes its hidden fields (pending outbox entries among them): FerretDB 1.24
+   * implements no projection on findAndModify, so none is sent (do not pass `projection` either).
    */
   async update<T>(model: Model<T>, filter: Record<string, unknown>, update: UpdateQuery<T>, entries: OutboxEntry[], options: QueryOptions<T> = {}) {
     const withEvents = entries.length
       ? { ...update, $push: { ...((update as { $push?: object }).$push ?? {}), [OUTBOX_FIELD]: { $each: entries } } }
       : update;
-    // schemaLevelProjections: false — the hidden `_outbox` path would otherwise make mongoose send a
-    // projection with findAndModify, which FerretDB 1.24 rejects ("support for field fields is not
-    // implemented yet"); callers that need a projection can still pass one in `options`.
-    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, schemaLevelProjections: false, ...options } as QueryOptions<T>).exec();
+    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options })
+      .select(hiddenPaths(model).map((p) => `+${p}`).join(' '))
+      .exec();
     if (doc && entries.length) await this.hint(model.collection.collectionName, (doc as { _id: unknown })._id);
     return doc;
   }
@@ -140,7 +151,7 @@ export class Outbox {
   }
 
   private async hint(coll: string, docId: unknown) {
-    await this.hints.updateOne({ _id: `${coll}/${String(docId)}` }, { $set: { coll, docId, at: new Date() } }, { upsert: true });
+    await this.hints.updateOne({ _id: `${coll}/${String(docId)}` }, { $set: { coll, docId, at: new Date(), v: randomUUID() } }, { upsert: true });
     this.kick();
   }
 
@@ -161,7 +172,7 @@ export class Outbox {
       this.lastSweep = Date.now();
       for (const m of this.models) {
         const stranded = await m.collection.find({ [`${OUTBOX_FIELD}.0`]: { $exists: true } }, { projection: { _id: 1 } }).toArray();
-        for (const d of stranded) await this.hints.updateOne({ _id: `${m.collection.collectionName}/${String(d._id)}` }, { $setOnInsert: { coll: m.collection.collectionName, docId: d._id, at: new Date(0) } }, { upsert: true });
+        for (const d of stranded) await this.hints.updateOne({ _id: `${m.collection.collectionName}/${String(d._id)}` }, { $setOnInsert: { coll: m.collection.collectionName, docId: d._id, at: new Date(0), v: randomUUID() } }, { upsert: true });
       }
     }
     for (;;) {
@@ -209,8 +220,20 @@ export class Outbox {
         if (ops.length) await this.deps.connection.collection(coll).bulkWrite(ops, { ordered: false });
       }
     }
-    await this.hints.bulkWrite(batch.map((h) => ({ deleteOne: { filter: { _id: h._id, at: h.at } } })), { ordered: false });
+    await this.hints.bulkWrite(batch.map((h) => ({ deleteOne: { filter: h.v === undefined ? { _id: h._id, at: h.at } : { _id: h._id, v: h.v } } })), { ordered: false });
   }
 }
 
 const BATCH = 200;
+
+/**
+ * Paths a schema hides (`select: false`). Mongoose turns them into a projection, which FerretDB 1.24
+ * rejects on findAndModify ("support for field fields is not implemented"); selecting them with `+`
+ * sends none. Use this for any `findOneAndUpdate` on a model whose schema hides paths (every model
+ * with `outboxPlugin`).
+ */
+export function hiddenPaths(model: Model<unknown> | Model<never> | { schema: Schema }): string[] {
+  const paths: string[] = [];
+  model.schema.eachPath((path, type) => { if ((type as { options?: { select?: boolean } }).options?.select === false) paths.push(path); });
+  return paths;
+}

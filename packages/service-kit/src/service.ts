@@ -14,6 +14,7 @@ import { healthPlugin } from './plugins/health.js';
 import { kafkaPlugin } from './plugins/kafka.js';
 import { mongoPlugin } from './plugins/mongo.js';
 import { openApiPlugin, type OpenApiOptions } from './plugins/openapi.js';
+import { residencyPlugin } from './residency.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -73,11 +74,14 @@ export interface InfrastructureOptions {
   auth?: Partial<AuthOptions> | false;
   /** OpenAPI document generated from the route schemas (registered before the service's routes). */
   openapi?: OpenApiOptions;
+  /** Declare where the stores are at start-up (policy 5.3; default true). */
+  residency?: boolean;
 }
 
 /**
  * Registers what every service has, in order: error handling, the OpenAPI generator, MongoDB, Kafka,
- * the outbox relay, token verification and health routes. Decorates `app.mongo`, `app.kafka`, `app.outbox`, `app.authenticate`,
+ * the outbox relay, the data-residency declaration (policy 5.3), token verification and health routes.
+ * Decorates `app.mongo`, `app.kafka`, `app.outbox`, `app.residency`, `app.authenticate`,
  * `app.requireRole`, `app.requireSubject`, `app.revocations`.
  */
 export const infrastructurePlugin = fp(async function infrastructure(app: FastifyInstance, opts: InfrastructureOptions) {
@@ -91,7 +95,7 @@ export const infrastructurePlugin = fp(async function infrastructure(app: Fastif
     topicPrefix: config.KAFKA_TOPIC_PREFIX,
     partitions: config.KAFKA_PARTITIONS,
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
-    topics: opts.topics,
+    topics: opts.residency === false ? opts.topics : [...new Set<EventType>([...opts.topics, 'privacy.residency.declared'])],
     consumerDefaults: { maxAttempts: config.CONSUMER_MAX_ATTEMPTS, backoffMs: config.CONSUMER_BACKOFF_MS },
   });
   if (opts.mongo !== false) {
@@ -108,6 +112,7 @@ export const infrastructurePlugin = fp(async function infrastructure(app: Fastif
     app.addHook('onReady', async () => outbox.start());
     app.addHook('onClose', async () => outbox.stop());
   }
+  if (opts.residency !== false) await app.register(residencyPlugin, { service: opts.service, config, mongo: opts.mongo !== false });
   if (opts.auth !== false) {
     await app.register(authPlugin, {
       issuer: config.AUTH_ISSUER,

@@ -61,5 +61,8 @@ export function eventDefinition(type: EventType): EventDefinition {
 
 export { defineEvent, type EventDefinition } from './define.js';
 export { ConsentScopeSchema } from './consent.js';
-export { ERASURE_GROUNDS, ErasureGroundSchema, ErasureScopeSchema, LegalHoldSchema, type ErasureGround, type ErasureScope } from './retention.js';
+export {
+  ERASURE_GROUNDS, ErasureGroundSchema, ErasureScopeSchema, LegalHoldSchema, RESIDENCY_EXCEPTIONS, RETENTION_CLOCKS, RetentionRuleSchema,
+  type ErasureGround, type ErasureScope, type ResidencyException, type RetentionClock, type RetentionRule,
+} from './retention.js';
 export { NOTIFICATION_KINDS } from './incident.js';

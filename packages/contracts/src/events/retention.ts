@@ -1,8 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EffectCounts, RecordId, SubjectId, Timestamp } from '../common.js';
+import { CountryCode, EffectCounts, RecordId, SubjectId, Timestamp } from '../common.js';
 import { DataCategorySchema } from '../data-categories.js';
 import { LegalBasisSchema } from '../legal-bases.js';
-import { ErasureParticipantSchema, RoleSchema } from '../services.js';
+import { ErasureParticipantSchema, RoleSchema, SERVICES, ServiceNameSchema } from '../services.js';
 import { defineEvent } from './define.js';
 
 /**
@@ -31,12 +31,34 @@ export const LegalHoldSchema = Type.Object({
   purgeAt: Timestamp,
 }, { additionalProperties: false });
 
-const RetentionRule = Type.Object({
+/**
+ * When a retention period starts counting for a record (the participant knows its records' dates):
+ * `collection` (the record was created), `last-activity` (the subject last used the account),
+ * `account-closure` (the account was erased or closed), `purpose-fulfilled` (the purpose ended,
+ * e.g. a transaction completed or a consent was withdrawn).
+ */
+export const RETENTION_CLOCKS = ['collection', 'last-activity', 'account-closure', 'purpose-fulfilled'] as const;
+export type RetentionClock = (typeof RETENTION_CLOCKS)[number];
+
+/**
+ * One retention rule (policy 5.1, 5.2): keep `category` for `periodDays` days from `startsFrom`, then
+ * `action` it. `criterion` is the 5.2 criterion behind the period. `service`, when present, makes the
+ * rule apply to that service only, overriding the general rule for the category there.
+ */
+export const RetentionRuleSchema = Type.Object({
   category: DataCategorySchema,
   periodDays: Type.Integer({ minimum: 0, maximum: 36500 }),
   action: Type.Union([Type.Literal('erase'), Type.Literal('anonymize')]),
   criterion: Type.Union([Type.Literal('5.2.1'), Type.Literal('5.2.2'), Type.Literal('5.2.3')]),
+  service: Type.Optional(ServiceNameSchema),
+  startsFrom: Type.Optional(Type.Union(RETENTION_CLOCKS.map((c) => Type.Literal(c)))),
 }, { additionalProperties: false });
+export type RetentionRule = Static<typeof RetentionRuleSchema>;
+const RetentionRule = RetentionRuleSchema;
+
+/** Exceptions of policy 5.3 that allow PI collected in the PRC to be stored abroad. */
+export const RESIDENCY_EXCEPTIONS = ['5.3.1', '5.3.2', '5.3.3'] as const;
+export type ResidencyException = (typeof RESIDENCY_EXCEPTIONS)[number];
 
 /** Events produced by the retention service (the erasure saga's orchestrator) and its participants. */
 export const retentionEvents = {
@@ -61,6 +83,8 @@ export const retentionEvents = {
       deadline: Timestamp,
       attempt: Type.Integer({ minimum: 1 }),
       participants: Type.Optional(Type.Array(ErasureParticipantSchema, { uniqueItems: true, description: 'Only these should act (a retry of failed ones); absent means all' })),
+      purgeIsolated: Type.Optional(Type.Boolean({ description: 'true: the purge date of records you isolated as kept by law (in scope) has come; purge them too (policy 4.2-backups, 5.1)' })),
+      restoreId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Set when the erasure is re-applied after a backup restore (policy 4.2-backups)' })),
     }, { additionalProperties: false }),
   }),
 
@@ -112,6 +136,8 @@ export const retentionEvents = {
     description: 'A function or product stopped operating (policy 2.4.2(5))',
     producers: ['retention'],
     consumers: ['identity', 'consent', 'data-sharing', 'incident', 'gateway'],
+    // Kept for good: a service that starts later (or replays) must still know what is closed.
+    topicConfig: { 'retention.ms': '-1', 'cleanup.policy': 'delete' },
     payload: Type.Object({
       shutdownId: RecordId,
       functionId: Type.String({ minLength: 1, maxLength: 64 }),
@@ -133,9 +159,18 @@ export const retentionEvents = {
     consumers: ['identity', 'consent', 'data-sharing', 'incident', 'retention'],
     payload: Type.Object({
       sweepId: RecordId,
-      rules: Type.Array(RetentionRule, { maxItems: 64 }),
+      rules: Type.Array(RetentionRule, { maxItems: 256 }),
       asOf: Timestamp,
       batchSize: Type.Integer({ minimum: 1, maximum: 10000 }),
+      /** Redelivery number (1 first); a participant that already finished this sweep replies its result again. */
+      attempt: Type.Optional(Type.Integer({ minimum: 1 })),
+      /** Only these should act (a redelivery to silent ones); absent means all. */
+      participants: Type.Optional(Type.Array(ErasureParticipantSchema, { uniqueItems: true })),
+      /**
+       * A business shutdown (policy 2.4.2(5)): the rules (period 0) cover the PI collected for this
+       * function; erase or anonymize all of it, not only what is past a period.
+       */
+      shutdown: Type.Optional(Type.Object({ shutdownId: RecordId, functionId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })),
     }, { additionalProperties: false }),
   }),
 
@@ -152,6 +187,41 @@ export const retentionEvents = {
       counts: EffectCounts,
       batches: Type.Integer({ minimum: 0 }),
       error: Type.Optional(Type.String({ maxLength: 1000 })),
+      /** The redelivery this answers (1 when absent). */
+      attempt: Type.Optional(Type.Integer({ minimum: 1 })),
+      /**
+       * Subjects whose whole account reached the end of its retention period here (e.g. closed or
+       * inactive accounts): retention opens an account erasure for each through the saga (ground 4.2.5),
+       * so every service erases them, not only this one.
+       */
+      expiredSubjects: Type.Optional(Type.Array(SubjectId, { maxItems: 1000 })),
+    }, { additionalProperties: false }),
+  }),
+
+  /**
+   * Where a service stores PI (policy 5.3, PIPL art. 40): announced by the service kit of every service
+   * at start-up. `flagged` when a store is outside the home region without a 5.3 exception and its
+   * reference; the retention service keeps the declarations and reports them.
+   */
+  'privacy.residency.declared': defineEvent({
+    version: 1,
+    description: 'A service declared where its stores are (policy 5.3)',
+    producers: SERVICES,
+    consumers: ['retention'],
+    payload: Type.Object({
+      service: ServiceNameSchema,
+      instanceId: Type.String({ minLength: 1, maxLength: 64 }),
+      homeRegion: CountryCode,
+      stores: Type.Array(Type.Object({
+        store: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9-]+$', description: 'e.g. mongodb, kafka, backups' }),
+        location: CountryCode,
+      }, { additionalProperties: false }), { minItems: 1, maxItems: 16 }),
+      exception: Type.Optional(Type.Object({
+        clause: Type.Union(RESIDENCY_EXCEPTIONS.map((c) => Type.Literal(c))),
+        reference: Type.String({ minLength: 1, maxLength: 512 }),
+      }, { additionalProperties: false })),
+      flagged: Type.Boolean(),
+      declaredAt: Timestamp,
     }, { additionalProperties: false }),
   }),
 } as const;

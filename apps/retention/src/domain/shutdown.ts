@@ -1,0 +1,31 @@
+import type { DataCategory } from '@pipp/contracts';
+
+/** Largest audience of one notification request (contracts `privacy.notification.requested`). */
+export const MAX_AUDIENCE = 1000;
+
+export type NoticeAudience = { subjectIds: string[] } | { allSubjects: true };
+
+/**
+ * Who is told that a function stops (policy 2.4.2(5): "notify you ... one by one or by
+ * announcement"): the affected subjects one by one when the operator knows them (in requests of at
+ * most 1000), otherwise every subject, which the incident service turns into an announcement when
+ * one-by-one notice is impractical.
+ */
+export function noticeAudiences(affectedSubjects: string[] | undefined): NoticeAudience[] {
+  const ids = [...new Set(affectedSubjects ?? [])];
+  if (!ids.length) return [{ allSubjects: true }];
+  const out: NoticeAudience[] = [];
+  for (let i = 0; i < ids.length; i += MAX_AUDIENCE) out.push({ subjectIds: ids.slice(i, i + MAX_AUDIENCE) });
+  return out;
+}
+
+/** The notice's text: what stops, from when, and what happens to the PI (2.4.2(5)). */
+export function shutdownNotice(input: { title: string; effectiveAt: Date; action: 'erase' | 'anonymize'; categories: DataCategory[] }): { title: string; body: string } {
+  const when = input.effectiveAt.toISOString().slice(0, 10);
+  const what = input.categories.length ? ` (${input.categories.join(', ')})` : '';
+  const fate = input.action === 'erase' ? 'deleted' : 'anonymized so that it can no longer identify you';
+  return {
+    title: `${input.title} stops operating`.slice(0, 200),
+    body: `${input.title} stops operating on ${when}. We have stopped collecting personal information for it, and the personal information related to it that we hold${what} will be ${fate}. Other products and services are not affected.`,
+  };
+}

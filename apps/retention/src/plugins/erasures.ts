@@ -1,0 +1,349 @@
+import type {
+  DataCategory, ErasureGround, ErasureParticipant, ErasureScope, EventPayload,
+} from '@pipp/contracts';
+import type { OutboxEntry } from '@pipp/service-kit';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config.js';
+import { registeredParticipants } from '../config.js';
+import { groundAdmissible, ORIGIN_GROUNDS, type ErasureOrigin } from '../domain/grounds.js';
+import { legalHoldsFor, type LegalHoldItem, type SubjectHold } from '../domain/holds.js';
+import {
+  applyReply, isComplete, nextActionAt, operatorRetry, planSaga, RetryRefused, startParticipants, totals,
+  type Escalation, type Participants, type Reply, type RetryPolicy,
+} from '../domain/saga.js';
+import { coversScope, participantsFor, scopeKey } from '../domain/scope.js';
+import { RetentionErrors } from '../errors.js';
+import type { Actor, ErasureRequestDoc } from './models.js';
+
+const DAY_MS = 86_400_000;
+
+/** What opening an erasure request needs (policy 4.1, 4.2, 5.1, 2.4.2(5)). */
+export interface OpenInput {
+  subjectId: string;
+  scope: ErasureScope;
+  ground: ErasureGround;
+  origin: ErasureOrigin;
+  requestedBy: Actor;
+  reference?: string | undefined;
+  /** An earlier deadline than the default (staff only). */
+  deadline?: Date | undefined;
+  kind?: ErasureRequestDoc['kind'];
+  /** Narrow the participants (purges, restores); default: `participantsFor(scope)`. */
+  participants?: ErasureParticipant[] | undefined;
+  purgeIsolated?: boolean | undefined;
+  restoreId?: string | undefined;
+  /** A deterministic id (purges, restores), so a repeated open is recognised. */
+  id?: string | undefined;
+}
+
+export type OpenOutcome = 'created' | 'joined' | 'refused' | 'exists';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The erasure saga's orchestrator (see ErasureService). */
+    erasures: ErasureService;
+  }
+}
+
+/**
+ * The orchestrator of the erasure saga (DESIGN.md "The erasure saga"): opens requests (joining an
+ * open one for the same subject and scope, refusing with a coded reason under a blocking legal hold),
+ * publishes them through the outbox, applies participants' replies, redelivers with backoff, escalates
+ * to the DPO, lets an operator retry, and closes a request only when every participant completed.
+ * Every state change is one conditional write of the request document (optimistic `rev`), with the
+ * events announcing it in that same write.
+ */
+export class ErasureService {
+  readonly retry: RetryPolicy;
+  readonly registered: ErasureParticipant[];
+  private readonly dpoIds: string[];
+  private readonly log: FastifyBaseLogger;
+
+  constructor(private readonly app: FastifyInstance, private readonly config: Config) {
+    this.retry = {
+      baseMs: config.ERASURE_RETRY_BASE_MS,
+      maxMs: config.ERASURE_RETRY_MAX_MS,
+      maxAutoAttempts: config.ERASURE_MAX_AUTO_ATTEMPTS,
+      escalateBeforeMs: config.ERASURE_ESCALATE_BEFORE_HOURS * 3600_000,
+    };
+    this.registered = registeredParticipants(config);
+    this.dpoIds = config.DPO_ACCOUNT_IDS.split(',').filter(Boolean);
+    this.log = app.log.child({ component: 'erasure-saga' });
+  }
+
+  private get requests() {
+    return this.app.store.requests;
+  }
+
+  /**
+   * Opens an erasure request, or joins the open one for the same subject and scope (an open account
+   * erasure also absorbs a category erasure), or records it refused (blocking legal hold, code
+   * PIPP_ERASURE_LEGAL_HOLD, clause 4.1).
+   * @throws PIPP_ERASURE_GROUND_NOT_ADMISSIBLE (400) when the origin may not invoke the ground.
+   * @throws PIPP_BAD_TIME (400) when a given deadline is not in the future.
+   */
+  async open(input: OpenInput, now = new Date()): Promise<{ request: ErasureRequestDoc; outcome: OpenOutcome }> {
+    if (!groundAdmissible(input.origin, input.ground)) {
+      throw RetentionErrors.groundNotAdmissible(`A request from ${input.origin === 'subject' ? 'a data subject' : `origin ${input.origin}`} may invoke ${ORIGIN_GROUNDS[input.origin].join(', ')}, not ${input.ground}`, { clause: input.ground });
+    }
+    if (input.deadline && input.deadline <= now) throw RetentionErrors.badTime('The deadline must be in the future');
+    const kind = input.kind ?? 'erasure';
+    const key = scopeKey(input.scope);
+    const id = input.id ?? `er-${randomUUID()}`;
+    const openKey = kind === 'erasure' ? `erasure|${input.subjectId}|${key}` : `${kind}|${input.subjectId}|${key}|${id}`;
+
+    for (let round = 0; round < 5; round += 1) {
+      if (input.id) {
+        const existing = await this.requests.findById(input.id).lean();
+        if (existing) return { request: existing, outcome: 'exists' };
+      }
+      if (kind === 'erasure') {
+        const joined = await this.joinOpen(input, openKey, now);
+        if (joined) return { request: joined, outcome: 'joined' };
+      }
+
+      const [holds, policies] = kind === 'purge'
+        ? [[], []]
+        : await Promise.all([
+          this.app.store.holds.find({ subjectId: input.subjectId, status: 'active', until: { $gt: now } }).lean(),
+          this.app.store.policies.find({}).lean(),
+        ]);
+      const decided = legalHoldsFor(input.scope, holds.map((h): SubjectHold => ({ holdId: h._id, categories: h.categories, mode: h.mode, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef, until: h.until })), policies, now);
+      const deadline = input.deadline ?? new Date(now.getTime() + this.config.ERASURE_DEADLINE_DAYS * DAY_MS);
+      const base = {
+        _id: id, kind, subjectId: input.subjectId, scope: input.scope, scopeKey: key, ground: input.ground, origin: input.origin,
+        requestedBy: input.requestedBy, ...(input.reference ? { reference: input.reference } : {}),
+        deadline, createdAt: now, updatedAt: now, attempt: 1, escalations: [], joins: [], totals: { erased: 0, anonymized: 0, kept: 0 }, rev: 0,
+        ...(input.purgeIsolated ? { purgeIsolated: true } : {}), ...(input.restoreId ? { restoreId: input.restoreId } : {}),
+      };
+      try {
+        if (decided.refusal) {
+          const doc = { ...base, openKey: `closed:${id}`, status: 'refused' as const, refusal: decided.refusal, legalHolds: [], participants: {}, nextActionAt: null };
+          await this.requests.create(doc);
+          this.log.info({ requestId: id, subjectId: input.subjectId, code: decided.refusal.code }, 'erasure request refused');
+          return { request: await this.requests.findById(id).lean() as ErasureRequestDoc, outcome: 'refused' };
+        }
+        const participants = input.participants ?? participantsFor(input.scope, this.registered);
+        const tracked = startParticipants(participants, now, this.retry);
+        const doc = {
+          ...base, openKey, status: 'in-progress' as const, legalHolds: decided.holds, participants: tracked,
+          nextActionAt: nextActionAt(tracked, deadline, new Set(), this.retry),
+        };
+        await this.app.outbox.insert(this.requests, doc, [this.requestedEvent(doc as ErasureRequestDoc, 1, participants)]);
+        this.log.info({ requestId: id, subjectId: input.subjectId, ground: input.ground, origin: input.origin, kind, participants }, 'erasure request opened');
+        return { request: await this.requests.findById(id).lean() as ErasureRequestDoc, outcome: 'created' };
+      } catch (err) {
+        if ((err as { code?: number }).code !== 11000) throw err;
+        // Raced with another request for the same subject and scope (or the same id): join it.
+      }
+    }
+    throw new Error('could not open or join an erasure request after repeated races');
+  }
+
+  /** Joins the open request for the same subject and scope, or an open account erasure that covers it. */
+  private async joinOpen(input: OpenInput, openKey: string, now: Date): Promise<ErasureRequestDoc | null> {
+    const keys = [openKey];
+    if (input.scope.kind === 'categories') keys.push(`erasure|${input.subjectId}|account`);
+    const open = await this.requests.find({ openKey: { $in: keys } }).lean();
+    const target = open.find((r) => coversScope(r.scope, input.scope));
+    if (!target) return null;
+    const join = { at: now, origin: input.origin, ground: input.ground, requestedBy: input.requestedBy };
+    const updated = await this.requests.findOneAndUpdate({ _id: target._id, status: 'in-progress' }, { $push: { joins: join }, $set: { updatedAt: now } }, { new: true })
+      .select('+_outbox').lean();
+    if (updated) this.log.info({ requestId: target._id, subjectId: input.subjectId }, 'erasure request joined the open one');
+    return updated;
+  }
+
+  /** The `privacy.erasure.requested` event of a request at an attempt, for some participants. */
+  requestedEvent(doc: Pick<ErasureRequestDoc, '_id' | 'subjectId' | 'scope' | 'ground' | 'origin' | 'requestedBy' | 'legalHolds' | 'deadline' | 'purgeIsolated' | 'restoreId'>, attempt: number, participants: ErasureParticipant[]): OutboxEntry {
+    const payload: EventPayload<'privacy.erasure.requested'> = {
+      requestId: doc._id,
+      subjectId: doc.subjectId,
+      scope: doc.scope,
+      ground: doc.ground,
+      origin: doc.origin,
+      requestedBy: { role: doc.requestedBy.role, actorId: doc.requestedBy.actorId },
+      legalHolds: doc.legalHolds.map((h: LegalHoldItem) => ({ category: h.category, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef, purgeAt: new Date(h.purgeAt).toISOString() })),
+      deadline: new Date(doc.deadline).toISOString(),
+      attempt,
+      participants,
+      ...(doc.purgeIsolated ? { purgeIsolated: true } : {}),
+      ...(doc.restoreId ? { restoreId: doc.restoreId } : {}),
+    };
+    return this.app.outbox.entry('privacy.erasure.requested', { subject: doc.subjectId, correlationId: doc._id, payload });
+  }
+
+  /**
+   * Applies a participant's reply (consumer of `privacy.erasure.participant-replied`). What it kept is
+   * recorded first (idempotent), then the request; the write that completes the request also carries
+   * `privacy.erasure.completed`. Unknown or closed requests and replies that change nothing are ignored.
+   */
+  async applyReply(reply: Reply, now = new Date()): Promise<void> {
+    if (reply.status === 'completed' && reply.kept.length) {
+      await this.app.store.kept.bulkWrite(reply.kept.map((k) => ({
+        updateOne: {
+          filter: { _id: `${reply.requestId}:${reply.participant}:${k.category}` },
+          update: { $setOnInsert: { requestId: reply.requestId, subjectId: reply.subjectId, participant: reply.participant, category: k.category, legalBasis: k.legalBasis, purgeAt: new Date(k.purgeAt), reason: k.reason, state: 'isolated', recordedAt: now } },
+          upsert: true,
+        },
+      })), { ordered: false });
+    }
+    for (let round = 0; round < 20; round += 1) {
+      const doc = await this.requests.findById(reply.requestId).lean();
+      if (!doc) { this.log.warn({ requestId: reply.requestId, participant: reply.participant }, 'reply for an unknown erasure request ignored'); return; }
+      if (doc.status !== 'in-progress' || doc.subjectId !== reply.subjectId) return;
+      const next = applyReply(doc.participants, reply, now, this.retry);
+      if (!next) return;
+      const complete = isComplete(next);
+      const fired = new Set(doc.escalations.map((e) => e.level));
+      const set: Record<string, unknown> = { participants: next, totals: totals(next), updatedAt: now, nextActionAt: complete ? null : nextActionAt(next, doc.deadline, fired, this.retry) };
+      if (complete) Object.assign(set, { status: 'completed', completedAt: now, openKey: `closed:${doc._id}` });
+      const entries = complete && doc.kind === 'erasure'
+        ? [this.app.outbox.entry('privacy.erasure.completed', { subject: doc.subjectId, correlationId: doc._id, payload: { requestId: doc._id, subjectId: doc.subjectId, completedAt: now.toISOString(), counts: totals(next) } })]
+        : [];
+      const written = entries.length
+        ? await this.app.outbox.update(this.requests, { _id: doc._id, rev: doc.rev }, { $set: set, $inc: { rev: 1 } }, entries)
+        : (await this.requests.updateOne({ _id: doc._id, rev: doc.rev }, { $set: set, $inc: { rev: 1 } })).matchedCount > 0;
+      if (!written) continue; // someone else wrote meanwhile: read again
+      const p = next[reply.participant]!;
+      this.log.info({ requestId: doc._id, participant: reply.participant, state: p.state, attempt: reply.attempt, counts: reply.counts }, 'erasure participant replied');
+      if (complete) {
+        this.log.info({ requestId: doc._id, subjectId: doc.subjectId, kind: doc.kind, totals: totals(next), ms: now.getTime() - doc.createdAt.getTime() }, 'erasure request completed');
+        await this.afterCompletion(doc, now);
+      }
+      return;
+    }
+    throw new Error(`erasure request ${reply.requestId}: too many concurrent writes`);
+  }
+
+  /** What follows a completion outside the request document (repaired by `repair` after a crash). */
+  private async afterCompletion(doc: ErasureRequestDoc, now: Date) {
+    await this.app.store.suppressions.updateOne({ _id: doc._id, completedAt: null }, { $set: { completedAt: now } });
+    if (doc.kind === 'purge') {
+      await this.app.store.kept.updateMany({ purgeRequestId: doc._id, state: 'purge-requested' }, { $set: { state: 'purged', purgedAt: now } });
+    }
+  }
+
+  /**
+   * The scheduler's pass (every SAGA_TICK_MS): redeliveries with backoff, narrowed to the silent or
+   * failed participants; escalations to the DPO through `privacy.notification.requested`; and repairs
+   * of what a crash between two writes may have left (suppression completion times, purged records).
+   */
+  async tick(now = new Date()): Promise<{ redelivered: number; escalated: number }> {
+    let redelivered = 0;
+    let escalated = 0;
+    const due = await this.requests.find({ status: 'in-progress', nextActionAt: { $lte: now } }).sort({ nextActionAt: 1 }).limit(200).lean();
+    for (const doc of due) {
+      const plan = planSaga({ participants: doc.participants, attempt: doc.attempt, deadline: doc.deadline, escalations: doc.escalations }, now, this.retry);
+      const entries: OutboxEntry[] = [];
+      if (plan.redeliver.length) entries.push(this.requestedEvent(doc, plan.attempt, plan.redeliver));
+      for (const e of plan.escalations) {
+        const entry = this.escalationEvent(doc, e, plan.participants);
+        if (entry) entries.push(entry);
+      }
+      const update = {
+        $set: { participants: plan.participants, attempt: plan.attempt, nextActionAt: plan.nextActionAt, updatedAt: now },
+        $inc: { rev: 1 },
+        ...(plan.escalations.length ? { $push: { escalations: { $each: plan.escalations } } } : {}),
+      };
+      const written = entries.length
+        ? await this.app.outbox.update(this.requests, { _id: doc._id, rev: doc.rev }, update, entries)
+        : (await this.requests.updateOne({ _id: doc._id, rev: doc.rev }, update)).matchedCount > 0;
+      if (!written) continue; // a reply landed meanwhile; the next pass sees the new state
+      if (plan.redeliver.length) {
+        redelivered += 1;
+        this.log.info({ requestId: doc._id, attempt: plan.attempt, participants: plan.redeliver }, 'erasure request redelivered');
+      }
+      for (const e of plan.escalations) {
+        escalated += 1;
+        this.log.warn({ requestId: doc._id, level: e.level, participants: e.participants, deadline: doc.deadline }, 'erasure request escalated to the DPO');
+      }
+    }
+    await this.repair(now);
+    return { redelivered, escalated };
+  }
+
+  private escalationEvent(doc: ErasureRequestDoc, e: Escalation, participants: Participants): OutboxEntry | null {
+    if (!this.dpoIds.length) return null;
+    const lines = e.participants.map((name) => {
+      const p = participants[name];
+      return `- ${name}: ${p?.state ?? 'unknown'}${p?.exhausted ? ' (automatic retries used up)' : ''}${p?.error ? `, last error: ${p.error.slice(0, 200)}` : ''}`;
+    });
+    const why = { 'deadline-near': 'its deadline is near', overdue: 'its deadline has passed', 'retries-exhausted': 'a participant still fails after every automatic retry' }[e.level];
+    return this.app.outbox.entry('privacy.notification.requested', {
+      correlationId: doc._id,
+      payload: {
+        notificationId: `esc-${doc._id}-${e.level}`,
+        kind: 'general',
+        requestedBy: 'retention',
+        audience: { subjectIds: this.dpoIds.slice(0, 1000) },
+        title: `Erasure request ${doc._id} needs attention`.slice(0, 200),
+        body: [
+          `Erasure request ${doc._id} (ground ${doc.ground}, origin ${doc.origin}, subject id ${doc.subjectId}) is not complete and ${why}.`,
+          `Deadline: ${doc.deadline.toISOString()}.`,
+          'Participants not done:',
+          ...lines,
+          `An operator can retry: POST /v1/retention/admin/erasure-requests/${doc._id}/retry`,
+        ].join('\n').slice(0, 8000),
+        elements: { requestId: doc._id, level: e.level, deadline: doc.deadline.toISOString() },
+        clause: '4.2',
+      },
+    });
+  }
+
+  /** Fixes what a crash between a completion and its follow-up writes left behind (idempotent). */
+  private async repair(now: Date) {
+    const open = await this.app.store.suppressions.find({ status: 'active', completedAt: null }).limit(200).lean();
+    if (open.length) {
+      const done = await this.requests.find({ _id: { $in: open.map((s) => s._id) }, status: 'completed' }, { completedAt: 1 }).lean();
+      for (const r of done) await this.app.store.suppressions.updateOne({ _id: r._id, completedAt: null }, { $set: { completedAt: r.completedAt ?? now } });
+    }
+    const purging = await this.app.store.kept.find({ state: 'purge-requested' }, { purgeRequestId: 1 }).limit(200).lean();
+    const ids = [...new Set(purging.map((k) => k.purgeRequestId).filter((x): x is string => Boolean(x)))];
+    if (ids.length) {
+      const done = await this.requests.find({ _id: { $in: ids }, status: 'completed' }, { _id: 1, completedAt: 1 }).lean();
+      for (const r of done) await this.app.store.kept.updateMany({ purgeRequestId: r._id, state: 'purge-requested' }, { $set: { state: 'purged', purgedAt: r.completedAt ?? now } });
+    }
+  }
+
+  /**
+   * An operator's retry of failed or silent participants (default: every one not completed), now,
+   * with a fresh budget of automatic retries.
+   * @throws PIPP_ERASURE_REQUEST_NOT_FOUND (404), PIPP_ERASURE_NOT_RETRYABLE (409).
+   */
+  async operatorRetry(requestId: string, names: ErasureParticipant[] | undefined, now = new Date()): Promise<{ request: ErasureRequestDoc; participants: ErasureParticipant[] }> {
+    for (let round = 0; round < 10; round += 1) {
+      const doc = await this.requests.findById(requestId).lean();
+      if (!doc) throw RetentionErrors.requestNotFound(`No erasure request ${requestId}`);
+      if (doc.status !== 'in-progress') throw RetentionErrors.notRetryable(`The request is ${doc.status}; nothing to retry`, { clause: '4.1' });
+      let planned;
+      try {
+        planned = operatorRetry(doc.participants, doc.attempt, names, now, this.retry);
+      } catch (err) {
+        if (err instanceof RetryRefused) throw RetentionErrors.notRetryable(err.message, { clause: '4.1' });
+        throw err;
+      }
+      const fired = new Set(doc.escalations.map((e) => e.level));
+      const updated = await this.app.outbox.update(this.requests, { _id: doc._id, rev: doc.rev }, {
+        $set: { participants: planned.participants, attempt: planned.attempt, updatedAt: now, nextActionAt: nextActionAt(planned.participants, doc.deadline, fired, this.retry) },
+        $inc: { rev: 1 },
+      }, [this.requestedEvent(doc, planned.attempt, planned.redeliver)]);
+      if (!updated) continue;
+      this.log.info({ requestId, attempt: planned.attempt, participants: planned.redeliver }, 'erasure request retried by an operator');
+      return { request: updated.toObject() as ErasureRequestDoc, participants: planned.redeliver };
+    }
+    throw new Error(`erasure request ${requestId}: too many concurrent writes`);
+  }
+
+  /** The categories kept by law for a request, as its legal holds said (for views). */
+  static keptCategories(doc: ErasureRequestDoc): DataCategory[] {
+    return doc.legalHolds.map((h) => h.category);
+  }
+}
+
+export const erasuresPlugin = fp(async function erasures(app: FastifyInstance, opts: { config: Config }) {
+  app.decorate('erasures', new ErasureService(app, opts.config));
+  if (!opts.config.DPO_ACCOUNT_IDS) app.log.warn('DPO_ACCOUNT_IDS is empty: escalated erasure requests are only logged and listed, nobody is notified');
+}, { name: 'retention-erasures', dependencies: ['retention-models'] });

@@ -1,0 +1,139 @@
+import type { DataCategory } from '@pipp/contracts';
+import type { OutboxEntry } from '@pipp/service-kit';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { randomUUID } from 'node:crypto';
+import { effectiveRule } from '../domain/policies.js';
+import { noticeAudiences, shutdownNotice } from '../domain/shutdown.js';
+import { RetentionErrors } from '../errors.js';
+import type { Actor, ShutdownDoc } from './models.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Business shutdowns (see ShutdownService). */
+    shutdowns: ShutdownService;
+  }
+}
+
+export interface ShutdownInput {
+  functionId: string;
+  title: string;
+  effectiveAt?: Date | undefined;
+  action: 'erase' | 'anonymize';
+  categories: DataCategory[];
+  /** Subjects known to be affected: notified one by one and erased per subject through the saga. */
+  affectedSubjects?: string[] | undefined;
+}
+
+/**
+ * Business shutdown (policy 2.4.2(5)): an operator closes a function or product. One write records it
+ * with its announcements in the outbox: `privacy.function.shutdown` (every service refuses new data
+ * for the function at once, consent denies decisions for it) and `privacy.notification.requested`
+ * (kind business-shutdown: the affected subjects one by one, or every subject, which incident turns
+ * into an announcement). Then its data is erased or anonymized through the saga: a shutdown sweep
+ * (rules with period 0 over the function's categories, tracked per participant) and, for known
+ * affected subjects, one erasure request each (origin business-shutdown, ground 2.4.2(5)). The
+ * shutdown is `completed` when the sweep and those requests are.
+ */
+export class ShutdownService {
+  private readonly log: FastifyBaseLogger;
+
+  constructor(private readonly app: FastifyInstance) {
+    this.log = app.log.child({ component: 'shutdown' });
+  }
+
+  /**
+   * @throws PIPP_FUNCTION_ALREADY_SHUT_DOWN (409, clause 2.4.2(5)) when the function is already closed.
+   * @throws PIPP_BAD_TIME (400) when effectiveAt lies more than a minute in the past.
+   */
+  async create(input: ShutdownInput, by: Actor, now = new Date()): Promise<ShutdownDoc> {
+    const effectiveAt = input.effectiveAt ?? now;
+    if (effectiveAt.getTime() < now.getTime() - 60_000) throw RetentionErrors.badTime('effectiveAt cannot lie in the past: collection stops from now on');
+    const existing = await this.app.store.shutdowns.findOne({ functionId: input.functionId }).lean();
+    if (existing) throw RetentionErrors.alreadyShutDown(`${input.functionId} was shut down on ${existing.effectiveAt.toISOString()} (${existing._id})`, { clause: '2.4.2(5)' });
+    const id = `sd-${randomUUID()}`;
+    const affected = [...new Set(input.affectedSubjects ?? [])];
+    const audiences = noticeAudiences(affected);
+    const notice = shutdownNotice({ title: input.title, effectiveAt, action: input.action, categories: input.categories });
+    const notificationIds = audiences.map((_, i) => `${id}-notice-${i + 1}`);
+    const entries: OutboxEntry[] = [
+      this.app.outbox.entry('privacy.function.shutdown', {
+        correlationId: id,
+        payload: { shutdownId: id, functionId: input.functionId, title: input.title, effectiveAt: effectiveAt.toISOString(), action: input.action, categories: input.categories },
+      }),
+      ...audiences.map((audience, i) => this.app.outbox.entry('privacy.notification.requested', {
+        correlationId: id,
+        payload: {
+          notificationId: notificationIds[i]!, kind: 'business-shutdown', requestedBy: 'retention', audience,
+          title: notice.title, body: notice.body, clause: '2.4.2(5)',
+          elements: { functionId: input.functionId, effectiveAt: effectiveAt.toISOString(), action: input.action },
+        },
+      })),
+    ];
+    const doc: ShutdownDoc = {
+      _id: id, functionId: input.functionId, title: input.title, effectiveAt, action: input.action, categories: input.categories,
+      notice: { mode: affected.length ? 'individual' : 'announcement', notificationIds }, affectedSubjects: affected,
+      status: 'collection-stopped', sweepId: `sw-${id}`, createdAt: now, createdBy: by,
+    };
+    try {
+      await this.app.outbox.insert(this.app.store.shutdowns, doc as unknown as Record<string, unknown>, entries);
+    } catch (err) {
+      if ((err as { code?: number }).code === 11000) throw RetentionErrors.alreadyShutDown(`${input.functionId} is already shut down`, { clause: '2.4.2(5)' });
+      throw err;
+    }
+    await this.app.audit({ actor: by, action: 'function.shutdown', target: { type: 'function', id: input.functionId }, clause: '2.4.2(5)', details: { shutdownId: id, action: input.action, categories: input.categories, affectedSubjects: affected.length } });
+    this.log.warn({ shutdownId: id, functionId: input.functionId, action: input.action, categories: input.categories, notice: doc.notice.mode }, 'function shut down: collection stopped, subjects notified, erasure under way');
+    await this.advance(doc, now);
+    return (await this.app.store.shutdowns.findById(id).lean())!;
+  }
+
+  /** Moves a shutdown on: starts its sweep and per-subject erasures (idempotent ids), then completes it. */
+  private async advance(doc: ShutdownDoc, now: Date): Promise<void> {
+    if (doc.status === 'collection-stopped') {
+      const rules = await this.app.policies.rules();
+      const shutdownRules = doc.categories.map((category) => {
+        const base = effectiveRule(rules, 'retention', category) ?? rules.find((r) => r.category === category);
+        return { category, periodDays: 0, action: doc.action, criterion: base?.criterion ?? '5.2.1', startsFrom: 'collection' as const };
+      });
+      await this.app.sweeps.start({ id: doc.sweepId, kind: 'shutdown', startedBy: doc.createdBy, rules: shutdownRules, shutdown: { shutdownId: doc._id, functionId: doc.functionId } }, now);
+      const categories = doc.categories;
+      for (const subjectId of doc.affectedSubjects) {
+        await this.app.erasures.open({
+          id: `${doc._id}-${subjectId}`.slice(0, 128), subjectId,
+          scope: categories.length ? { kind: 'categories', categories } : { kind: 'account' },
+          ground: '2.4.2(5)', origin: 'business-shutdown', requestedBy: doc.createdBy, reference: doc._id,
+        }, now);
+      }
+      await this.app.store.shutdowns.updateOne({ _id: doc._id, status: 'collection-stopped' }, { $set: { status: 'erasing' } });
+      return;
+    }
+    if (doc.status === 'erasing') {
+      const sweep = await this.app.store.sweeps.findById(doc.sweepId, { status: 1 }).lean();
+      const open = await this.app.store.requests.countDocuments({ reference: doc._id, status: 'in-progress' });
+      if (sweep?.status === 'completed' && !open) {
+        await this.app.store.shutdowns.updateOne({ _id: doc._id, status: 'erasing' }, { $set: { status: 'completed', completedAt: now } });
+        this.log.info({ shutdownId: doc._id, functionId: doc.functionId }, 'function shutdown completed: its data is erased or anonymized');
+      }
+    }
+  }
+
+  async tick(now = new Date()): Promise<void> {
+    for (const doc of await this.app.store.shutdowns.find({ status: { $in: ['collection-stopped', 'erasing'] } }).limit(20).lean()) await this.advance(doc, now);
+  }
+
+  async get(id: string): Promise<ShutdownDoc & { sweep: { status: string } | null; openRequests: number }> {
+    const doc = await this.app.store.shutdowns.findById(id).lean();
+    if (!doc) throw RetentionErrors.shutdownNotFound(`No shutdown ${id}`);
+    const sweep = await this.app.store.sweeps.findById(doc.sweepId, { status: 1 }).lean();
+    const openRequests = await this.app.store.requests.countDocuments({ reference: doc._id, status: 'in-progress' });
+    return { ...doc, sweep: sweep ? { status: sweep.status } : null, openRequests };
+  }
+
+  async list(limit: number): Promise<ShutdownDoc[]> {
+    return this.app.store.shutdowns.find({}).sort({ createdAt: -1 }).limit(limit).lean();
+  }
+}
+
+export const shutdownsPlugin = fp(async function shutdowns(app: FastifyInstance) {
+  app.decorate('shutdowns', new ShutdownService(app));
+}, { name: 'retention-shutdowns', dependencies: ['retention-models', 'retention-erasures', 'retention-sweeps', 'retention-policies', 'retention-audit'] });

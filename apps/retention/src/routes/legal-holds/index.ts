@@ -1,0 +1,99 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { DataCategorySchema, LEGAL_BASIS_IDS, RecordId, SubjectId, Timestamp } from '@pipp/contracts';
+import { Type, type Static } from '@sinclair/typebox';
+import { randomUUID } from 'node:crypto';
+import { RetentionErrors } from '../../errors.js';
+import { actorOf } from '../../plugins/audit.js';
+import type { LegalHoldDoc } from '../../plugins/models.js';
+import { ActorSchema, errorResponses } from '../schemas.js';
+
+const NonConsentBasis = Type.Union(LEGAL_BASIS_IDS.filter((b) => b !== 'consent').map((b) => Type.Literal(b)));
+
+const HoldView = Type.Object({
+  holdId: RecordId,
+  subjectId: SubjectId,
+  categories: Type.Array(DataCategorySchema, { description: 'Empty: every category' }),
+  mode: Type.Union([Type.Literal('isolate'), Type.Literal('block')]),
+  legalBasis: NonConsentBasis,
+  evidenceRef: Type.String(),
+  until: Timestamp,
+  status: Type.Union([Type.Literal('active'), Type.Literal('released')]),
+  createdAt: Timestamp,
+  createdBy: ActorSchema,
+  releasedAt: Type.Optional(Timestamp),
+});
+
+function holdView(h: LegalHoldDoc): Static<typeof HoldView> {
+  return {
+    holdId: h._id, subjectId: h.subjectId, categories: h.categories, mode: h.mode, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef,
+    until: h.until.toISOString(), status: h.status, createdAt: h.createdAt.toISOString(), createdBy: h.createdBy, ...(h.releasedAt ? { releasedAt: h.releasedAt.toISOString() } : {}),
+  };
+}
+
+/**
+ * Legal holds on one subject's PI (policy 4.1 "with the exceptions stipulated by laws and
+ * regulations", 2.4.2(4)i/iv, PIPL art. 47): `/v1/retention/admin/legal-holds…`. The DPO places and
+ * releases them (audited); operators read them. `isolate`: erasures proceed but the held categories are
+ * kept isolated until `until`; `block`: erasures of them are refused (code PIPP_ERASURE_LEGAL_HOLD).
+ */
+const legalHolds: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/admin/legal-holds', {
+    preHandler: app.requireRole('dpo'),
+    schema: {
+      summary: 'Place a legal hold on a subject\'s PI (dpo)', tags: ['legal-holds'],
+      body: Type.Object({
+        subjectId: SubjectId,
+        categories: Type.Optional(Type.Array(DataCategorySchema, { maxItems: 32, uniqueItems: true })),
+        mode: Type.Optional(Type.Union([Type.Literal('isolate'), Type.Literal('block')], { default: 'isolate' })),
+        legalBasis: NonConsentBasis,
+        evidenceRef: Type.String({ minLength: 1, maxLength: 512, description: 'The statute, order or case number (no PI)' }),
+        until: Type.String({ format: 'date-time' }),
+      }, { additionalProperties: false }),
+      response: { 201: HoldView, ...errorResponses(400) },
+    },
+  }, async (request, reply) => {
+    const b = request.body;
+    const until = new Date(b.until);
+    if (until <= new Date()) throw RetentionErrors.badTime('until must be in the future');
+    const doc: LegalHoldDoc = {
+      _id: `lh-${randomUUID()}`, subjectId: b.subjectId, categories: b.categories ?? [], mode: b.mode ?? 'isolate', legalBasis: b.legalBasis,
+      evidenceRef: b.evidenceRef, until, status: 'active', createdAt: new Date(), createdBy: actorOf(request.user),
+    };
+    await app.store.holds.create(doc);
+    await app.audit({ actor: actorOf(request.user), action: 'legal-hold.create', target: { type: 'legal-hold', id: doc._id }, subjectId: b.subjectId, clause: '4.1', details: { mode: doc.mode, legalBasis: doc.legalBasis, categories: doc.categories } });
+    return reply.code(201).send(holdView(doc));
+  });
+
+  app.get('/admin/legal-holds', {
+    preHandler: app.requireRole('operator', 'dpo'),
+    schema: {
+      summary: 'Legal holds (operator, dpo)', tags: ['legal-holds'],
+      querystring: Type.Object({ subjectId: Type.Optional(SubjectId), status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('released')])) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ items: Type.Array(HoldView) }), ...errorResponses(400) },
+    },
+  }, async (request) => {
+    const q = request.query;
+    const docs = await app.store.holds.find({ ...(q.subjectId ? { subjectId: q.subjectId } : {}), ...(q.status ? { status: q.status } : {}) }).sort({ createdAt: -1 }).limit(500).lean();
+    return { items: docs.map(holdView) };
+  });
+
+  app.post('/admin/legal-holds/:holdId/release', {
+    preHandler: app.requireRole('dpo'),
+    schema: {
+      summary: 'Release a legal hold (dpo)', tags: ['legal-holds'], params: Type.Object({ holdId: RecordId }),
+      response: { 200: HoldView, ...errorResponses(404, 409) },
+    },
+  }, async (request) => {
+    const now = new Date();
+    const doc = await app.store.holds.findOneAndUpdate({ _id: request.params.holdId, status: 'active' }, { $set: { status: 'released', releasedAt: now, releasedBy: actorOf(request.user) } }, { new: true }).lean();
+    if (!doc) {
+      const exists = await app.store.holds.exists({ _id: request.params.holdId });
+      if (exists) throw RetentionErrors.holdReleased(`Hold ${request.params.holdId} is already released`);
+      throw RetentionErrors.holdNotFound(`No legal hold ${request.params.holdId}`);
+    }
+    await app.audit({ actor: actorOf(request.user), action: 'legal-hold.release', target: { type: 'legal-hold', id: doc._id }, subjectId: doc.subjectId, clause: '4.1' });
+    return holdView(doc);
+  });
+};
+
+export default legalHolds;

@@ -1,0 +1,212 @@
+// The erasure saga on the real broker and database (policy 4.1, 4.2, DESIGN.md "The erasure saga"):
+// retention publishes each request through its outbox, acts as a participant itself, and tracks the
+// other participants, whose replies the test produces as real events (SimulatedParticipants). It
+// retries silent and failed participants with backoff, escalates to the DPO, lets an operator retry,
+// refuses under a legal hold with a coded reason, joins duplicates, and completes only when every
+// participant answered. The subject follows the progress.
+import type { ErasureParticipant } from '@pipp/contracts';
+import { waitFor } from '@pipp/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimulatedParticipants, type Behaviour, type Requested } from './fixtures/simulated.js';
+import { events, Harness, type RetentionApp } from './helpers.js';
+
+let h: Harness;
+let env: Record<string, string>;
+let app: RetentionApp;
+let sim: SimulatedParticipants;
+const OTHERS: ErasureParticipant[] = ['identity', 'consent', 'data-sharing', 'incident'];
+/** Per subject, how each simulated participant behaves (default: complete at once). */
+const script = new Map<string, (p: ErasureParticipant, r: Requested) => Behaviour>();
+
+beforeAll(async () => {
+  h = await Harness.start();
+  env = h.env({ ERASURE_MAX_AUTO_ATTEMPTS: '2' });
+  app = await h.retention(env);
+  sim = await SimulatedParticipants.start({ prefix: env.KAFKA_TOPIC_PREFIX!, participants: OTHERS, behave: (p, r) => script.get(r.subjectId)?.(p, r) ?? 'complete' });
+});
+afterAll(async () => {
+  await sim?.stop();
+  await h?.close();
+});
+
+const ask = (subjectId: string, body: Record<string, unknown>, headers = h.auth(subjectId)) =>
+  app.inject({ method: 'POST', url: `/v1/retention/subjects/${subjectId}/erasure-requests`, headers, payload: body });
+const view = async (subjectId: string, requestId: string) =>
+  (await app.inject({ url: `/v1/retention/subjects/${subjectId}/erasure-requests/${requestId}`, headers: h.auth(subjectId) })).json();
+const completed = (subjectId: string, requestId: string, timeoutMs = 30_000) =>
+  waitFor(async () => { const v = await view(subjectId, requestId); return v.status === 'completed' ? v : null; }, { what: `request ${requestId} to complete`, timeoutMs });
+
+describe('a subject erases their account', () => {
+  it('publishes the request, tracks every participant, and completes when all answered', async () => {
+    script.set('subj-a', (p) => (p === 'data-sharing'
+      ? { counts: { erased: 4, anonymized: 0, kept: 2 }, kept: [{ category: 'transaction-record', legalBasis: 'legal-obligation', purgeAt: '2030-01-01T00:00:00.000Z', reason: 'E-Commerce Law art. 31' }] }
+      : 'complete'));
+    const res = await ask('subj-a', { scope: { kind: 'account' }, ground: '4.2.2' });
+    expect(res.statusCode).toBe(201);
+    const created = res.json();
+    expect(created).toMatchObject({ status: 'in-progress', ground: '4.2.2', origin: 'subject', requestedBy: { role: 'subject', actorId: 'subj-a' }, progress: { completed: 0, total: 5 } });
+    // Deadline: 15 days by default.
+    expect(Date.parse(created.deadline) - Date.parse(created.createdAt)).toBe(15 * 86_400_000);
+    // The statutory hold of the seeded policies travels with the request (E-Commerce Law art. 31).
+    expect(created.legalHolds).toEqual([expect.objectContaining({ category: 'transaction-record', legalBasis: 'legal-obligation' })]);
+
+    const req = (await events(env, 'privacy.erasure.requested', (e) => e.some((x) => x.payload.requestId === created.requestId))).find((x) => x.payload.requestId === created.requestId)!;
+    expect(req.subject).toBe('subj-a');
+    expect(req.payload).toMatchObject({ attempt: 1, origin: 'subject', scope: { kind: 'account' }, participants: ['identity', 'consent', 'data-sharing', 'incident', 'retention'] });
+
+    const done = await completed('subj-a', created.requestId);
+    expect(done.progress).toEqual({ completed: 5, total: 5 });
+    expect(done.totals).toEqual({ erased: 3 * 3 + 4, anonymized: 3, kept: 2 + 1 });
+    const retention = done.participants.find((p: { participant: string }) => p.participant === 'retention');
+    expect(retention.kept).toEqual([expect.objectContaining({ category: 'erasure-request', legalBasis: 'legal-obligation' })]);
+    // What was kept by law is isolated on record with its basis and purge date.
+    const kept = await app.store.kept.find({ requestId: created.requestId }).lean();
+    expect(kept.map((k) => [k.participant, k.category, k.state])).toEqual(expect.arrayContaining([['data-sharing', 'transaction-record', 'isolated'], ['retention', 'erasure-request', 'isolated']]));
+    // The subject is on the backup suppression list, and completion was announced.
+    await waitFor(async () => (await app.store.suppressions.findById(created.requestId).lean())?.completedAt, { what: 'the suppression entry to record the completion' });
+    expect(await app.store.suppressions.findById(created.requestId).lean()).toMatchObject({ subjectId: 'subj-a', status: 'active' });
+    const completions = await events(env, 'privacy.erasure.completed', (e) => e.some((x) => x.payload.requestId === created.requestId));
+    expect(completions.filter((e) => e.payload.requestId === created.requestId)).toHaveLength(1);
+    // The ledger holds ids, grounds and counts only.
+    const raw = await app.mongo.connection.collection('erasure_requests').findOne({ _id: created.requestId as never });
+    expect(Object.keys(raw!).sort()).not.toContain('phone');
+  });
+
+  it('joins a new request for the same subject and scope to the open one', async () => {
+    script.set('subj-j', () => 'silent');
+    const first = (await ask('subj-j', { scope: { kind: 'account' } })).json();
+    const again = await ask('subj-j', { scope: { kind: 'account' }, ground: '4.2.4' });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ requestId: first.requestId, joined: 1 });
+    const narrower = await ask('subj-j', { scope: { kind: 'categories', categories: ['profile'] } });
+    expect(narrower.statusCode).toBe(200);
+    expect(narrower.json()).toMatchObject({ requestId: first.requestId, joined: 2 });
+    // A categories request is its own when no account erasure is open.
+    script.set('subj-k', () => 'silent');
+    const cat = (await ask('subj-k', { scope: { kind: 'categories', categories: ['profile', 'activity-log'] } })).json();
+    expect(cat.participants.map((p: { participant: string }) => p.participant)).toEqual(['identity', 'retention']);
+    const same = await ask('subj-k', { scope: { kind: 'categories', categories: ['activity-log', 'profile'] } });
+    expect(same.json().requestId).toBe(cat.requestId);
+  });
+
+  it('never counts a request without answers as complete', async () => {
+    script.set('subj-q', () => 'silent');
+    const r = (await ask('subj-q', { scope: { kind: 'account' } })).json();
+    await new Promise((res) => setTimeout(res, 1500));
+    const v = await view('subj-q', r.requestId);
+    expect(v.status).toBe('in-progress');
+    expect(v.progress.completed).toBe(1); // retention itself; the silent four keep it open
+  });
+});
+
+describe('retries, escalation and operator retry', () => {
+  it('redelivers to a silent participant only, with a higher attempt, until it answers', async () => {
+    let calls = 0;
+    script.set('subj-s', (p) => (p === 'consent' && (calls += 1) < 3 ? 'silent' : 'complete'));
+    const r = (await ask('subj-s', { scope: { kind: 'account' } })).json();
+    const done = await completed('subj-s', r.requestId);
+    const consent = sim.received.filter((x) => x.request.requestId === r.requestId && x.participant === 'consent');
+    expect(consent.map((x) => x.request.attempt)).toEqual([1, 2, 3]);
+    // Redeliveries were narrowed to the silent one: identity saw only the first.
+    expect(sim.received.filter((x) => x.request.requestId === r.requestId && x.participant === 'identity')).toHaveLength(1);
+    const redelivered = (await events(env, 'privacy.erasure.requested', (e) => e.filter((x) => x.payload.requestId === r.requestId).length >= 3)).filter((x) => x.payload.requestId === r.requestId);
+    expect(redelivered.slice(1).map((x) => x.payload.participants)).toEqual([['consent'], ['consent']]);
+    expect(done.participants.find((p: { participant: string }) => p.participant === 'consent')).toMatchObject({ state: 'completed', attempt: 3 });
+  });
+
+  it('retries a failing participant, tells the DPO when retries are used up, and completes after an operator retry', async () => {
+    let failing = true;
+    script.set('subj-f', (p) => (p === 'incident' && failing ? { status: 'failed', error: 'contact store unavailable' } : 'complete'));
+    const r = (await ask('subj-f', { scope: { kind: 'account' } })).json();
+    const exhausted = await waitFor(async () => {
+      const v = (await app.inject({ url: `/v1/retention/admin/erasure-requests/${r.requestId}`, headers: h.auth('op-1', 'operator') })).json();
+      return v.participants.find((p: { participant: string; exhausted?: boolean }) => p.participant === 'incident' && p.exhausted) ? v : null;
+    }, { what: 'incident to exhaust its automatic retries', timeoutMs: 30_000 });
+    expect(exhausted.participants.find((p: { participant: string }) => p.participant === 'incident')).toMatchObject({ state: 'failed', error: 'contact store unavailable', attempt: 3 });
+    // The subject sees the state but not the internal error.
+    expect((await view('subj-f', r.requestId)).participants.find((p: { participant: string }) => p.participant === 'incident').error).toBeUndefined();
+
+    const notices = await events(env, 'privacy.notification.requested', (e) => e.some((x) => x.payload.notificationId === `esc-${r.requestId}-retries-exhausted`));
+    const notice = notices.find((x) => x.payload.notificationId === `esc-${r.requestId}-retries-exhausted`)!;
+    expect(notice.payload).toMatchObject({ audience: { subjectIds: ['dpo-1'] }, requestedBy: 'retention', clause: '4.2' });
+    expect(notice.payload.body).toMatch(/incident: failed \(automatic retries used up\), last error: contact store unavailable/);
+    const escalated = (await app.inject({ url: '/v1/retention/admin/erasure-requests?escalated=true&status=in-progress', headers: h.auth('dpo-1', 'dpo') })).json();
+    expect(escalated.items.map((i: { requestId: string }) => i.requestId)).toContain(r.requestId);
+
+    // A subject may not retry; an operator may, only what is not completed.
+    expect((await app.inject({ method: 'POST', url: `/v1/retention/admin/erasure-requests/${r.requestId}/retry`, headers: h.auth('subj-f'), payload: {} })).statusCode).toBe(403);
+    const bad = await app.inject({ method: 'POST', url: `/v1/retention/admin/erasure-requests/${r.requestId}/retry`, headers: h.auth('op-1', 'operator'), payload: { participants: ['identity'] } });
+    expect(bad.statusCode).toBe(409);
+    expect(bad.json()).toMatchObject({ code: 'PIPP_ERASURE_NOT_RETRYABLE', clause: '4.1', message: 'identity has already completed' });
+    failing = false;
+    const retried = await app.inject({ method: 'POST', url: `/v1/retention/admin/erasure-requests/${r.requestId}/retry`, headers: h.auth('op-1', 'operator'), payload: { participants: ['incident'] } });
+    expect(retried.statusCode).toBe(200);
+    await completed('subj-f', r.requestId);
+    const audit = await app.store.audit.find({ action: 'erasure-request.retry', 'target.id': r.requestId }).lean();
+    expect(audit).toHaveLength(1);
+    expect(audit[0]!.actor).toEqual({ role: 'operator', actorId: 'op-1' });
+  });
+
+  it('tells the DPO when the deadline nears and nobody has finished', async () => {
+    script.set('subj-d', () => 'silent');
+    const deadline = new Date(Date.now() + 3600_000).toISOString(); // within the default 72 h warning window
+    const res = await ask('subj-d', { scope: { kind: 'categories', categories: ['activity-log'] }, ground: '4.2.1', deadline, reference: 'TICKET-9' }, h.auth('op-2', 'operator'));
+    expect(res.statusCode).toBe(201);
+    const r = res.json();
+    expect(r).toMatchObject({ origin: 'operator', deadline, reference: 'TICKET-9' });
+    const notices = await events(env, 'privacy.notification.requested', (e) => e.some((x) => x.payload.notificationId === `esc-${r.requestId}-deadline-near`));
+    expect(notices.find((x) => x.payload.notificationId === `esc-${r.requestId}-deadline-near`)!.payload.body).toMatch(/identity: requested/);
+  });
+});
+
+describe('refusals and bad input', () => {
+  it('refuses under a blocking legal hold with a coded reason and publishes nothing', async () => {
+    const hold = await app.inject({ method: 'POST', url: '/v1/retention/admin/legal-holds', headers: h.auth('dpo-1', 'dpo'), payload: { subjectId: 'subj-h', mode: 'block', legalBasis: 'law-enforcement', evidenceRef: 'Court order 2026-044', until: new Date(Date.now() + 30 * 86_400_000).toISOString() } });
+    expect(hold.statusCode).toBe(201);
+    const res = await ask('subj-h', { scope: { kind: 'account' } });
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({ status: 'refused', refusal: { code: 'PIPP_ERASURE_LEGAL_HOLD', clause: '4.1' }, participants: [] });
+    const list = (await app.inject({ url: '/v1/retention/subjects/subj-h/erasure-requests', headers: h.auth('subj-h') })).json();
+    expect(list.items[0].status).toBe('refused');
+    // Released, the subject can ask again and it proceeds.
+    expect((await app.inject({ method: 'POST', url: `/v1/retention/admin/legal-holds/${hold.json().holdId}/release`, headers: h.auth('dpo-1', 'dpo') })).statusCode).toBe(200);
+    const again = await ask('subj-h', { scope: { kind: 'account' } });
+    expect(again.json().status).toBe('in-progress');
+    const published = await events(env, 'privacy.erasure.requested', (e) => e.some((x) => x.payload.requestId === again.json().requestId));
+    expect(published.some((x) => x.payload.requestId === res.json().requestId)).toBe(false);
+  });
+
+  it('answers bad input with a clear 4xx and changes nothing', async () => {
+    const before = await app.store.requests.countDocuments({ subjectId: 'subj-x' });
+    const cases: [Record<string, unknown>, number, string][] = [
+      [{ scope: { kind: 'account' }, ground: '5.1' }, 400, 'PIPP_ERASURE_GROUND_NOT_ADMISSIBLE'],
+      [{ scope: { kind: 'account' }, ground: '2.4.2(5)' }, 400, 'PIPP_ERASURE_GROUND_NOT_ADMISSIBLE'],
+      [{ scope: { kind: 'categories', categories: [] } }, 400, 'PIPP_VALIDATION'],
+      [{ scope: { kind: 'categories', categories: ['no-such'] } }, 400, 'PIPP_VALIDATION'],
+      [{ scope: { kind: 'account' }, $where: 'x' }, 400, 'PIPP_VALIDATION'],
+      [{ scope: { kind: 'account', $ne: 1 } }, 400, 'PIPP_VALIDATION'],
+      [{ scope: { kind: 'account' }, deadline: new Date(Date.now() + 1000).toISOString() }, 403, 'PIPP_STAFF_ONLY'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await ask('subj-x', body);
+      expect(res.statusCode, JSON.stringify(body)).toBe(status);
+      expect(res.json().code).toBe(code);
+    }
+    const ground = await ask('subj-x', { scope: { kind: 'account' }, ground: '5.1' });
+    expect(ground.json().clause).toBe('5.1');
+    const past = await ask('subj-x', { scope: { kind: 'account' }, deadline: '2020-01-01T00:00:00Z' }, h.auth('op-1', 'operator'));
+    expect(past.json()).toMatchObject({ statusCode: 400, code: 'PIPP_BAD_TIME' });
+    expect(await app.store.requests.countDocuments({ subjectId: 'subj-x' })).toBe(before);
+  });
+
+  it('lets a subject reach only their own requests; staff reach anyone\'s, audited', async () => {
+    const r = (await ask('subj-o', { scope: { kind: 'categories', categories: ['profile'] } })).json();
+    expect((await app.inject({ url: `/v1/retention/subjects/subj-o/erasure-requests/${r.requestId}`, headers: h.auth('subj-p') })).statusCode).toBe(403);
+    expect((await app.inject({ url: `/v1/retention/subjects/subj-p/erasure-requests/${r.requestId}`, headers: h.auth('subj-p') })).statusCode).toBe(404);
+    expect((await app.inject({ url: `/v1/retention/subjects/subj-o/erasure-requests/${r.requestId}` })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/v1/retention/admin/erasure-requests', headers: h.auth('subj-o') })).statusCode).toBe(403);
+    const staff = await app.inject({ url: `/v1/retention/subjects/subj-o/erasure-requests/${r.requestId}`, headers: h.auth('op-3', 'operator') });
+    expect(staff.statusCode).toBe(200);
+    expect(await app.store.audit.countDocuments({ action: 'erasure-request.read', actor: { role: 'operator', actorId: 'op-3' }, subjectId: 'subj-o' })).toBe(1);
+  });
+});

@@ -1,0 +1,181 @@
+// Backups, kept-by-law purges and business shutdown against a real participant service (the kit-built
+// fixture in fixtures/participant-app.ts, standing in for identity) with its own database on the same
+// broker: what it erases, isolates and purges is checked in its database directly.
+import { waitFor, withMongo } from '@pipp/testing';
+import { loadConfig } from '@pipp/service-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildParticipantApp, ParticipantConfigSchema, type Person } from './fixtures/participant-app.js';
+import { events, Harness, type RetentionApp } from './helpers.js';
+
+let h: Harness;
+let env: Record<string, string>;
+let penv: Record<string, string>;
+let app: RetentionApp;
+let participant: Awaited<ReturnType<typeof buildParticipantApp>>;
+
+beforeAll(async () => {
+  h = await Harness.start();
+  env = h.env({ ERASURE_PARTICIPANTS: 'identity,retention' });
+  penv = h.sibling(env, 'identity', { PARTICIPANT_NAME: 'identity' });
+  app = await h.retention(env);
+  participant = await buildParticipantApp(loadConfig(ParticipantConfigSchema, penv) as never);
+  await participant.ready();
+  h.track(participant);
+});
+afterAll(() => h?.close());
+
+const person = (id: string): Person => ({
+  _id: id, phone: `+861380013${id.length.toString().padStart(4, '0')}`, name: `Name of ${id}`, email: `${id}@example.com`, note: 'likes tea',
+  transactions: [{ id: `${id}-t1`, amountMinor: 1299, memo: 'order' }], erasedBy: [], erasures: 0,
+});
+const erase = async (subjectId: string) => {
+  const res = await app.inject({ method: 'POST', url: `/v1/retention/subjects/${subjectId}/erasure-requests`, headers: h.auth(subjectId), payload: { scope: { kind: 'account' } } });
+  expect(res.statusCode).toBe(201);
+  const id = res.json().requestId as string;
+  await waitFor(async () => (await app.store.requests.findById(id).lean())?.status === 'completed', { what: `erasure ${id}`, timeoutMs: 30_000 });
+  return id;
+};
+const dpo = () => h.auth('dpo-1', 'dpo');
+const op = () => h.auth('op-1', 'operator');
+
+describe('backups (policy 4.2-backups)', () => {
+  // Runs first: every generation recorded earlier may hold any subject erased after it was taken.
+  it('re-applies nothing from a backup taken after the erasure, refuses expired ones, and lifts suppressions once no backup may hold the subject', async () => {
+    const people = participant.models.people;
+    await people.create(person('subj-b3'));
+    const soon = new Date(Date.now() + 6000);
+    const early = (await app.inject({ method: 'POST', url: '/v1/retention/admin/backups', headers: op(), payload: { service: 'identity', takenAt: new Date().toISOString(), expiresAt: soon.toISOString(), location: 'CN' } })).json();
+    const requestId = await erase('subj-b3');
+    await waitFor(async () => (await app.store.suppressions.findById(requestId).lean())?.completedAt, { what: 'the completion on the suppression list' });
+    const later = (await app.inject({ method: 'POST', url: '/v1/retention/admin/backups', headers: op(), payload: { service: 'identity', takenAt: new Date(Date.now() + 10).toISOString(), location: 'CN' } })).json();
+    await new Promise((r) => setTimeout(r, 20));
+    const r = await app.inject({ method: 'POST', url: `/v1/retention/admin/backups/${later.generationId}/restores`, headers: op() });
+    expect(r.json()).toMatchObject({ status: 'clean', planned: 0 });
+
+    // While the early generation lives, the subject stays suppressed; afterwards it is lifted.
+    expect((await app.store.suppressions.findById(requestId).lean())!.status).toBe('active');
+    await waitFor(async () => (await app.store.suppressions.findById(requestId).lean())?.status === 'lifted', { what: 'the suppression to lift', timeoutMs: 20_000 });
+    const expired = await app.inject({ method: 'POST', url: `/v1/retention/admin/backups/${early.generationId}/restores`, headers: op() });
+    expect(expired.statusCode).toBe(409);
+    expect(expired.json()).toMatchObject({ code: 'PIPP_BACKUP_EXPIRED', clause: '4.2-backups' });
+    const list = (await app.inject({ url: '/v1/retention/admin/suppressions?subjectId=subj-b3', headers: op() })).json();
+    expect(list.items).toEqual([expect.objectContaining({ requestId, status: 'lifted' })]);
+  });
+
+  it('restores an older copy of a service\'s database without bringing an erased subject back', async () => {
+    const people = participant.models.people;
+    await people.create([person('subj-b1'), person('subj-b2')]);
+
+    // The nightly backup: a copy of the participant's documents, taken with the driver, and recorded.
+    const backupDb = `${penv.MONGO_DB!.slice(0, 50)}_bk`;
+    h.databases.push(backupDb);
+    await withMongo(async (c) => {
+      const docs = await c.db(penv.MONGO_DB!).collection('people').find({}).toArray();
+      await c.db(backupDb).collection('people').insertMany(docs);
+    });
+    const gen = await app.inject({ method: 'POST', url: '/v1/retention/admin/backups', headers: op(), payload: { service: 'identity', takenAt: new Date().toISOString(), location: 'CN', reference: 'snap-001' } });
+    expect(gen.statusCode).toBe(201);
+    const generationId = gen.json().generationId as string;
+
+    const requestId = await erase('subj-b1');
+    const erased = await people.findById('subj-b1').lean();
+    expect(erased).toMatchObject({ erasedBy: [requestId], erasures: 1 });
+    expect(erased!.phone ?? erased!.name ?? erased!.email).toBeUndefined();
+    const view = (await app.inject({ url: `/v1/retention/subjects/subj-b1/erasure-requests/${requestId}`, headers: h.auth('subj-b1') })).json();
+    expect(Date.parse(view.backupsIsolatedUntil)).toBe(Date.parse(gen.json().expiresAt));
+
+    // Disaster: the older copy is restored; the erased subject is physically back ...
+    await withMongo(async (c) => {
+      await c.db(penv.MONGO_DB!).collection('people').deleteMany({});
+      await c.db(penv.MONGO_DB!).collection('people').insertMany(await c.db(backupDb).collection('people').find({}).toArray());
+    });
+    expect((await people.findById('subj-b1').lean())!.phone).toBeDefined();
+    // ... and the restore re-applies the erasure before the data is used.
+    const restore = await app.inject({ method: 'POST', url: `/v1/retention/admin/backups/${generationId}/restores`, headers: op() });
+    expect(restore.statusCode).toBe(202);
+    expect(restore.json()).toMatchObject({ status: 'reapplying', planned: 1, service: 'identity' });
+    const restoreId = restore.json().restoreId as string;
+    const clean = await waitFor(async () => {
+      const r = (await app.inject({ url: `/v1/retention/admin/restores/${restoreId}`, headers: op() })).json();
+      return r.status === 'clean' ? r : null;
+    }, { what: 'the restore to be clean', timeoutMs: 30_000 });
+    expect(clean).toMatchObject({ planned: 1, open: 0 });
+
+    const back = await people.findById('subj-b1').lean();
+    expect(back!.phone ?? back!.name ?? back!.email ?? back!.note).toBeUndefined();
+    expect(back!.erasures).toBe(1); // the restored copy predates the first erasure: applied once more, once
+    expect((await people.findById('subj-b2').lean())!.phone).toBeDefined();
+    // The re-applied erasure went to the restored service only, and is visible as such.
+    const reapplied = await app.store.requests.findOne({ restoreId }).lean();
+    expect(reapplied).toMatchObject({ kind: 'restore', subjectId: 'subj-b1', reference: requestId, status: 'completed' });
+    expect(Object.keys(reapplied!.participants)).toEqual(['identity']);
+  });
+});
+
+describe('kept by law (policy 4.2, 5.1)', () => {
+  it('isolates what the law keeps with its basis and purge date, and purges it through the saga when the date comes', async () => {
+    const people = participant.models.people;
+    await people.create(person('subj-k1'));
+    // The DPO shortens the statutory period so that the purge date comes during the test.
+    const cur = (await app.inject({ url: '/v1/retention/admin/retention-policies/transaction-record', headers: op() })).json();
+    const { policyId: _p, version, updatedAt: _u, updatedBy: _b, category: _c, ...rest } = cur;
+    expect((await app.inject({ method: 'PUT', url: '/v1/retention/admin/retention-policies/transaction-record', headers: dpo(), payload: { ...rest, expectedVersion: version, periodDays: 0 } })).statusCode).toBe(200);
+
+    const requestId = await erase('subj-k1');
+    const done = await app.store.requests.findById(requestId).lean();
+    expect(done!.participants.identity).toMatchObject({ counts: { kept: 1 }, kept: [expect.objectContaining({ category: 'transaction-record', legalBasis: 'legal-obligation' })] });
+    // Isolated at the participant, out of the working data.
+    expect((await people.findById('subj-k1').lean())!.transactions).toBeUndefined();
+    // ... then purged: a purge request narrowed to the holder completes and the isolated copy is gone.
+    const purged = await waitFor(async () => {
+      const k = await app.store.kept.findOne({ requestId, participant: 'identity' }).lean();
+      return k?.state === 'purged' ? k : null;
+    }, { what: 'the kept record to be purged', timeoutMs: 30_000 });
+    expect(await participant.models.isolated.countDocuments({ subjectId: 'subj-k1' })).toBe(0);
+    const purge = await app.store.requests.findById(purged.purgeRequestId!).lean();
+    expect(purge).toMatchObject({ kind: 'purge', ground: '5.1', origin: 'expiry-sweep', purgeIsolated: true, status: 'completed', scope: { kind: 'categories', categories: ['transaction-record'] } });
+    expect(Object.keys(purge!.participants)).toEqual(['identity']);
+    const ledger = (await app.inject({ url: '/v1/retention/subjects/subj-k1/erasure-requests', headers: h.auth('subj-k1') })).json();
+    expect(ledger.items.map((i: { kind: string }) => i.kind).sort()).toEqual(['erasure', 'purge']);
+  });
+});
+
+describe('business shutdown (policy 2.4.2(5))', () => {
+  it('stops collection at once, notifies the subjects, and erases the function\'s data through the saga', async () => {
+    const collect = (id: string, subjectId: string) => participant.inject({ method: 'POST', url: '/functions/photo-prints/data', payload: { id, subjectId, payload: 'print order' } });
+    expect((await collect('fd-1', 'subj-s1')).statusCode).toBe(201);
+    expect((await collect('fd-2', 'subj-s2')).statusCode).toBe(201);
+    await participant.models.people.create(person('subj-s1'));
+
+    const res = await app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { functionId: 'photo-prints', title: 'Photo prints', action: 'erase', categories: ['transaction-record'], affectedSubjects: ['subj-s1', 'subj-s2'] } });
+    expect(res.statusCode).toBe(201);
+    const sd = res.json();
+    expect(sd).toMatchObject({ status: 'erasing', notice: { mode: 'individual' }, affectedSubjects: 2 });
+
+    const [shutdown] = await events(env, 'privacy.function.shutdown', (e) => e.length >= 1);
+    expect(shutdown!.payload).toMatchObject({ shutdownId: sd.shutdownId, functionId: 'photo-prints', action: 'erase', categories: ['transaction-record'] });
+    const notices = await events(env, 'privacy.notification.requested', (e) => e.some((x) => x.payload.kind === 'business-shutdown'));
+    expect(notices.find((x) => x.payload.kind === 'business-shutdown')!.payload).toMatchObject({ audience: { subjectIds: ['subj-s1', 'subj-s2'] }, clause: '2.4.2(5)', body: expect.stringMatching(/Photo prints stops operating/) });
+
+    // Collection for it is refused with a clear error citing the clause.
+    const refused = await waitFor(async () => { const r = await collect('fd-3', 'subj-s3'); return r.statusCode === 410 ? r : null; }, { what: 'collection to be refused' });
+    expect(refused.json()).toMatchObject({ code: 'PIPP_FUNCTION_SHUT_DOWN', clause: '2.4.2(5)' });
+
+    const completed = await waitFor(async () => {
+      const v = (await app.inject({ url: `/v1/retention/admin/shutdowns/${sd.shutdownId}`, headers: op() })).json();
+      return v.status === 'completed' ? v : null;
+    }, { what: 'the shutdown to complete', timeoutMs: 30_000 });
+    expect(completed).toMatchObject({ sweepStatus: 'completed', openRequests: 0 });
+    expect(await participant.models.functionData.countDocuments({ functionId: 'photo-prints' })).toBe(0);
+    const sweep = (await app.inject({ url: `/v1/retention/admin/sweeps/${sd.sweepId}`, headers: op() })).json();
+    expect(sweep).toMatchObject({ kind: 'shutdown', functionId: 'photo-prints', status: 'completed', totals: { erased: 2 } });
+    const perSubject = await app.store.requests.find({ reference: sd.shutdownId }).lean();
+    expect(perSubject.map((r) => [r.subjectId, r.origin, r.ground, r.status]).sort()).toEqual([['subj-s1', 'business-shutdown', '2.4.2(5)', 'completed'], ['subj-s2', 'business-shutdown', '2.4.2(5)', 'completed']]);
+
+    const again = await app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { functionId: 'photo-prints', title: 'x', action: 'erase', categories: ['transaction-record'] } });
+    expect(again.statusCode).toBe(409);
+    expect(again.json()).toMatchObject({ code: 'PIPP_FUNCTION_ALREADY_SHUT_DOWN', clause: '2.4.2(5)' });
+    const pub = (await app.inject({ url: '/v1/retention/public/shutdowns' })).json();
+    expect(pub.items).toEqual([expect.objectContaining({ functionId: 'photo-prints', title: 'Photo prints' })]);
+  });
+});

@@ -1,0 +1,42 @@
+// Outbox.update on the real database: the state change and its event are one write, and it works on
+// FerretDB 1.24, which implements no projection on findAndModify (mongoose would send one for the
+// hidden outbox field).
+import { dropDatabase, isolatedEnv, TestAuthority, waitFor } from '@pipp/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { loadConfig } from '../src/index.js';
+import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
+
+let authority: TestAuthority;
+let env: Record<string, string>;
+beforeAll(async () => {
+  authority = await TestAuthority.start();
+  env = isolatedEnv('outboxupd', { AUTH_JWKS_URL: authority.jwksUrl });
+});
+afterAll(async () => {
+  await authority.close();
+  await dropDatabase(env.MONGO_DB!);
+});
+
+it('updates a document and appends its event in one write, then relays it', async () => {
+  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
+  await app.ready();
+  try {
+    await app.models.notes.create({ _id: 'u-1', subjectId: 'subj-u', text: 'before' });
+    const entry = app.outbox.entry('privacy.notification.requested', {
+      subject: 'subj-u',
+      payload: { notificationId: 'u-1', kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-u'] }, title: 't', body: 'b' },
+    });
+    const doc = await app.outbox.update(app.models.notes, { _id: 'u-1' }, { $set: { text: 'after' } }, [entry]);
+    expect(doc?.text).toBe('after');
+    expect(await app.outbox.update(app.models.notes, { _id: 'missing' }, { $set: { text: 'x' } }, [entry])).toBeNull();
+    await waitFor(async () => (await app.models.effects.findById('u-1'))?.count === 1, { what: 'the relayed event\'s effect' });
+    // Keys: the data subject keeps one person's events in order; an explicit key orders a flow without one.
+    const payload = { notificationId: 'k', kind: 'general' as const, requestedBy: 'incident' as const, audience: { allSubjects: true as const }, title: 't', body: 'b' };
+    expect(entry.key).toBe('subj-u');
+    expect(app.outbox.entry('privacy.notification.requested', { payload, key: 'flow-1' }).key).toBe('flow-1');
+    const bare = app.outbox.entry('privacy.notification.requested', { payload });
+    expect(bare.key).toBe(bare.eventId);
+  } finally {
+    await app.close();
+  }
+});
