@@ -22,6 +22,12 @@ beforeAll(async () => {
   }, async (request) => ({ name: request.body.name, secret: 'never serialized' }));
   app.get('/boom', async () => { throw new Error('database password is hunter2 at 10.0.0.5'); });
   app.get('/refused', async () => { throw Errors.forbidden('Sharing needs your consent', { clause: '3.1.2' }); });
+  app.get('/upstream/:status', async (request) => {
+    const err = new Error('connect ECONNREFUSED 10.0.0.7:4002') as Error & { statusCode: number; retryAfter: number };
+    err.statusCode = Number((request.params as { status: string }).status);
+    err.retryAfter = 3;
+    throw err;
+  });
   await app.ready();
 });
 afterAll(() => app.close());
@@ -90,6 +96,17 @@ describe('one error shape', () => {
     expect(res.statusCode).toBe(500);
     expect(res.json()).toMatchObject({ code: 'PIPP_INTERNAL', message: 'Internal error; quote the request id to support' });
     expect(res.body).not.toMatch(/hunter2|10\.0\.0\.5/);
+  });
+
+  it('answers upstream failures (502, 504) with their own code, a fixed message and Retry-After', async () => {
+    for (const [status, code] of [[502, 'PIPP_BAD_GATEWAY'], [504, 'PIPP_UPSTREAM_TIMEOUT']] as const) {
+      const res = await app.inject({ url: `/upstream/${status}` });
+      expect(res.statusCode).toBe(status);
+      expect(res.json()).toMatchObject({ code });
+      expect(res.headers['retry-after']).toBe('3');
+      expect(res.body).not.toMatch(/ECONNREFUSED|10\.0\.0\.7/);
+      expect(isErrorShape(res.json())).toBe(true);
+    }
   });
 
   it('carries the policy clause behind a refusal', async () => {
