@@ -21,6 +21,7 @@ beforeAll(async () => {
     },
   }, async (request) => ({ name: request.body.name, secret: 'never serialized' }));
   app.get('/boom', async () => { throw new Error('database password is hunter2 at 10.0.0.5'); });
+  app.get('/items/:id', async () => ({}));
   app.get('/refused', async () => { throw Errors.forbidden('Sharing needs your consent', { clause: '3.1.2' }); });
   app.get('/upstream/:status', async (request) => {
     const err = new Error('connect ECONNREFUSED 10.0.0.7:4002') as Error & { statusCode: number; retryAfter: number };
@@ -113,6 +114,15 @@ describe('one error shape', () => {
     const res = await app.inject({ url: '/refused' });
     expect(res.statusCode).toBe(403);
     expect(res.json()).toMatchObject({ code: 'PIPP_FORBIDDEN', clause: '3.1.2', message: 'Sharing needs your consent' });
+  });
+
+  it('answers a URL that cannot be decoded with a 400 in the same shape', async () => {
+    for (const url of ['/items/%E0%A4%A', '/refused/%E0%A4%A', '/items/%']) {
+      const res = await app.inject({ url });
+      expect(res.statusCode, url).toBeGreaterThanOrEqual(400);
+      expect(res.statusCode, url).toBeLessThan(500);
+      expect(isErrorShape(res.json()), url).toBe(true);
+    }
   });
 
   it('answers unknown routes with the same shape', async () => {
