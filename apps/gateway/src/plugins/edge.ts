@@ -1,6 +1,7 @@
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
+import { ROLES } from '@pipp/contracts';
 import { Errors, type PippError } from '@pipp/service-kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -46,11 +47,16 @@ declare module 'fastify' {
 
 const UNLIMITED = new Set(['/livez', '/readyz']);
 
-/** The actor of a request: what the gateway verified, or what the kit's guards set on its own routes. */
+/**
+ * The actor of a request: what the gateway verified, or what the kit's guards set on the gateway's own
+ * routes (the claims of a correctly signed token, also when it was then refused as revoked; never a
+ * token with an unknown role).
+ */
 export function actorOf(request: FastifyRequest): Actor | undefined {
   if (request.gw?.actor) return request.gw.actor;
   const user = (request as { user?: { sub?: string; role?: string; sid?: string } }).user;
-  if (user?.sub && user.role) return { sub: user.sub, role: user.role as Actor['role'], ...(user.sid ? { sid: user.sid } : {}) };
+  if (typeof user?.sub === 'string' && (ROLES as readonly string[]).includes(user.role ?? ''))
+    return { sub: user.sub, role: user.role as Actor['role'], ...(user.sid ? { sid: user.sid } : {}) };
   return undefined;
 }
 
