@@ -61,6 +61,19 @@ function logCreator(log: FastifyBaseLogger) {
  * with the configured partitions and each event's topic settings. Safe to race with other services.
  */
 export async function ensureTopics(admin: Admin, names: { topic: string; config?: Record<string, string> }[], partitions: number, replicationFactor: number) {
+  // Right after creation a broker under load can still answer UNKNOWN_TOPIC_OR_PARTITION (retriable)
+  // while waiting for leaders; try again a few times before giving up.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await createMissingTopics(admin, names, partitions, replicationFactor);
+    } catch (err) {
+      if (attempt >= 4 || !(err as { retriable?: boolean }).retriable) throw err;
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
+}
+
+async function createMissingTopics(admin: Admin, names: { topic: string; config?: Record<string, string> }[], partitions: number, replicationFactor: number) {
   const existing = new Set(await admin.listTopics());
   const missing = names.filter((n) => !existing.has(n.topic));
   if (!missing.length) return;
