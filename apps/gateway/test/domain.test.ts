@@ -178,7 +178,7 @@ describe('audit rules', () => {
 });
 
 describe('OpenAPI combination', () => {
-  const doc = (service: string, extra: Record<string, unknown> = {}): OpenApiDocument => ({
+  const doc = (service: string, extra: Record<string, Record<string, unknown>> = {}): OpenApiDocument => ({
     openapi: '3.0.3',
     info: { title: service, version: '1' },
     paths: {

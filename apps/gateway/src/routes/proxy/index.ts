@@ -58,7 +58,9 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyOptio
       await app.authenticate.call(app, request, reply);
     } else {
       const token = single(request.headers.authorization)?.replace(/^Bearer\s+/i, '') ?? '';
-      const decoded = token ? app.jwt.decode<{ sub: string; role: Role; sid?: string }>(token) : null;
+      type Claims = { sub: string; role: Role; sid?: string };
+      const raw = token ? app.jwt.decode<Claims | { payload: Claims }>(token) : null;
+      const decoded = raw && 'payload' in raw ? raw.payload : raw;
       if (!decoded?.sub || !decoded.role) throw Errors.unauthorized('Authentication is required: send a bearer access token');
       (request as { user?: unknown }).user = decoded;
     }
