@@ -477,6 +477,7 @@ describe('audit trail', () => {
   });
 
   it('lets the DPO filter and page through the trail, and nobody else query it', async () => {
+    for (let i = 0; i < 4; i++) await app.inject({ url: `/v1/consent/subjects/${A}/consents`, headers: bearer(tokens.a) });
     const first = (await query('actorRole=subject&limit=2')).json();
     expect(first.records).toHaveLength(2);
     const second = (await query(`actorRole=subject&limit=2&cursor=${first.nextCursor}`)).json();
@@ -487,6 +488,17 @@ describe('audit trail', () => {
     expect((await query('cursor=bm90LWEtY3Vyc29y')).statusCode).toBe(400);
     expect((await query('unknown=1')).statusCode).toBe(400);
     expect((await query('', tokens.operator)).statusCode).toBe(403);
+  });
+
+  it('deletes records past their retention period (5.1) and keeps the others', async () => {
+    const base = { requestId: 'r', actor: { role: 'anonymous' }, service: 'consent', method: 'POST', route: '/v1/consent/public/register', pathClass: 'public', outcome: 'succeeded', status: 201, durationMs: 1 };
+    await app.audit.model.collection.insertMany([
+      { ...base, _id: 'old-record', at: new Date(Date.now() - 181 * 24 * 3600 * 1000) },
+      { ...base, _id: 'recent-record', at: new Date(Date.now() - 179 * 24 * 3600 * 1000) },
+    ] as never[]);
+    expect(await app.audit.sweep()).toBe(1);
+    expect(await app.audit.model.countDocuments({ _id: { $in: ['old-record', 'recent-record'] } })).toBe(1);
+    expect(await app.audit.model.exists({ _id: 'recent-record' })).toBeTruthy();
   });
 
   it('shows a data subject who reached their data and why, without staff account ids', async () => {

@@ -109,6 +109,8 @@ export class AuditWriter {
 export interface AuditHandle {
   model: Model<AuditRecord>;
   writer: AuditWriter;
+  /** Deletes the records past AUDIT_RETENTION_DAYS (run daily); resolves with how many. */
+  sweep(): Promise<number>;
 }
 
 declare module 'fastify' {
@@ -137,20 +139,18 @@ export const auditPlugin = fp(async function audit(app: FastifyInstance, opts: {
       if (!writeErrors || writeErrors.some((e) => e.code !== 11000)) throw err;
     }
   }, { flushMs: config.AUDIT_FLUSH_MS, batchSize: config.AUDIT_BATCH_SIZE, maxBuffered: config.AUDIT_BUFFER_MAX, log: app.log.child({ component: 'audit' }) });
-  app.decorate('audit', { model, writer });
+  const sweep = async () => {
+    const { deletedCount } = await model.deleteMany({ at: { $lt: new Date(Date.now() - config.AUDIT_RETENTION_DAYS * DAY_MS) } });
+    if (deletedCount) app.log.info({ deleted: deletedCount }, 'audit records past their retention period deleted');
+    return deletedCount;
+  };
+  app.decorate('audit', { model, writer, sweep });
 
   let sweepTimer: NodeJS.Timeout | undefined;
-  const sweep = async () => {
-    try {
-      const { deletedCount } = await model.deleteMany({ at: { $lt: new Date(Date.now() - config.AUDIT_RETENTION_DAYS * DAY_MS) } });
-      if (deletedCount) app.log.info({ deleted: deletedCount }, 'audit records past their retention period deleted');
-    } catch (err) {
-      app.log.warn({ err }, 'audit retention sweep failed; retried at the next one');
-    }
-  };
+  const sweepLogged = () => sweep().catch((err: unknown) => app.log.warn({ err }, 'audit retention sweep failed; retried at the next one'));
   app.addHook('onReady', async () => {
-    void sweep();
-    sweepTimer = setInterval(() => void sweep(), DAY_MS);
+    void sweepLogged();
+    sweepTimer = setInterval(() => void sweepLogged(), DAY_MS);
     sweepTimer.unref();
   });
   app.addHook('preClose', async () => {
