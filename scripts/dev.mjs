@@ -25,6 +25,9 @@ function devSecrets() {
   const secrets = {
     IDENTITY_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     SERVICE_CLIENT_SECRETS: Object.fromEntries(Object.keys(SERVICE_PORTS).map((s) => [s, randomBytes(24).toString('base64url')])),
+    // The first data-protection officer (identity creates it at start); sign in at
+    // POST /v1/identity/public/staff/sign-in with this number and password (see secrets.json).
+    IDENTITY_BOOTSTRAP_STAFF: [{ phone: '+8613800000001', role: 'dpo', displayName: 'Local DPO', password: `dpo-${randomBytes(12).toString('base64url')}-local` }],
   };
   mkdirSync(join(cacheDir(), 'dev'), { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
@@ -47,6 +50,7 @@ export function devEnvironment(infra, secrets) {
     INCIDENT_URL: url('incident'),
     IDENTITY_SIGNING_KEY: secrets.IDENTITY_SIGNING_KEY,
     SERVICE_CLIENT_SECRETS: JSON.stringify(secrets.SERVICE_CLIENT_SECRETS),
+    IDENTITY_BOOTSTRAP_STAFF: JSON.stringify(secrets.IDENTITY_BOOTSTRAP_STAFF ?? []),
   };
 }
 

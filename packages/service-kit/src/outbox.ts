@@ -96,7 +96,9 @@ export class Outbox {
     const withEvents = entries.length
       ? { ...update, $push: { ...((update as { $push?: object }).$push ?? {}), [OUTBOX_FIELD]: { $each: entries } } }
       : update;
-    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options }).exec();
+    // FerretDB 1.24 rejects findAndModify with a projection ("fields"), which mongoose sends for every
+    // `select: false` path (the outbox itself included); selecting them all sends none.
+    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options }).select(allPaths(model)).exec();
     if (doc && entries.length) await this.hint(model.collection.collectionName, (doc as { _id: unknown })._id);
     return doc;
   }
@@ -211,3 +213,14 @@ export class Outbox {
 }
 
 const BATCH = 200;
+
+/**
+ * A mongoose selection that includes every `select: false` path of a model (`+a +b`), so that
+ * `findOneAndUpdate` sends no projection (FerretDB 1.24 does not implement findAndModify's `fields`).
+ */
+export function allPaths(model: Model<unknown> | Model<never> | { schema: Schema }): string {
+  const schema = (model as { schema: Schema }).schema;
+  const hidden: string[] = [];
+  schema.eachPath((path, type) => { if ((type as { options?: { select?: unknown } }).options?.select === false) hidden.push(`+${path}`); });
+  return hidden.join(' ');
+}
