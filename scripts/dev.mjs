@@ -20,7 +20,14 @@ const log = (msg) => process.stderr.write(`[dev] ${msg}\n`);
  */
 function devSecrets() {
   const file = join(cacheDir(), 'dev', 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8'));
+    if (saved.CONSENT_PSEUDONYM_KEY) return saved;
+    // Secrets added since the file was written (consent's pseudonym key) are generated once, kept after.
+    saved.CONSENT_PSEUDONYM_KEY = randomBytes(32).toString('base64url');
+    writeFileSync(file, JSON.stringify(saved, null, 2), { mode: 0o600 });
+    return saved;
+  }
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const secrets = {
     IDENTITY_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
@@ -28,6 +35,7 @@ function devSecrets() {
     // The first data-protection officer (identity creates it at start); sign in at
     // POST /v1/identity/public/staff/sign-in with this number and password (see secrets.json).
     IDENTITY_BOOTSTRAP_STAFF: [{ phone: '+8613800000001', role: 'dpo', displayName: 'Local DPO', password: `dpo-${randomBytes(12).toString('base64url')}-local` }],
+    CONSENT_PSEUDONYM_KEY: randomBytes(32).toString('base64url'),
   };
   mkdirSync(join(cacheDir(), 'dev'), { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
@@ -51,6 +59,7 @@ export function devEnvironment(infra, secrets) {
     IDENTITY_SIGNING_KEY: secrets.IDENTITY_SIGNING_KEY,
     SERVICE_CLIENT_SECRETS: JSON.stringify(secrets.SERVICE_CLIENT_SECRETS),
     IDENTITY_BOOTSTRAP_STAFF: JSON.stringify(secrets.IDENTITY_BOOTSTRAP_STAFF ?? []),
+    CONSENT_PSEUDONYM_KEY: secrets.CONSENT_PSEUDONYM_KEY,
   };
 }
 

@@ -3,13 +3,20 @@ import { createFastify, infrastructurePlugin } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from './config.js';
+import { registerConsumers } from './events/consumers.js';
+import { auditPlugin } from './plugins/audit.js';
+import { legalBasisLogPlugin } from './plugins/legal-basis-log.js';
+import { ledgerPlugin } from './plugins/ledger.js';
+import { modelsPlugin } from './plugins/models.js';
+import { statePlugin } from './plugins/state.js';
 import routes from './routes/index.js';
 
 export const SERVICE = 'consent';
 export const PREFIX = '/v1/consent';
 
 /**
- * The consent service as a Fastify plugin: Policy versions, purposes and functions, the consent ledger, legal bases and the decision API (policy preamble, 1.1, 2.1, 2.4.2, VI).
+ * The consent service as a Fastify plugin: policy documents and versions, purposes and functions, the
+ * consent ledger, legal bases and the decision API (policy preamble, 1.1, 2.1, 2.4.2, VI).
  */
 export async function consentApp(app: FastifyInstance, opts: { config: Config }) {
   await app.register(infrastructurePlugin, {
@@ -18,6 +25,12 @@ export async function consentApp(app: FastifyInstance, opts: { config: Config })
     topics: eventTypesOf(SERVICE),
     openapi: { prefix: PREFIX, title: 'PIPP consent service', description: 'Policy versions, purposes and functions, the consent ledger, legal bases and the decision API (policy preamble, 1.1, 2.1, 2.4.2, VI).' },
   });
+  await app.register(modelsPlugin);
+  await app.register(ledgerPlugin, { config: opts.config });
+  await app.register(statePlugin, { config: opts.config });
+  await app.register(legalBasisLogPlugin);
+  await app.register(auditPlugin);
+  registerConsumers(app, opts.config);
   await app.register(routes, { prefix: PREFIX, config: opts.config });
 }
 

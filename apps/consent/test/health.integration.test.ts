@@ -11,7 +11,7 @@ const env: Record<string, string> = {};
 
 beforeAll(async () => {
   authority = await TestAuthority.start();
-  Object.assign(env, isolatedEnv('consent', { AUTH_JWKS_URL: authority.jwksUrl }));
+  Object.assign(env, isolatedEnv('consent', { AUTH_JWKS_URL: authority.jwksUrl, CONSENT_PSEUDONYM_KEY: 'test-pseudonym-key-0123456789abcdef0123456789' }));
   app = await buildApp(loadConfig(ConfigSchema, env));
   await app.ready();
 });

@@ -25,7 +25,7 @@ export const consentEvents = {
     version: 1,
     description: 'A consent record was appended: granted or withdrawn (policy 2.1.2, 2.4.2(2))',
     producers: ['consent'],
-    consumers: ['identity', 'data-sharing', 'incident', 'gateway'],
+    consumers: ['identity', 'data-sharing', 'incident', 'gateway', 'consent'],
     payload: Type.Object({
       subjectId: SubjectId,
       recordId: RecordId,
@@ -45,7 +45,7 @@ export const consentEvents = {
     version: 1,
     description: 'A policy version was published with its specific changes (policy VI, 1.1)',
     producers: ['consent'],
-    consumers: ['incident', 'identity'],
+    consumers: ['incident', 'identity', 'consent'],
     payload: Type.Object({
       documentId: RecordId,
       version: Type.Integer({ minimum: 1 }),
@@ -57,6 +57,28 @@ export const consentEvents = {
       changes: Type.Array(Type.String({ maxLength: 1000 }), { maxItems: 100 }),
       effectiveAt: Timestamp,
       noticeEndsAt: Timestamp,
+      /** Purposes a rights-restricting version touches: processing for them waits for express consent. */
+      affectedPurposes: Type.Optional(Type.Array(PurposeId, { maxItems: 64 })),
+    }, { additionalProperties: false }),
+  }),
+
+  /**
+   * A subject accepted a policy version (policy preamble, VI): expressly (at registration, or on a
+   * consent screen after a rights-restricting update) or implied by continued use after the notice
+   * period of a version that restricts no rights. Every consent instance applies it to its projection.
+   */
+  'privacy.policy.accepted': defineEvent({
+    version: 1,
+    description: 'A subject accepted a policy version, expressly or by continued use after notice (policy preamble, VI)',
+    producers: ['consent'],
+    consumers: ['consent'],
+    payload: Type.Object({
+      subjectId: SubjectId,
+      recordId: RecordId,
+      documentId: RecordId,
+      version: Type.Integer({ minimum: 1 }),
+      express: Type.Boolean(),
+      at: Timestamp,
     }, { additionalProperties: false }),
   }),
 } as const;

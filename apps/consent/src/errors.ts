@@ -1,0 +1,19 @@
+import { defineError } from '@pipp/service-kit';
+
+/**
+ * The consent service's coded errors (one JSON error shape, docs/architecture.md). Refusals carry the
+ * policy clause they rest on.
+ */
+export const ConsentErrors = {
+  /** A purpose, function, document, version, clause or record that does not exist (404). */
+  notFound: defineError('PIPP_CONSENT_NOT_FOUND', 404, 'Not found'),
+  /** A consent that cannot be given as asked: unknown or non-consent purpose, bad scope (422). */
+  invalidConsent: defineError('PIPP_CONSENT_INVALID', 422, 'This consent cannot be recorded'),
+  /** A catalogue edit that would break an invariant of the policy (409, clause of the invariant). */
+  catalogueConflict: defineError('PIPP_CATALOGUE_CONFLICT', 409, 'The catalogue edit conflicts with the policy'),
+  /** The expected revision is not the current one (409): re-read and retry. */
+  staleRevision: defineError('PIPP_STALE_REVISION', 409, 'The resource changed meanwhile; re-read it and retry'),
+  /** A policy version that cannot be published as asked (409/422, clause VI or 1.1). */
+  policyConflict: defineError('PIPP_POLICY_CONFLICT', 409, 'The policy version conflicts with the published ones'),
+  invalidPolicy: defineError('PIPP_POLICY_INVALID', 422, 'The policy version is invalid'),
+};

@@ -1,0 +1,93 @@
+import type { EventEnvelope } from '@pipp/contracts';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import { GENERAL, currentVersion } from '../domain/policy.js';
+import type { LedgerFact } from '../domain/projection.js';
+import { handleErasure, handleSweep } from './erasure.js';
+
+const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document: 1, state: 1, consentType: 1, categories: 1, policyVersion: 1, at: 1, recordedAt: 1, pseudonymized: 1 };
+
+/**
+ * Records what registration implies (policy preamble, 2.1.1): the acknowledgment of the policy version
+ * shown to the registrant (an express acceptance), and a grant of every basic purpose the policy says
+ * must be authorised to use the basic functions. Idempotent: the record ids derive from the subject.
+ */
+export async function recordRegistration(app: FastifyInstance, event: EventEnvelope<'privacy.subject.registered'>): Promise<void> {
+  await app.stateReady;
+  const { subjectId, registeredAt, policyAcknowledged } = event.payload;
+  const at = new Date(registeredAt);
+  const { documentId, version } = policyAcknowledged;
+  const general = app.projection.document(GENERAL);
+  const generalVersion = documentId === GENERAL ? version : (general && currentVersion(general, at.getTime())?.version) ?? null;
+  await app.ledger.append(subjectId, {
+    id: `reg-${subjectId}-policy`, kind: 'policy', document: { documentId, version }, state: 'granted', consentType: 'express',
+    channel: 'registration', policyVersion: generalVersion, categories: [], actor: { role: 'subject' }, at,
+    noticeText: `Registration: read and acknowledged version ${version} of the ${documentId} policy (policy preamble).`,
+  });
+  for (const purpose of app.projection.purposes.values()) {
+    if (!purpose.grantedAtRegistration || purpose.status !== 'active') continue;
+    await app.ledger.append(subjectId, {
+      id: `reg-${subjectId}-${purpose.id}`, kind: 'purpose', purpose: purpose.id, state: 'granted', consentType: 'express',
+      channel: 'registration', policyVersion: generalVersion, categories: purpose.categories, actor: { role: 'subject' }, at,
+      noticeText: `Registration: by acknowledging version ${version} of the ${documentId} policy you authorise "${purpose.title}", which the basic functions need: ${purpose.why} (policy 2.1.1).`,
+    });
+  }
+}
+
+/**
+ * The consent service's consumers:
+ * - `consent-events` (one group for the service, deduplicated): registrations (policy acknowledgment),
+ *   function shutdowns (2.4.2(5)), erasure requests (4.1, 4.2) and retention sweeps (5.1);
+ * - `projection` (broadcast: every instance): applies consent events to this instance's projection at
+ *   once (a withdrawal made on another instance counts here within the event's latency), reloads
+ *   published policies, notes shutdowns and forgets erased subjects.
+ */
+export function registerConsumers(app: FastifyInstance, config: Config): void {
+  app.kafka.consume({
+    name: 'consent-events',
+    handlers: {
+      'privacy.subject.registered': async (event) => recordRegistration(app, event),
+      'privacy.function.shutdown': async (event) => {
+        const { shutdownId, functionId, title, effectiveAt } = event.payload;
+        await app.models.shutdowns.updateOne({ _id: shutdownId }, {
+          $setOnInsert: { functionId, title, effectiveAt: new Date(effectiveAt), receivedAt: new Date() },
+        }, { upsert: true });
+        await app.models.revisions.updateOne({ _id: 'shutdowns' }, { $inc: { rev: 1 } }, { upsert: true });
+        app.projection.addShutdown({ shutdownId, functionId, title, effectiveAt: Date.parse(effectiveAt) });
+      },
+      'privacy.erasure.requested': async (event) => {
+        await app.stateReady;
+        await handleErasure(app, config, event);
+      },
+      'privacy.retention.sweep-requested': async (event) => {
+        await app.stateReady;
+        await handleSweep(app, event);
+      },
+    },
+  });
+
+  const applyRecord = async (recordId: string) => {
+    const r = await app.models.records.findById(recordId, PROJECTED).lean<LedgerFact>();
+    if (r) app.projection.apply(r);
+  };
+  app.kafka.consume({
+    name: 'projection',
+    broadcast: true,
+    dedupe: false,
+    fromBeginning: false,
+    handlers: {
+      'privacy.consent.changed': async (event) => applyRecord(event.payload.recordId),
+      'privacy.policy.accepted': async (event) => applyRecord(event.payload.recordId),
+      'privacy.policy.published': async () => app.policies.load(),
+      'privacy.function.shutdown': async (event) => {
+        const { shutdownId, functionId, title, effectiveAt } = event.payload;
+        app.projection.addShutdown({ shutdownId, functionId, title, effectiveAt: Date.parse(effectiveAt) });
+      },
+      'privacy.erasure.requested': async (event) => {
+        const { subjectId, scope, participants } = event.payload;
+        if (participants && !participants.includes('consent')) return;
+        if (scope.kind === 'account' || scope.categories.includes('consent-record')) app.projection.drop(subjectId);
+      },
+    },
+  });
+}

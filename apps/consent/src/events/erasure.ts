@@ -1,0 +1,151 @@
+import type { EventEnvelope } from '@pipp/contracts';
+import type { FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config.js';
+import { planErasure, type ErasurePlan } from '../domain/erasure.js';
+import { pseudonymFor, sha256 } from '../domain/receipt.js';
+import type { ConsentRecordDoc, ErasureDoc, SweepDoc } from '../plugins/models.js';
+
+/**
+ * This service's part of the erasure saga (policy 4.1, 4.2; DESIGN.md): the subject's ledger is
+ * pseudonymized — the subject id replaced by a keyed pseudonym, kept isolated from every decision,
+ * export and view as proof that consent existed, with its legal basis and purge date — and the
+ * records of processing without consent are erased. The reply says what was kept and why.
+ * Idempotent: the plan (counts, what is kept) is stored first, keyed by the request id, and every
+ * delivery of the same request replies with it.
+ */
+export async function handleErasure(app: FastifyInstance, config: Config, event: EventEnvelope<'privacy.erasure.requested'>): Promise<void> {
+  const p = event.payload;
+  if (p.participants && !p.participants.includes('consent')) return;
+  const { models, outbox } = app;
+  const inScope = p.scope.kind === 'account' || p.scope.categories.includes('consent-record');
+  const pseudonym = pseudonymFor(p.subjectId, config.CONSENT_PSEUDONYM_KEY);
+
+  let doc = await models.erasures.findById(p.requestId).lean<ErasureDoc>();
+  if (!doc) {
+    const [records, uses] = inScope
+      ? await Promise.all([
+        models.records.countDocuments({ subjectId: p.subjectId }),
+        models.legalBasisUses.countDocuments({ subjectId: p.subjectId }),
+      ])
+      : [0, 0];
+    const plan: ErasurePlan = planErasure({
+      records, legalBasisUses: uses, legalHolds: p.legalHolds, now: new Date(), proofRetentionDays: config.CONSENT_PROOF_RETENTION_DAYS,
+    });
+    try {
+      await models.erasures.create({ _id: p.requestId, pseudonym, status: 'in-progress', counts: plan.counts, kept: plan.kept, startedAt: new Date(), replies: 0 });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 11000) throw err;
+    }
+    doc = (await models.erasures.findById(p.requestId).lean<ErasureDoc>())!;
+  }
+
+  if (doc.status === 'in-progress' && inScope) {
+    app.projection.drop(p.subjectId);
+    const kept = doc.kept[0];
+    if (kept) {
+      await models.records.updateMany({ subjectId: p.subjectId }, {
+        $set: {
+          // Unique per request, so a later erasure of records made since cannot collide on (subjectId, seq).
+          subjectId: `${pseudonym}.${sha256(p.requestId).slice(0, 8)}`,
+          pseudonymized: { at: new Date(), requestId: p.requestId, pseudonym, purgeAt: new Date(kept.purgeAt), legalBasis: kept.legalBasis, reason: kept.reason },
+        },
+      });
+    }
+    app.legalBasisLog.forget(p.subjectId);
+    await models.legalBasisUses.deleteMany({ subjectId: p.subjectId });
+  }
+
+  const reply = outbox.entry('privacy.erasure.participant-replied', {
+    subject: p.subjectId,
+    correlationId: event.correlationId,
+    payload: {
+      requestId: p.requestId, subjectId: p.subjectId, participant: 'consent', attempt: p.attempt, status: 'completed',
+      counts: doc.counts, kept: doc.kept as never,
+    },
+  });
+  await outbox.update(models.erasures, { _id: p.requestId }, {
+    $set: { status: 'completed', completedAt: doc.completedAt ?? new Date() }, $inc: { replies: 1 },
+  }, [reply]);
+}
+
+/**
+ * Applies a retention sweep to what this service holds (policy 5.1, 5.2, 4.2.5), in batches of
+ * `batchSize`, replying with progress after each batch:
+ * - pseudonymized proofs of consent whose purge date has come are deleted (always);
+ * - with a rule for `consent-record`: the history of a consent withdrawn more than `periodDays` ago is
+ *   erased or anonymized, and records of processing without consent last used before then are erased.
+ * A consent in force is never swept: it is the basis of ongoing processing. Idempotent per sweep id.
+ */
+export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'privacy.retention.sweep-requested'>): Promise<void> {
+  const { sweepId, rules, asOf, batchSize } = event.payload;
+  const { models, outbox, projection } = app;
+  const asOfDate = new Date(asOf);
+  const existing = await models.sweeps.findById(sweepId).lean<SweepDoc>();
+  if (existing?.status === 'completed') {
+    await outbox.update(models.sweeps, { _id: sweepId }, { $set: { status: 'completed' } }, [replyOf(app, sweepId, existing, 'completed', event.correlationId)]);
+    return;
+  }
+  if (!existing) {
+    await models.sweeps.updateOne({ _id: sweepId }, { $setOnInsert: { status: 'in-progress', counts: { erased: 0, anonymized: 0, kept: 0 }, batches: 0, startedAt: new Date() } }, { upsert: true });
+  }
+  const progress = async (erased: number, anonymized: number) => {
+    const doc = await outbox.update(models.sweeps, { _id: sweepId }, { $inc: { 'counts.erased': erased, 'counts.anonymized': anonymized, batches: 1 } }, []);
+    const current = doc!.toObject() as SweepDoc;
+    await outbox.update(models.sweeps, { _id: sweepId }, { $set: { status: 'in-progress' } }, [replyOf(app, sweepId, current, 'in-progress', event.correlationId)]);
+  };
+
+  // Kept proofs past their purge date (5.1).
+  for (;;) {
+    const batch = await models.records.find({ 'pseudonymized.purgeAt': { $lte: asOfDate } }, { _id: 1 }).limit(batchSize).lean<{ _id: string }[]>();
+    if (!batch.length) break;
+    const r = await models.records.deleteMany({ _id: { $in: batch.map((d) => d._id) } });
+    await progress(r.deletedCount, 0);
+    if (batch.length < batchSize) break;
+  }
+
+  const rule = rules.find((r) => r.category === 'consent-record');
+  if (rule) {
+    const cutoff = asOfDate.getTime() - rule.periodDays * 24 * 3600 * 1000;
+    const expired: [string, string][] = [];
+    for (const [subjectId, s] of projection.entries()) {
+      for (const [key, entry] of s.consents) if (entry.state === 'withdrawn' && entry.at < cutoff) expired.push([subjectId, key]);
+    }
+    for (let i = 0; i < expired.length; i += batchSize) {
+      let erased = 0;
+      let anonymized = 0;
+      for (const [subjectId, key] of expired.slice(i, i + batchSize)) {
+        if (rule.action === 'erase') {
+          erased += (await models.records.deleteMany({ subjectId, scopeKey: key })).deletedCount;
+        } else {
+          const anon = `anon_${randomUUID()}`;
+          const found = await models.records.find({ subjectId, scopeKey: key }, { _id: 1 }).lean<Pick<ConsentRecordDoc, '_id'>[]>();
+          for (const [n, d] of found.entries()) {
+            await models.records.updateOne({ _id: d._id }, {
+              $set: {
+                subjectId: `${anon}.${n}`,
+                pseudonymized: { at: new Date(), requestId: sweepId, pseudonym: anon, purgeAt: new Date('9999-12-31T00:00:00Z'), legalBasis: 'anonymized', reason: 'anonymized by a retention sweep (5.1): no longer linked to any subject' },
+              },
+            });
+          }
+          anonymized += found.length;
+        }
+        projection.forget(subjectId, key);
+      }
+      await progress(erased, anonymized);
+    }
+    const uses = await models.legalBasisUses.deleteMany({ lastAt: { $lt: new Date(cutoff) } });
+    if (uses.deletedCount) await progress(uses.deletedCount, 0);
+  }
+
+  const final = await outbox.update(models.sweeps, { _id: sweepId }, { $set: { status: 'completed', completedAt: new Date() } }, []);
+  const done = final!.toObject() as SweepDoc;
+  await outbox.update(models.sweeps, { _id: sweepId }, { $set: { status: 'completed' } }, [replyOf(app, sweepId, done, 'completed', event.correlationId)]);
+}
+
+function replyOf(app: FastifyInstance, sweepId: string, doc: SweepDoc, status: 'in-progress' | 'completed', correlationId: string) {
+  return app.outbox.entry('privacy.retention.sweep-replied', {
+    correlationId,
+    payload: { sweepId, participant: 'consent', status, counts: doc.counts, batches: doc.batches },
+  });
+}

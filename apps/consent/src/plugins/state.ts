@@ -1,0 +1,100 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Config } from '../config.js';
+import type { LedgerFact } from '../domain/projection.js';
+import { CatalogueStore } from './catalogue.js';
+import type { RevisionDoc, ShutdownDoc } from './models.js';
+import { PolicyStore } from './policies.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    catalogue: CatalogueStore;
+    policies: PolicyStore;
+    /** Re-reads recent ledger records and changed catalogue, policies and shutdowns now. */
+    refreshState(): Promise<void>;
+    /** Resolves once the projection is built at start (event handlers wait for it). */
+    stateReady: Promise<void>;
+  }
+}
+
+const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document: 1, state: 1, consentType: 1, categories: 1, policyVersion: 1, at: 1, recordedAt: 1, pseudonymized: 1 };
+/** Records re-read on each refresh: those stored within this window before the last one seen (clock skew, slow writes). */
+const OVERLAP_MS = 5000;
+
+/**
+ * Keeps the in-memory projection current (policy 2.1, 2.4.2, VI; the decision API answers from it):
+ * at start it seeds the catalogue, publishes the general policy v1 if none exists, loads catalogue,
+ * policies and shutdowns and rebuilds every subject's state from the ledger, before the service is
+ * ready. Afterwards, besides the events that update it at once, it re-reads every
+ * PROJECTION_REFRESH_MS the ledger records stored recently and whatever changed revision, so an
+ * instance that missed an event still converges within about that interval.
+ */
+export const statePlugin = fp(async function state(app: FastifyInstance, opts: { config: Config }) {
+  const { models, projection, outbox } = app;
+  const catalogue = new CatalogueStore(models, projection);
+  const policies = new PolicyStore({ models, outbox, projection, config: opts.config });
+  app.decorate('catalogue', catalogue);
+  app.decorate('policies', policies);
+
+  const seen: Record<RevisionDoc['_id'], number> = { catalogue: -1, policies: -1, shutdowns: -1 };
+  let watermark = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  let markReady!: () => void;
+  app.decorate('stateReady', new Promise<void>((resolve) => { markReady = resolve; }));
+
+  const loadShutdowns = async () => {
+    const docs = await models.shutdowns.find({}).lean<ShutdownDoc[]>();
+    projection.setShutdowns(docs.map((d) => ({ shutdownId: d._id, functionId: d.functionId, title: d.title, effectiveAt: new Date(d.effectiveAt).getTime() })));
+  };
+
+  const refresh = async () => {
+    const revisions = await models.revisions.find({}).lean<RevisionDoc[]>();
+    for (const r of revisions) {
+      if (r.rev === seen[r._id]) continue;
+      if (r._id === 'catalogue') await catalogue.load();
+      else if (r._id === 'policies') await policies.load();
+      else await loadShutdowns();
+      seen[r._id] = r.rev;
+    }
+    const since = new Date(watermark - OVERLAP_MS);
+    const recent = await models.records.find({ recordedAt: { $gte: since } }, PROJECTED).sort({ recordedAt: 1 }).limit(10_000).lean<LedgerFact[]>();
+    for (const r of recent) {
+      projection.apply(r);
+      const t = new Date(r.recordedAt ?? r.at).getTime();
+      if (t > watermark) watermark = t;
+    }
+  };
+  app.decorate('refreshState', async () => {
+    await running;
+    await refresh();
+  });
+
+  app.addHook('onReady', async () => {
+    await catalogue.seed();
+    await catalogue.load();
+    await policies.ensureGeneralV1();
+    await policies.load();
+    await loadShutdowns();
+    watermark = Date.now();
+    const cursor = models.records.find({ pseudonymized: { $exists: false } }, PROJECTED).lean<LedgerFact[]>().cursor({ batchSize: 2000 });
+    for await (const r of cursor) projection.apply(r as LedgerFact);
+    const revisions = await models.revisions.find({}).lean<RevisionDoc[]>();
+    for (const r of revisions) seen[r._id] = r.rev;
+    const tick = () => {
+      if (stopped) return;
+      running = refresh()
+        .catch((err: Error) => app.log.warn({ err }, 'projection refresh failed; will retry'))
+        .finally(() => { running = undefined; timer = setTimeout(tick, opts.config.PROJECTION_REFRESH_MS); timer.unref(); });
+    };
+    timer = setTimeout(tick, opts.config.PROJECTION_REFRESH_MS);
+    timer.unref();
+    markReady();
+  });
+  app.addHook('onClose', async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    await running;
+  });
+}, { name: 'consent-state', dependencies: ['consent-ledger'] });
