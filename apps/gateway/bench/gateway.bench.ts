@@ -1,15 +1,18 @@
 // Benchmark of the gateway (issue: "an authenticated consent decision through the gateway, the same
-// call direct to the consent service, and a bare Fastify hello-world, in one run with autocannon").
+// call direct to the consent service, and a bare Fastify hello-world, in one run with autocannon"),
+// against the real consent service (its decision API, on a test database, tokens from a loopback JWKS).
 // Targets: through the gateway ≥ 35 % of hello-world requests per second; p99 ≤ 10 ms at half the
 // gateway's own maximum rate; token verification costs ≤ 15 % of throughput against the same gateway
 // with verification off. Prints figures and ratios measured in the same run; not a test.
 //
 //   MONGO_URL=mongodb://127.0.0.1:27018 KAFKA_BROKERS=127.0.0.1:19092 npx tsx apps/gateway/bench/gateway.bench.ts
-//   (BENCH_SECONDS=8 BENCH_CONNECTIONS=32 by default)
+//   (BENCH_SECONDS=8 BENCH_CONNECTIONS=32 by default; BENCH_CPU_PROFILE=gateway-on writes a CPU profile
+//   of that server into ./bench-profiles)
 import { TestAuthority, uniqueId } from '@pipp/testing';
 import { dropDatabase } from '@pipp/testing';
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -19,7 +22,8 @@ process.env.KAFKA_BROKERS ??= '127.0.0.1:19092';
 
 const children: ChildProcess[] = [];
 function start(kind: string, env: Record<string, string>): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./servers.ts', import.meta.url)), kind], {
+  const prof = process.env.BENCH_CPU_PROFILE && kind === process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', fileURLToPath(new URL('./servers.ts', import.meta.url)), kind], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(child);
@@ -46,8 +50,12 @@ async function load(url: string, opts: { method?: 'POST' | 'GET'; body?: string;
 
 const authority = await TestAuthority.start();
 const db = `bench_gateway_${uniqueId()}`;
+const consentDb = `bench_consent_${uniqueId()}`;
 try {
-  const upstreamPort = await start('upstream', { AUTH_JWKS_URL: authority.jwksUrl });
+  const upstreamPort = await start('consent', {
+    AUTH_JWKS_URL: authority.jwksUrl, MONGO_DB: consentDb, KAFKA_TOPIC_PREFIX: `bench.${uniqueId()}.`, LOG_LEVEL: 'warn', PORT: '0',
+    CONSENT_PSEUDONYM_KEY: randomBytes(32).toString('base64url'),
+  });
   const upstream = `http://127.0.0.1:${upstreamPort}`;
   const gatewayEnv = {
     AUTH_JWKS_URL: authority.jwksUrl, MONGO_DB: db, KAFKA_TOPIC_PREFIX: `bench.${uniqueId()}.`, LOG_LEVEL: 'warn',
@@ -55,10 +63,11 @@ try {
   };
   const [hello, gwOn, gwOff] = await Promise.all([start('hello', {}), start('gateway-on', gatewayEnv), start('gateway-off', gatewayEnv)]);
 
-  const token = authority.token({ sub: 'consent-bench', role: 'service', expiresInS: 3600 });
+  // A service asking for itself (consent checks that the token's service is the one named).
+  const token = authority.token({ sub: 'identity', role: 'service', expiresInS: 3600 });
   const decision = {
     method: 'POST' as const,
-    body: JSON.stringify({ subjectId: 'subjBench1', purpose: 'personalization' }),
+    body: JSON.stringify({ subjectId: 'subjBench1', service: 'identity', purpose: 'personalization', categories: ['activity-log'] }),
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
   };
   const path = '/v1/consent/decisions';
@@ -92,6 +101,8 @@ try {
   if (failed) console.log('\nWARNING: some requests failed or were not 2xx; the figures above are not meaningful');
 } finally {
   for (const c of children) c.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
   await authority.close();
   await dropDatabase(db).catch(() => undefined);
+  await dropDatabase(consentDb).catch(() => undefined);
 }
