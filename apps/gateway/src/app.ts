@@ -60,5 +60,10 @@ export function trustedProxies(value: string): string[] | false {
 export async function buildApp(config: Config, options: GatewayOptions = {}) {
   const app = createFastify({ service: SERVICE, config, bodyLimit: config.BODY_LIMIT_BYTES, trustProxy: trustedProxies(config.TRUSTED_PROXIES) });
   await app.register(fp(gatewayApp, { name: 'pipp-gateway' }), { config, ...options });
+  // Slow clients (slowloris) cannot hold connections: a request must arrive whole, and a connection
+  // may not stay silent, for longer than CLIENT_TIMEOUT_MS (Fastify leaves both unbounded by default).
+  app.server.requestTimeout = config.CLIENT_TIMEOUT_MS;
+  app.server.headersTimeout = Math.min(config.CLIENT_TIMEOUT_MS, 10_000);
+  app.server.setTimeout(config.CLIENT_TIMEOUT_MS);
   return app;
 }

@@ -25,6 +25,7 @@ export const ConfigSchema = defineConfig({
     description: 'Comma-separated IPs/CIDRs of proxies in front of the gateway whose X-Forwarded-For is believed; empty: none (the socket address is the client)',
   }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated client origins allowed by CORS (e.g. https://app.example.com); empty: no cross-origin access' }),
+  CLIENT_TIMEOUT_MS: Ms(30_000, 100, 600_000, 'Bound on receiving a whole request from a client, and on a silent client connection (ms); slow clients are cut off'),
   BODY_LIMIT_BYTES: Count(256 * 1024, 1024, 16 * 1024 * 1024, 'Largest accepted request body (bytes); larger ones get 413'),
   UPSTREAM_TIMEOUT_MS: Ms(5000, 50, 120_000, 'Bound on an upstream answer: headers and body each (ms); then 504'),
   UPSTREAM_CONNECT_TIMEOUT_MS: Ms(2000, 50, 60_000, 'Bound on opening a connection to an upstream (ms); then 503'),

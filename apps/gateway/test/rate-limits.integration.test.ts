@@ -117,3 +117,18 @@ describe('sign-in and code endpoints', () => {
     }
   });
 });
+
+describe('slow clients', () => {
+  it('cuts off a connection that sends part of a request and then stays silent', async () => {
+    const app = await gateway({ CLIENT_TIMEOUT_MS: '300' });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as import('node:net').AddressInfo;
+    const { connect } = await import('node:net');
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('POST /v1/consent/public/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"phone":');
+    const started = Date.now();
+    await new Promise<void>((resolve) => { socket.once('close', () => resolve()); socket.on('data', () => undefined); socket.on('error', () => undefined); });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
