@@ -1,0 +1,104 @@
+// Decision API benchmark (issue: "decision throughput and p50/p99 latency … against a bare Fastify
+// hello-world measured in the same run with the same load generator"). Prints figures, asserts nothing.
+//   npx tsx apps/consent/bench/decisions.ts            (MONGO_URL and KAFKA_BROKERS from the environment)
+// Each server runs in its own process; autocannon runs here. Runs are short (DURATION_S, default 5 s)
+// to be gentle on a shared 2-core machine. Target: decisions ≥ 50 % of hello-world req/s, and p99 ≤ 5 ms
+// at half the decisions' own maximum rate.
+import { createEvent } from '@pipp/contracts';
+import { TestAuthority, dropDatabase, isolatedEnv, produceRaw } from '@pipp/testing';
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const DURATION_S = Number(process.env.DURATION_S ?? 5);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
+const SUBJECTS = Number(process.env.SUBJECTS ?? 1000);
+const server = fileURLToPath(new URL('./server.ts', import.meta.url));
+
+async function start(mode: 'hello' | 'consent', env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', server, mode], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await Promise.race([
+    once(child.stdout!, 'data') as Promise<[Buffer]>,
+    once(child, 'exit').then(() => { throw new Error(`${mode} server exited`); }),
+  ]);
+  const { port } = JSON.parse(line.toString().split('\n')[0]!) as { port: number };
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+async function stop(child: ChildProcess) {
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+type Result = autocannon.Result;
+function run(opts: autocannon.Options): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    autocannon({ connections: CONNECTIONS, duration: DURATION_S, ...opts }, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+const line = (name: string, r: Result) =>
+  `${name.padEnd(34)} ${r.requests.average.toFixed(0).padStart(7)} req/s   p50 ${String(r.latency.p50).padStart(4)} ms   p99 ${String(r.latency.p99).padStart(4)} ms   errors ${r.errors + r.non2xx}`;
+
+const authority = await TestAuthority.start();
+const env = isolatedEnv('consentbench', {
+  AUTH_JWKS_URL: authority.jwksUrl, CONSENT_PSEUDONYM_KEY: 'bench-pseudonym-key-0123456789abcdef0123', LOG_LEVEL: 'warn', KAFKA_PARTITIONS: '1',
+});
+const token = authority.token({ sub: 'data-sharing', role: 'service', expiresInS: 3600 });
+const subjects = Array.from({ length: SUBJECTS }, (_, i) => `bench-${i}`);
+
+const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+const hello = await start('hello');
+log('hello-world server up');
+const consent = await start('consent', env);
+log('consent service up');
+try {
+  // Subjects register (identity's event); each then has the basic purposes granted.
+  const events = subjects.map((subjectId) => createEvent('privacy.subject.registered', {
+    source: 'identity', subject: subjectId, payload: { subjectId, registeredAt: new Date().toISOString(), policyAcknowledged: { documentId: 'general', version: 1 } },
+  }));
+  for (let i = 0; i < events.length; i += 500) {
+    await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.subject.registered`, events.slice(i, i + 500).map((e) => ({ key: e.subject!, value: JSON.stringify(e) })));
+  }
+  log(`${SUBJECTS} registrations produced`);
+  const body = (subjectId: string) => JSON.stringify({ subjectId, service: 'data-sharing', purpose: 'account', categories: ['phone-number'], functionId: 'sign-in' });
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+  for (const deadline = Date.now() + 120_000; ;) {
+    const res = await fetch(`${consent.url}/v1/consent/decisions`, { method: 'POST', headers, body: body(subjects[subjects.length - 1]!) });
+    if (res.ok && ((await res.json()) as { allowed: boolean }).allowed) break;
+    if (Date.now() > deadline) throw new Error('subjects were not registered in time');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+
+  log('subjects registered; measuring');
+  let n = 0;
+  const decisions: autocannon.Options = {
+    url: `${consent.url}/v1/consent/decisions`, method: 'POST', headers,
+    requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: body(subjects[(n++) % subjects.length]!) }) }],
+  };
+  const helloOpts: autocannon.Options = { url: `${hello.url}/hello`, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' };
+
+  await run({ ...helloOpts, duration: 1 }); // warm-up
+  await run({ ...decisions, duration: 2 });
+  const h = await run(helloOpts);
+  const d = await run(decisions);
+  const half = Math.max(1, Math.floor(d.requests.average / 2));
+  const dHalf = await run({ ...decisions, overallRate: half });
+
+  const ratio = d.requests.average / h.requests.average;
+  process.stdout.write([
+    `decision benchmark: ${CONNECTIONS} connections, ${DURATION_S} s per run, ${SUBJECTS} subjects, ES256 service token on every request`,
+    line('bare Fastify hello-world (max)', h),
+    line('POST /v1/consent/decisions (max)', d),
+    line(`decisions at half load (${half}/s)`, dHalf),
+    `throughput ratio decisions / hello-world: ${(ratio * 100).toFixed(1)} % (target ≥ 50 %)  ${ratio >= 0.5 ? 'MET' : 'NOT MET'}`,
+    `p99 at half load: ${dHalf.latency.p99} ms (target ≤ 5 ms)  ${dHalf.latency.p99 <= 5 ? 'MET' : 'NOT MET'}`,
+    'through the gateway: measured by the gateway\'s own benchmark (apps/gateway/bench)',
+    '',
+  ].join('\n'));
+} finally {
+  await stop(consent.child);
+  await stop(hello.child);
+  await authority.close();
+  await dropDatabase(env.MONGO_DB!);
+}
