@@ -333,6 +333,18 @@ describe('upstream failures', () => {
     expect(isErrorShape(res.json())).toBe(true);
   });
 
+  it('passes a service\'s own 503 and Retry-After on at once, without re-sending the request', async () => {
+    const before = hitsTo(consent, '/unavailable');
+    const started = Date.now();
+    const res = await app.inject({ url: '/v1/consent/unavailable', headers: bearer(tokens.a) });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('7');
+    expect(hitsTo(consent, '/unavailable')).toBe(before + 1);
+    // An answer is not a failure of the connection: the circuit stays closed.
+    expect((await app.inject({ url: '/v1/consent/public/policy' })).statusCode).toBe(200);
+  });
+
   it('bounds a hanging upstream by UPSTREAM_TIMEOUT_MS (504), then opens its circuit and answers 503 without waiting', async () => {
     const slow = (ms: number) => app.inject({ url: `/v1/data-sharing/slow?ms=${ms}`, headers: bearer(tokens.a) });
     for (let i = 0; i < 3; i++) {

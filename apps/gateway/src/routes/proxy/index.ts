@@ -193,6 +193,9 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyOptio
               return out as IncomingHttpHeaders;
             },
             onError: (_rep, { error }) => failure(upstream, reply, error as never),
+            // No retries: reply-from would otherwise re-send a GET answered 503 up to ten times (and
+            // wait its Retry-After each time); the client gets the service's 503 and its Retry-After.
+            retryDelay: () => null,
           });
         },
       });
