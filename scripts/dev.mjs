@@ -40,6 +40,9 @@ function devSecrets() {
   const secrets = {
     IDENTITY_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     SERVICE_CLIENT_SECRETS: Object.fromEntries(Object.keys(SERVICE_PORTS).map((s) => [s, randomBytes(24).toString('base64url')])),
+    // The first data-protection officer (identity creates it at start); sign in at
+    // POST /v1/identity/public/staff/sign-in with this number and password (see secrets.json).
+    IDENTITY_BOOTSTRAP_STAFF: [{ phone: '+8613800000001', role: 'dpo', displayName: 'Local DPO', password: `dpo-${randomBytes(12).toString('base64url')}-local` }],
     ...Object.fromEntries(Object.entries(LATER_SECRETS).map(([k, make]) => [k, make()])),
   };
   mkdirSync(join(cacheDir(), 'dev'), { recursive: true });
@@ -63,6 +66,7 @@ export function devEnvironment(infra, secrets) {
     INCIDENT_URL: url('incident'),
     IDENTITY_SIGNING_KEY: secrets.IDENTITY_SIGNING_KEY,
     SERVICE_CLIENT_SECRETS: JSON.stringify(secrets.SERVICE_CLIENT_SECRETS),
+    IDENTITY_BOOTSTRAP_STAFF: JSON.stringify(secrets.IDENTITY_BOOTSTRAP_STAFF ?? []),
     CONSENT_PSEUDONYM_KEY: secrets.CONSENT_PSEUDONYM_KEY,
     // data-sharing: sealing key, and recipients' webhooks may be local test receivers in development.
     DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY,

@@ -1,25 +1,15 @@
 // The identity service starts with its real connections and serves health and its OpenAPI document.
-import { TestAuthority, dropDatabase, isolatedEnv } from '@pipp/testing';
-import { loadConfig } from '@pipp/service-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
-import { ConfigSchema } from '../src/config.js';
+import { identityEnv, startIdentity, stopIdentity, type IdentityApp } from './helpers.js';
 
-let authority: TestAuthority;
-let app: Awaited<ReturnType<typeof buildApp>>;
-const env: Record<string, string> = {};
+let app: IdentityApp;
+let env: Record<string, string>;
 
 beforeAll(async () => {
-  authority = await TestAuthority.start();
-  Object.assign(env, isolatedEnv('identity', { AUTH_JWKS_URL: authority.jwksUrl }));
-  app = await buildApp(loadConfig(ConfigSchema, env));
-  await app.ready();
+  env = identityEnv();
+  app = await startIdentity(env);
 });
-afterAll(async () => {
-  await app?.close();
-  await authority.close();
-  await dropDatabase(env.MONGO_DB!);
-});
+afterAll(() => stopIdentity(app, env));
 
 it('is live and ready once its dependencies answer', async () => {
   expect((await app.inject({ url: '/livez' })).statusCode).toBe(200);
@@ -32,4 +22,5 @@ it('serves its OpenAPI document', async () => {
   const res = await app.inject({ url: '/v1/identity/openapi.json' });
   expect(res.statusCode).toBe(200);
   expect(res.json()).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP identity service' } });
+  expect(Object.keys(res.json().paths)).toEqual(expect.arrayContaining(['/v1/identity/public/registrations', '/v1/identity/.well-known/jwks.json']));
 });

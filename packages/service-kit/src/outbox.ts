@@ -237,3 +237,14 @@ export function hiddenPaths(model: Model<unknown> | Model<never> | { schema: Sch
   model.schema.eachPath((path, type) => { if ((type as { options?: { select?: boolean } }).options?.select === false) paths.push(path); });
   return paths;
 }
+
+/**
+ * A mongoose selection that includes every `select: false` path of a model (`+a +b`), so that
+ * `findOneAndUpdate` sends no projection (FerretDB 1.24 does not implement findAndModify's `fields`).
+ */
+export function allPaths(model: Model<unknown> | Model<never> | { schema: Schema }): string {
+  const schema = (model as { schema: Schema }).schema;
+  const hidden: string[] = [];
+  schema.eachPath((path, type) => { if ((type as { options?: { select?: unknown } }).options?.select === false) hidden.push(`+${path}`); });
+  return hidden.join(' ');
+}

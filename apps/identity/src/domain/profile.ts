@@ -1,0 +1,54 @@
+/** What a profile change asks for: a value sets or corrects the field, null removes it. */
+export type ProfilePatch = Record<string, string | null>;
+
+// C0 and C1 controls, DEL, and the bidirectional overrides that let text disguise itself.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+export type FieldVerdict = { ok: true; value: string } | { ok: false; reason: string };
+
+/**
+ * Normalizes a free-text profile value (policy 2.4.1(1)ii): Unicode NFC, surrounding spaces trimmed;
+ * refuses control characters and direction overrides, and empty values (send null to remove a field).
+ */
+export function normalizeText(value: string, maxLength: number): FieldVerdict {
+  if (CONTROL.test(value)) return { ok: false, reason: 'must not contain control characters' };
+  const v = value.normalize('NFC').trim();
+  if (!v) return { ok: false, reason: 'must not be empty; send null to remove it' };
+  if ([...v].length > maxLength) return { ok: false, reason: `must be at most ${maxLength} characters` };
+  return { ok: true, value: v };
+}
+
+/** Account names: 3–32 letters, digits, '_', '.', '-', starting with a letter or digit; unique ignoring case. */
+export function normalizeAccountName(value: string): FieldVerdict {
+  const v = normalizeText(value, 32);
+  if (!v.ok) return v;
+  if (!/^[\p{L}\p{N}][\p{L}\p{N}_.-]{2,31}$/u.test(v.value)) {
+    return { ok: false, reason: 'use 3–32 letters, digits, "_", "." or "-", starting with a letter or digit' };
+  }
+  return v;
+}
+
+/** The key under which an account name is reserved (case-folded NFKC), so look-alikes collide. */
+export function accountNameKey(name: string): string {
+  return name.normalize('NFKC').toLowerCase();
+}
+
+/**
+ * Splits a validated patch into `$set` and `$unset` of `profile.<field>` paths and the list of
+ * changed fields (for the audit record and the contact-changed event). Fields equal to their current
+ * value are not changes.
+ */
+export function planProfileUpdate(current: Record<string, string | undefined>, patch: Record<string, string | null>) {
+  const set: Record<string, string> = {};
+  const unset: Record<string, ''> = {};
+  const changed: string[] = [];
+  for (const [field, value] of Object.entries(patch)) {
+    if (value === null) {
+      if (current[field] !== undefined) { unset[`profile.${field}`] = ''; changed.push(field); }
+    } else if (current[field] !== value) {
+      set[`profile.${field}`] = value;
+      changed.push(field);
+    }
+  }
+  return { set, unset, changed };
+}

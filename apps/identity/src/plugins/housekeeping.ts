@@ -1,0 +1,29 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Config } from '../config.js';
+
+/**
+ * Purges what has outlived its purpose (policy 5.1: keep PI only as long as necessary): spent codes,
+ * counters, challenges, the SMS sink, ended sessions, pending phone changes, and device, sign-in,
+ * activity and audit records past their retention period. FerretDB has no TTL indexes, so this runs
+ * every `intervalMs` (default 5 min) and once at start.
+ */
+export async function purgeExpired(app: FastifyInstance, now = new Date()): Promise<number> {
+  const m = app.models;
+  const byPurge = [m.otpCodes, m.counters, m.smsSink, m.challenges, m.sessions, m.phoneChanges, m.legalHolds] as const;
+  const byRetention = [m.devices, m.signIns, m.activity, m.audit] as const;
+  let n = 0;
+  for (const model of byPurge) n += (await (model as typeof m.counters).deleteMany({ purgeAt: { $lt: now } })).deletedCount;
+  for (const model of byRetention) n += (await (model as typeof m.devices).deleteMany({ retentionUntil: { $lt: now } })).deletedCount;
+  return n;
+}
+
+export const housekeepingPlugin = fp(async function housekeeping(app: FastifyInstance, _opts: { config: Config }) {
+  let timer: NodeJS.Timeout | undefined;
+  const run = () => {
+    purgeExpired(app).catch((err: unknown) => app.log.warn({ err }, 'purge of expired records failed; will retry'))
+      .finally(() => { timer = setTimeout(run, 5 * 60_000); timer.unref(); });
+  };
+  app.addHook('onReady', async () => { run(); });
+  app.addHook('onClose', async () => { if (timer) clearTimeout(timer); });
+}, { name: 'identity-housekeeping', dependencies: ['identity-models'] });

@@ -1,0 +1,147 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../../config.js';
+import { contactChannels } from '../../domain/contact.js';
+import { accountNameKey, normalizeAccountName, normalizeText, planProfileUpdate, type FieldVerdict } from '../../domain/profile.js';
+import { IdentityErrors } from '../../errors.js';
+import { CONTACT_FIELDS, PROFILE_FIELDS, type Account } from '../../plugins/models.js';
+import { errors, SubjectIdParam } from '../../schemas.js';
+
+const nullable = (s: ReturnType<typeof Type.String>) => Type.Optional(Type.Union([s, Type.Null()]));
+
+/** Each optional profile field: a string sets or corrects it, null removes it (policy 2.4.1(1)ii, 4.1). */
+export const ProfilePatchSchema = Type.Object({
+  nickname: nullable(Type.String({ maxLength: 64 })),
+  avatarUrl: nullable(Type.String({ maxLength: 2048, format: 'uri', pattern: '^https://' })),
+  accountName: nullable(Type.String({ maxLength: 64 })),
+  bio: nullable(Type.String({ maxLength: 400 })),
+  gender: nullable(Type.String({ maxLength: 64 })),
+  birthDate: nullable(Type.String({ format: 'date' })),
+  email: nullable(Type.String({ maxLength: 254, format: 'email' })),
+  pushEndpoint: nullable(Type.String({ maxLength: 2048, format: 'uri', pattern: '^https://' })),
+  postalAddress: nullable(Type.String({ maxLength: 500 })),
+  /** The verified number is required: it can be changed (phone-change) but never removed here. */
+  phone: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 40 })])),
+}, { additionalProperties: false, minProperties: 1 });
+
+export const ProfileView = Type.Object({
+  subjectId: Type.String(),
+  phone: Type.String({ description: 'Verified mobile number, E.164 (required, 2.4.1(1)i)' }),
+  profile: Type.Object(Object.fromEntries(PROFILE_FIELDS.map((f) => [f, Type.Optional(Type.String())])), { additionalProperties: false }),
+  hasPassword: Type.Boolean(),
+  mustResetPassword: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+  policyAcknowledged: Type.Optional(Type.Object({ documentId: Type.String(), version: Type.Integer(), at: Type.String({ format: 'date-time' }) })),
+}, { additionalProperties: false });
+
+export function profileView(a: Account & { passwordHash?: string }) {
+  return {
+    subjectId: a._id, phone: a.phone,
+    profile: Object.fromEntries(PROFILE_FIELDS.filter((f) => a.profile?.[f] !== undefined && a.profile?.[f] !== null).map((f) => [f, a.profile[f]!])),
+    hasPassword: !!a.passwordHash, mustResetPassword: !!a.mustResetPassword,
+    createdAt: a.createdAt.toISOString(), updatedAt: a.updatedAt.toISOString(),
+    ...(a.policyAck ? { policyAcknowledged: { documentId: a.policyAck.documentId, version: a.policyAck.version, at: a.policyAck.at.toISOString() } } : {}),
+  };
+}
+
+const LIMITS: Record<string, number> = { nickname: 32, bio: 200, gender: 32, postalAddress: 300 };
+
+/** Validates and normalizes each field of a patch (NFC, no control characters, sensible values). */
+function validatePatch(patch: Record<string, string | null | undefined>): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  const problems: { path: string; message: string }[] = [];
+  for (const [field, value] of Object.entries(patch)) {
+    if (field === 'phone' || value === undefined) continue;
+    if (value === null) { out[field] = null; continue; }
+    let v: FieldVerdict;
+    if (field === 'accountName') v = normalizeAccountName(value);
+    else if (field === 'birthDate') {
+      const d = Date.parse(value);
+      v = Number.isNaN(d) || d > Date.now() || d < Date.parse('1900-01-01') ? { ok: false, reason: 'must be a past date after 1900-01-01' } : { ok: true, value };
+    } else if (field === 'email') v = normalizeText(value.toLowerCase(), 254);
+    else v = normalizeText(value, LIMITS[field] ?? 2048);
+    if (v.ok) out[field] = v.value; else problems.push({ path: `/body/${field}`, message: v.reason });
+  }
+  if (problems.length) throw IdentityErrors.badRequest(problems.map((p) => `${p.path} ${p.message}`).join('; '), { details: problems });
+  return out;
+}
+
+/**
+ * Applies a profile patch to an account: reserves a new account name (unique ignoring case), writes
+ * the change with a `privacy.subject.contact-changed` event when a contact channel changed (same
+ * document, outbox), records an audit entry with the changed field names. Returns the changed fields.
+ * @throws PIPP_ACCOUNT_NAME_TAKEN (409).
+ */
+export async function applyProfilePatch(app: FastifyInstance, request: import('fastify').FastifyRequest, account: Account, patch: Record<string, string | null>) {
+  const plan = planProfileUpdate(account.profile as Record<string, string | undefined>, patch);
+  if (!plan.changed.length) return [];
+  const names = app.models.accountNames;
+  const newName = plan.changed.includes('accountName') ? patch.accountName : undefined;
+  if (newName) {
+    try {
+      await names.create({ _id: accountNameKey(newName), subjectId: account._id });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 11000) throw err;
+      const holder = await names.findById(accountNameKey(newName)).lean();
+      if (holder?.subjectId !== account._id) throw IdentityErrors.accountNameTaken();
+    }
+  }
+  const nextProfile = { ...account.profile } as Record<string, string | undefined>;
+  for (const f of plan.changed) nextProfile[f] = patch[f] ?? undefined;
+  const contactChanged = plan.changed.some((f) => (CONTACT_FIELDS as string[]).includes(f));
+  const update: Record<string, unknown> = { $set: { ...plan.set, updatedAt: new Date() } };
+  if (Object.keys(plan.unset).length) update.$unset = plan.unset;
+  await app.outbox.update(app.models.accounts, { _id: account._id, status: 'active' }, update, contactChanged ? [
+    app.outbox.entry('privacy.subject.contact-changed', { subject: account._id, payload: { subjectId: account._id, channels: contactChannels(account.phone, nextProfile) } }),
+  ] : []);
+  const oldName = account.profile?.accountName;
+  if (oldName && plan.changed.includes('accountName') && accountNameKey(oldName) !== (newName ? accountNameKey(newName) : '')) {
+    await names.deleteOne({ _id: accountNameKey(oldName), subjectId: account._id });
+  }
+  await app.audit.record(request, account._id, 'profile-updated', plan.changed);
+  return plan.changed;
+}
+
+/**
+ * Profile (policy 2.4.1(1)ii optional information; 4.1 / 4.1.2 query, correct, supplement):
+ * - `GET /v1/identity/subjects/:subjectId/profile`: the subject, or an operator/DPO (audited).
+ * - `PATCH …/profile`: each field set, corrected or removed (null); names NFC-normalized, control
+ *   characters refused. Removing the phone number: 409 PIPP_REQUIRED_DATA (clause 2.4.1(1)i: only by
+ *   closing the account); changing it goes through the phone-change flow. The subject, or an
+ *   operator/DPO correcting on their behalf (audited with the `x-pipp-reason` header).
+ */
+const profileRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app) => {
+  const load = async (subjectId: string) => {
+    const a = await app.models.accounts.findOne({ _id: subjectId, status: 'active' }).select('+passwordHash').lean();
+    if (!a) throw IdentityErrors.notFound('No such account');
+    return a;
+  };
+
+  app.get('/subjects/:subjectId/profile', {
+    preHandler: app.requireSubject(),
+    schema: { tags: ['profile'], summary: "Read a subject's account and profile", security: [{ bearer: [] }], params: SubjectIdParam, response: { 200: ProfileView, ...errors(401, 403, 404) } },
+  }, async (request) => {
+    const a = await load(request.params.subjectId);
+    await app.audit.recordAccess(request, a._id, 'profile');
+    return profileView(a);
+  });
+
+  app.patch('/subjects/:subjectId/profile', {
+    preHandler: app.requireSubject(),
+    schema: { tags: ['profile'], summary: 'Correct, supplement or remove profile fields', security: [{ bearer: [] }], params: SubjectIdParam, body: ProfilePatchSchema, response: { 200: ProfileView, ...errors(400, 401, 403, 404, 409, 415) } },
+  }, async (request) => {
+    if (request.body.phone === null) {
+      throw IdentityErrors.requiredData('The mobile number is required for an account; it can be changed, or removed only by closing the account', { clause: '2.4.1(1)i', details: [{ path: '/body/phone', message: 'required data cannot be removed' }] });
+    }
+    if (request.body.phone !== undefined) {
+      throw IdentityErrors.badRequest('Change the mobile number through POST …/phone-change (it must be verified)', { clause: '2.4.1(1)i', details: [{ path: '/body/phone', message: 'use the phone-change flow' }] });
+    }
+    const patch = validatePatch(request.body as Record<string, string | null | undefined>);
+    const a = await load(request.params.subjectId);
+    await applyProfilePatch(app, request, a, patch);
+    return profileView(await load(a._id));
+  });
+};
+export default profileRoutes;

@@ -1,0 +1,231 @@
+// Account settings, devices and risk, leak reports, activity logs and the erasure participant, over
+// HTTP and Kafka on the real broker and database (policy 2.4.1(1)ii, 2.4.1(2), 2.4.1(3), 4.1, 4.1.2,
+// 5.4.1; DESIGN.md erasure saga).
+import { createEvent } from '@pipp/contracts';
+import { collectMessages, produceRaw, waitFor, withMongo } from '@pipp/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, identityEnv, latestCode, randomPhone, register, requestCode, startIdentity, stopIdentity, STRONG_PASSWORD, type IdentityApp } from './helpers.js';
+
+let env: Record<string, string>;
+let app: IdentityApp;
+
+beforeAll(async () => {
+  // Consent is not reachable here (a closed loopback port): activity logging must fail closed.
+  env = identityEnv({ CONSENT_URL: 'http://127.0.0.1:9' });
+  app = await startIdentity(env);
+});
+afterAll(() => stopIdentity(app, env));
+
+const req = (method: string, url: string, token: string, payload?: unknown) =>
+  app.inject({ method: method as 'GET', url: `/v1/identity${url}`, headers: bearer(token), ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
+const db = <T>(fn: (d: import('mongodb').Db) => Promise<T>) => withMongo((c) => fn(c.db(env.MONGO_DB)));
+const UA = 'Mozilla/5.0 (Linux; Android 14) Chrome/120.0 Mobile';
+
+describe('profile and account settings', () => {
+  it('lets the subject supplement, correct and remove optional fields, never the required number, and audits each change', async () => {
+    const s = await register(app, env);
+    const set = await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { nickname: ' Cafe\u0301 ', accountName: 'lin_wei', email: 'Lin@Example.com' });
+    expect(set.statusCode).toBe(200);
+    expect(set.json().profile).toEqual({ nickname: 'Café', accountName: 'lin_wei', email: 'lin@example.com' });
+    const fix = await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { nickname: 'Lin', email: null });
+    expect(fix.json().profile).toEqual({ nickname: 'Lin', accountName: 'lin_wei' });
+    for (const [payload, status, code] of [
+      [{ phone: null }, 409, 'PIPP_REQUIRED_DATA'],
+      [{ nickname: 'a\u0000b' }, 400, 'PIPP_BAD_REQUEST'],
+      [{ nickname: 'x'.repeat(65) }, 400, 'PIPP_VALIDATION'],
+      [{ $set: { phone: 'x' } }, 400, 'PIPP_VALIDATION'],
+      [{}, 400, 'PIPP_VALIDATION'],
+      [{ accountName: 'LIN_WEI' }, 200, undefined],
+    ] as const) {
+      const res = await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, payload);
+      expect(res.statusCode, JSON.stringify(payload)).toBe(status);
+      if (code) expect(res.json().code).toBe(code);
+    }
+    const other = await register(app, env);
+    const taken = await req('PATCH', `/subjects/${other.subjectId}/profile`, other.accessToken, { accountName: 'Lin_Wei' });
+    expect(taken.statusCode).toBe(409);
+    expect((await req('GET', `/subjects/${s.subjectId}/profile`, other.accessToken)).statusCode).toBe(403);
+
+    const audit = (await req('GET', `/subjects/${s.subjectId}/audit`, s.accessToken)).json().records;
+    expect(audit.map((r: { action: string }) => r.action)).toEqual(expect.arrayContaining(['registered', 'profile-updated']));
+    expect(JSON.stringify(audit)).not.toContain('lin@example.com');
+    const contact = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.subject.contact-changed`, (m) => m.filter((x) => x.key === s.subjectId).length >= 3);
+    const last = contact.filter((x) => x.key === s.subjectId).map((x) => JSON.parse(x.value!).payload.channels);
+    expect(last).toContainEqual({ sms: s.phone, telephone: s.phone, email: 'lin@example.com' });
+    expect(last.at(-1)).toEqual({ sms: s.phone, telephone: s.phone });
+  });
+
+  it('exports everything identity holds about the subject as JSON, without secrets', async () => {
+    const s = await register(app, env, { nickname: 'Exporter' });
+    const res = await req('GET', `/subjects/${s.subjectId}/export`, s.accessToken);
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body).toMatchObject({ format: 'pipp-identity-export/1', subjectId: s.subjectId, account: { phone: s.phone, profile: { nickname: 'Exporter' } }, credentials: { hasPassword: true } });
+    expect(body.sessions).toHaveLength(1);
+    expect(body.devices).toHaveLength(1);
+    expect(body.devices[0]).toMatchObject({ purpose: 'security', legalBasis: 'service-security' });
+    expect(body.signIns[0].retentionUntil).toBeDefined();
+    const text = JSON.stringify(body);
+    for (const secret of ['$argon2', 'refreshHash', 'previous', s.refreshToken.split('.')[1]!]) expect(text).not.toContain(secret);
+  });
+
+  it('changes the number only after re-authentication and a code sent to the new number', async () => {
+    const s = await register(app, env);
+    const newPhone = randomPhone();
+    const noAuth = await req('POST', `/subjects/${s.subjectId}/phone-change`, s.accessToken, { newPhone });
+    expect(noAuth.statusCode).toBe(403);
+    const start = await req('POST', `/subjects/${s.subjectId}/phone-change`, s.accessToken, { newPhone, currentPassword: STRONG_PASSWORD });
+    expect(start.statusCode).toBe(202);
+    const code = await latestCode(env, newPhone);
+    const done = await req('POST', `/subjects/${s.subjectId}/phone-change/${start.json().changeId}/confirm`, s.accessToken, { code });
+    expect(done.json()).toEqual({ phone: newPhone });
+    const signIn = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', headers: { 'user-agent': UA }, payload: { phone: newPhone, password: STRONG_PASSWORD, deviceId: 'device-test-0001' } });
+    expect(signIn.json().subjectId).toBe(s.subjectId);
+  });
+
+  it('changing the password ends every old session', async () => {
+    const s = await register(app, env);
+    const res = await req('PUT', `/subjects/${s.subjectId}/password`, s.accessToken, { currentPassword: STRONG_PASSWORD, newPassword: 'amber-glacier-whistles-at-dawn-42' });
+    expect(res.statusCode).toBe(200);
+    expect((await req('GET', `/subjects/${s.subjectId}/profile`, s.accessToken)).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/v1/identity/public/tokens/refresh', payload: { refreshToken: s.refreshToken } })).statusCode).toBe(401);
+    expect((await req('GET', `/subjects/${s.subjectId}/profile`, res.json().accessToken)).statusCode).toBe(200);
+    const weak = await req('PUT', `/subjects/${s.subjectId}/password`, res.json().accessToken, { currentPassword: 'amber-glacier-whistles-at-dawn-42', newPassword: 'qwerty123' });
+    expect(weak.statusCode).toBe(400);
+    expect(weak.json()).toMatchObject({ code: 'PIPP_WEAK_PASSWORD', clause: '5.4.1' });
+  });
+
+  it('lets a subject list and end sessions, and accepts 64+ character passwords exactly as typed', async () => {
+    const long = `${'correct horse battery staple '.repeat(4)}!`;
+    const s = await register(app, env, { password: long });
+    const again = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', headers: { 'user-agent': UA }, payload: { phone: s.phone, password: long, deviceId: 'device-test-0001' } });
+    expect(again.statusCode).toBe(200);
+    const truncated = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', payload: { phone: s.phone, password: long.slice(0, 72) } });
+    expect(truncated.statusCode).toBe(401);
+    const list = (await req('GET', `/subjects/${s.subjectId}/sessions`, s.accessToken)).json().sessions;
+    expect(list).toHaveLength(2);
+    const end = await req('DELETE', `/subjects/${s.subjectId}/sessions/${again.json().sessionId}`, s.accessToken);
+    expect(end.statusCode).toBe(204);
+    expect((await req('GET', `/subjects/${s.subjectId}/profile`, again.json().accessToken)).statusCode).toBe(401);
+  });
+});
+
+describe('devices and risk', () => {
+  it('scores sign-ins from a new device and network, demands a code when high, and tells the subject', async () => {
+    const s = await register(app, env, { ip: '127.0.0.1' });
+    const risky = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', remoteAddress: '203.0.113.9', headers: { 'user-agent': 'Mozilla/5.0 (Windows NT 10.0) Firefox/120.0' }, payload: { phone: s.phone, password: STRONG_PASSWORD, deviceId: 'device-other-0002' } });
+    expect(risky.statusCode).toBe(202);
+    expect(risky.json()).toMatchObject({ status: 'verification-required', method: 'sms-code' });
+    const code = await latestCode(env, s.phone);
+    const wrong = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in/verify', payload: { challengeId: risky.json().challengeId, code: code === '000000' ? '111111' : '000000' } });
+    expect(wrong.statusCode).toBe(401);
+    const ok = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in/verify', payload: { challengeId: risky.json().challengeId, code } });
+    expect(ok.statusCode).toBe(200);
+    const history = (await req('GET', `/subjects/${s.subjectId}/sign-ins`, s.accessToken)).json().signIns;
+    const challenged = history.find((h: { outcome: string }) => h.outcome === 'code-required');
+    expect(challenged.factors.map((f: { factor: string }) => f.factor)).toEqual(expect.arrayContaining(['new-device', 'unusual-network']));
+    expect(challenged.score).toBeGreaterThanOrEqual(50);
+    const devices = (await req('GET', `/subjects/${s.subjectId}/devices`, s.accessToken)).json().devices;
+    expect(devices).toHaveLength(2);
+    const notes = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.notification.requested`, (m) => m.some((x) => x.key === s.subjectId));
+    const note = JSON.parse(notes.find((x) => x.key === s.subjectId)!.value!).payload;
+    expect(note).toMatchObject({ kind: 'new-device-sign-in', requestedBy: 'identity', audience: { subjectIds: [s.subjectId] } });
+    expect(JSON.stringify(note)).not.toContain(s.phone);
+    // A device can be signed out and forgotten.
+    const other = devices.find((d: { ipPrefix: string }) => d.ipPrefix === '203.0.113.0/24');
+    expect((await req('DELETE', `/subjects/${s.subjectId}/devices/${other.deviceId}`, s.accessToken)).statusCode).toBe(204);
+    expect((await req('GET', `/subjects/${s.subjectId}/profile`, ok.json().accessToken)).statusCode).toBe(401);
+  });
+});
+
+describe('leak reports', () => {
+  it('revokes every session, forces a password reset, and lets incident open a user report', async () => {
+    const s = await register(app, env);
+    const res = await req('POST', `/subjects/${s.subjectId}/leak-reports`, s.accessToken, { description: 'My password was in a breach list' });
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({ sessionsRevoked: 1, passwordResetRequired: true });
+    expect((await req('GET', `/subjects/${s.subjectId}/profile`, s.accessToken)).statusCode).toBe(401);
+    const blocked = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', payload: { phone: s.phone, password: STRONG_PASSWORD } });
+    expect(blocked.statusCode).toBe(401);
+    const events = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.account.leak-reported`, (m) => m.some((x) => x.key === s.subjectId));
+    expect(JSON.parse(events.find((x) => x.key === s.subjectId)!.value!).payload).toMatchObject({ subjectId: s.subjectId, reportedBy: 'subject', reportId: res.json().reportId });
+    await new Promise((r) => setTimeout(r, 1100)); // a new sign-in falls in a later second than the revocation
+    const code = await requestCode(app, env, s.phone, 'password-reset');
+    const reset = await app.inject({ method: 'POST', url: '/v1/identity/public/password-reset', payload: { phone: s.phone, code, newPassword: 'sapphire-tunnel-orchestra-1987' } });
+    expect(reset.statusCode).toBe(204);
+    const back = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', headers: { 'user-agent': UA }, payload: { phone: s.phone, password: 'sapphire-tunnel-orchestra-1987', deviceId: 'device-test-0001' } });
+    expect(back.statusCode).toBe(200);
+    expect((await req('GET', `/subjects/${s.subjectId}/profile`, back.json().accessToken)).statusCode).toBe(200);
+  });
+});
+
+describe('activity logs', () => {
+  it('fails closed when the consent service cannot answer, and refuses once the function is shut down', async () => {
+    const s = await register(app, env);
+    const res = await req('POST', `/subjects/${s.subjectId}/activity`, s.accessToken, { kind: 'search', query: 'running shoes' });
+    expect(res.statusCode).toBe(503);
+    expect(await db((d) => d.collection('activity').countDocuments({ subjectId: s.subjectId }))).toBe(0);
+    const shutdown = createEvent('privacy.function.shutdown', { source: 'retention', payload: { shutdownId: 'sd-1', functionId: 'personalization', title: 'Recommendations', effectiveAt: new Date(Date.now() - 1000).toISOString(), action: 'erase', categories: ['activity-log'] } });
+    await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.function.shutdown`, [{ key: shutdown.id, value: JSON.stringify(shutdown) }]);
+    await waitFor(async () => (await req('POST', `/subjects/${s.subjectId}/activity`, s.accessToken, { kind: 'browse', target: 'item-1' })).statusCode === 403, { what: 'the shutdown to apply' });
+    const refused = await req('POST', `/subjects/${s.subjectId}/activity`, s.accessToken, { kind: 'browse', target: 'item-1' });
+    expect(refused.json()).toMatchObject({ code: 'PIPP_FUNCTION_SHUT_DOWN', clause: '2.4.2(5)' });
+  });
+});
+
+describe('erasure participant', () => {
+  it('erases or anonymizes everything for the subject, keeps legal holds isolated, ends sessions, replies with counts, idempotently', async () => {
+    const s = await register(app, env, { nickname: 'ToBeErased' });
+    await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { accountName: 'erase_me', email: 'erase.me@example.com', postalAddress: '1 Erasure Road' });
+    const keep = await register(app, env, { nickname: 'Bystander' });
+    const request = (attempt: number) => createEvent('privacy.erasure.requested', {
+      source: 'retention', subject: s.subjectId, correlationId: 'er-1',
+      payload: {
+        requestId: 'er-1', subjectId: s.subjectId, scope: { kind: 'account' }, ground: '4.1', origin: 'subject',
+        requestedBy: { role: 'subject', actorId: s.subjectId },
+        legalHolds: [{ category: 'device-info', legalBasis: 'legal-obligation', evidenceRef: 'Cybersecurity Law art. 21: logs kept 6 months', purgeAt: new Date(Date.now() + 180 * 86_400_000).toISOString() }],
+        deadline: new Date(Date.now() + 86_400_000).toISOString(), attempt,
+      },
+    });
+    const topic = `${env.KAFKA_TOPIC_PREFIX}privacy.erasure.requested`;
+    await produceRaw(topic, [{ key: s.subjectId, value: JSON.stringify(request(1)) }]);
+    const replies = `${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`;
+    const first = await collectMessages(replies, (m) => m.some((x) => x.key === s.subjectId));
+    const reply = JSON.parse(first.find((x) => x.key === s.subjectId)!.value!).payload;
+    expect(reply).toMatchObject({ requestId: 'er-1', participant: 'identity', status: 'completed', attempt: 1 });
+    expect(reply.counts.anonymized).toBe(1);
+    expect(reply.counts.erased).toBeGreaterThan(0);
+    expect(reply.counts.kept).toBe(1);
+    expect(reply.kept[0]).toMatchObject({ category: 'device-info', legalBasis: 'legal-obligation' });
+
+    // Tokens stop working; nothing outside the isolated legal hold holds the phone or the profile.
+    expect((await req('GET', `/subjects/${s.subjectId}/profile`, s.accessToken)).statusCode).toBe(401);
+    const leftovers = await db(async (d) => {
+      const found: string[] = [];
+      for (const { name } of await d.listCollections().toArray()) {
+        if (name === 'legal_holds') continue;
+        for (const doc of await d.collection(name).find({}).toArray()) {
+          const text = JSON.stringify(doc);
+          for (const pi of [s.phone, s.phone.slice(3), 'ToBeErased', 'erase_me', 'erase.me@example.com', '1 Erasure Road']) if (text.includes(pi)) found.push(`${name}: ${pi}`);
+        }
+      }
+      return found;
+    });
+    expect(leftovers).toEqual([]);
+    const hold = await db((d) => d.collection('legal_holds').findOne({ subjectId: s.subjectId }));
+    expect(hold).toMatchObject({ category: 'device-info', legalBasis: 'legal-obligation' });
+    expect((await req('GET', `/subjects/${keep.subjectId}/profile`, keep.accessToken)).json().profile).toEqual({ nickname: 'Bystander' });
+    // The number may register again as a new, unrelated account.
+    const code = await requestCode(app, env, s.phone, 'register');
+    const again = await app.inject({ method: 'POST', url: '/v1/identity/public/registrations', payload: { phone: s.phone, code, policyAcknowledged: { documentId: 'general', version: 1 } } });
+    expect(again.statusCode).toBe(201);
+    expect(again.json().subjectId).not.toBe(s.subjectId);
+
+    // Redelivery (attempt 2): the same answer, nothing changed.
+    await produceRaw(topic, [{ key: s.subjectId, value: JSON.stringify(request(2)) }]);
+    const second = await collectMessages(replies, (m) => m.filter((x) => x.key === s.subjectId).length >= 2);
+    const replay = second.filter((x) => x.key === s.subjectId).map((x) => JSON.parse(x.value!).payload).find((p) => p.attempt === 2);
+    expect(replay.counts).toEqual(reply.counts);
+    expect(replay.kept).toEqual(reply.kept);
+  });
+});
