@@ -22,8 +22,11 @@ const erasure = (subjectId: string, over: Record<string, unknown> = {}) => ({
   requestedBy: { role: 'subject' as const, actorId: subjectId }, legalHolds: [], deadline: new Date(Date.now() + 15 * 86400_000).toISOString(), attempt: 1,
   ...over,
 });
-const replies = (e: Record<string, string>, requestId: string, n: number) => collectMessages(`${e.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`,
-  (m) => m.filter((x) => JSON.parse(x.value!).payload.requestId === requestId).length >= n, 45_000).then((m) => m.map((x) => JSON.parse(x.value!)).filter((x) => x.payload.requestId === requestId));
+/** The distinct replies to one request, in order (delivery is at least once: duplicates share the event id). */
+const replies = async (e: Record<string, string>, requestId: string, n: number) => {
+  const distinct = (m: { value: string | null }[]) => [...new Map(m.map((x) => JSON.parse(x.value!)).filter((x) => x.payload.requestId === requestId).map((x) => [x.id, x])).values()];
+  return distinct(await collectMessages(`${e.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => distinct(m).length >= n, 45_000));
+};
 
 /** Every document of the service's database that still contains the string. */
 async function documentsContaining(db: string, needle: string) {
@@ -108,7 +111,8 @@ describe('retention sweep', () => {
       rules: [{ category: 'consent-record', periodDays: 0, action: 'erase', criterion: '5.2.1' }, { category: 'activity-log', periodDays: 30, action: 'erase', criterion: '5.2.1' }],
     });
     const messages = await collectMessages(`${sweepEnv.KAFKA_TOPIC_PREFIX}privacy.retention.sweep-replied`, (m) => m.some((x) => JSON.parse(x.value!).payload.status === 'completed'), 45_000);
-    const payloads = messages.map((x) => JSON.parse(x.value!).payload).filter((p) => p.sweepId === sweepId);
+    const payloads = [...new Map(messages.map((x) => JSON.parse(x.value!)).map((x) => [x.id, x])).values()].map((x) => x.payload).filter((p) => p.sweepId === sweepId);
+    expect(new Set(messages.map((x) => x.key)), 'one sweep\'s replies share a key, so they stay in order').toEqual(new Set([sweepId]));
     expect(payloads.filter((p) => p.status === 'in-progress').length).toBeGreaterThanOrEqual(2);
     expect(payloads[payloads.length - 1]).toMatchObject({ participant: 'consent', status: 'completed', counts: { erased: 5, anonymized: 0, kept: 0 } });
     expect(await swept.models.records.countDocuments({ 'pseudonymized.pseudonym': { $exists: true } })).toBe(0);

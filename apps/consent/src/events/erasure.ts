@@ -44,13 +44,18 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
     app.projection.drop(p.subjectId);
     const kept = doc.kept[0];
     if (kept) {
-      await models.records.updateMany({ subjectId: p.subjectId }, {
-        $set: {
-          // Unique per request, so a later erasure of records made since cannot collide on (subjectId, seq).
-          subjectId: `${pseudonym}.${sha256(p.requestId).slice(0, 8)}`,
-          pseudonymized: { at: new Date(), requestId: p.requestId, pseudonym, purgeAt: new Date(kept.purgeAt), legalBasis: kept.legalBasis, reason: kept.reason },
-        },
-      });
+      // Repeated until no record names the subject: FerretDB 1.24 can lose an update that races with
+      // the outbox relay removing published entries from the same document.
+      for (let pass = 0; pass < 10 && await models.records.exists({ subjectId: p.subjectId }); pass += 1) {
+        await models.records.updateMany({ subjectId: p.subjectId }, {
+          $set: {
+            // Unique per request, so a later erasure of records made since cannot collide on (subjectId, seq).
+            subjectId: `${pseudonym}.${sha256(p.requestId).slice(0, 8)}`,
+            pseudonymized: { at: new Date(), requestId: p.requestId, pseudonym, purgeAt: new Date(kept.purgeAt), legalBasis: kept.legalBasis, reason: kept.reason },
+          },
+        });
+      }
+      if (await models.records.exists({ subjectId: p.subjectId })) throw new Error('records of the subject are still not pseudonymized; retrying');
     }
     app.legalBasisLog.forget(p.subjectId);
     await models.legalBasisUses.deleteMany({ subjectId: p.subjectId });
@@ -148,6 +153,7 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
 function replyOf(app: FastifyInstance, sweepId: string, doc: SweepDoc, status: 'in-progress' | 'completed', correlationId: string) {
   return app.outbox.entry('privacy.retention.sweep-replied', {
     correlationId,
+    key: sweepId, // one sweep's progress replies stay in order (one partition)
     payload: { sweepId, participant: 'consent', status, counts: doc.counts, batches: doc.batches },
   });
 }
