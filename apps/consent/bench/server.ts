@@ -3,8 +3,9 @@
 // with its real Kafka and MongoDB connections). Prints {"port": n} on stdout once listening.
 import Fastify from 'fastify';
 import { loadConfig } from '@pipp/service-kit';
-import { buildApp } from '../src/app.js';
-import { ConfigSchema, type Config } from '../src/config.js';
+// The built service (npx turbo run build), as it runs in production.
+import { buildApp } from '../dist/app.js';
+import { ConfigSchema, type Config } from '../dist/config.js';
 
 const mode = process.argv[2];
 let app;

@@ -169,8 +169,15 @@ export class Projection {
     return this.base.shutdowns;
   }
 
-  /** The decision context at `now` (ms since epoch). */
+  /**
+   * The decision context at `now` (ms since epoch). One object, rebuilt only when the catalogue,
+   * policies or shutdowns change (this is on every decision's path); decisions use it synchronously.
+   */
   context(now: number): DecisionContext {
-    return { ...this.base, homeRegion: this.homeRegion, now };
+    if (this.ctx?.base !== this.base) this.ctx = { base: this.base, value: { ...this.base, homeRegion: this.homeRegion, now } };
+    this.ctx.value.now = now;
+    return this.ctx.value;
   }
+
+  private ctx: { base: Projection['base']; value: DecisionContext } | undefined;
 }
