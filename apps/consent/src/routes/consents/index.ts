@@ -112,7 +112,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
 
   r.get('/subjects/:subjectId/consents', {
     preHandler: owner,
-    schema: { tags: ['consents'], summary: 'Current consents, functions, policy acceptances, processing without consent', security: [{ bearer: [] }], params: SubjectParams, response: { 200: SubjectViewSchema, ...Errors4xx(400, 401, 403) } },
+    schema: { tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Current consents, functions, policy acceptances, processing without consent', security: [{ bearer: [] }], params: SubjectParams, response: { 200: SubjectViewSchema, ...Errors4xx(400, 401, 403) } },
   }, async (request) => {
     await auditStaff(request, 'consents.read', request.params.subjectId);
     return view(request.params.subjectId);
@@ -121,7 +121,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
   r.post('/subjects/:subjectId/consents', {
     preHandler: owner,
     schema: {
-      tags: ['consents'], summary: 'Grant or withdraw consents (one record and receipt per change)', security: [{ bearer: [] }],
+      tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Grant or withdraw consents (one record and receipt per change)', security: [{ bearer: [] }],
       params: SubjectParams, body: ConsentChangesBodySchema, response: { 201: ConsentChangesResultSchema, ...Errors4xx(400, 401, 403, 422) },
     },
   }, async (request, reply) => {
@@ -171,7 +171,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
   r.post('/subjects/:subjectId/policy-acceptances', {
     preHandler: owner,
     schema: {
-      tags: ['consents'], summary: 'Expressly accept a policy version (VI)', security: [{ bearer: [] }],
+      tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Expressly accept a policy version (VI)', security: [{ bearer: [] }],
       params: SubjectParams, body: AcceptBodySchema,
       response: { 201: Type.Object({ record: RecordSchema, receipt: ReceiptSchema }), ...Errors4xx(400, 401, 403, 404, 422) },
     },
@@ -194,7 +194,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
   r.get('/subjects/:subjectId/history', {
     preHandler: owner,
     schema: {
-      tags: ['consents'], summary: 'The subject\'s consent ledger, oldest first', security: [{ bearer: [] }],
+      tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'The subject\'s consent ledger, oldest first', security: [{ bearer: [] }],
       params: SubjectParams, querystring: HistoryQuery,
       response: { 200: Type.Object({ records: Type.Array(RecordSchema), nextAfterSeq: Type.Union([Type.Integer(), Type.Null()]) }), ...Errors4xx(400, 401, 403) },
     },
@@ -208,7 +208,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
 
   r.get('/subjects/:subjectId/receipts/:recordId', {
     preHandler: owner,
-    schema: { tags: ['consents'], summary: 'The consent receipt of one record', security: [{ bearer: [] }], params: RecordParams, response: { 200: ReceiptSchema, ...Errors4xx(400, 401, 403, 404) } },
+    schema: { tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'The consent receipt of one record', security: [{ bearer: [] }], params: RecordParams, response: { 200: ReceiptSchema, ...Errors4xx(400, 401, 403, 404) } },
   }, async (request) => {
     const { subjectId, recordId } = request.params;
     const doc = await app.models.records.findOne({ _id: recordId, subjectId }).lean<ConsentRecordDoc>();
@@ -220,7 +220,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
   r.get('/subjects/:subjectId/export', {
     preHandler: owner,
     schema: {
-      tags: ['consents'], summary: 'Everything this service holds about the subject, as JSON (PIPL art. 45)', security: [{ bearer: [] }], params: SubjectParams,
+      tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Everything this service holds about the subject, as JSON (PIPL art. 45)', security: [{ bearer: [] }], params: SubjectParams,
       response: {
         200: Type.Object({
           exportedAt: Type.String(), format: Type.String(), subject: SubjectViewSchema,

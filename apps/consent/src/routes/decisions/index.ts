@@ -25,6 +25,7 @@ export default async function decisionRoutes(app: FastifyInstance) {
     preHandler: app.requireRole('service', 'operator', 'dpo'),
     schema: {
       tags: ['decisions'],
+      'x-pipp-roles': ['service', 'operator', 'dpo'],
       summary: 'May this processing happen? (allowed or denied, basis, clause)',
       security: [{ bearer: [] }],
       body: DecisionRequestSchema,

@@ -94,7 +94,7 @@ export default async function policyRoutes(app: FastifyInstance) {
   r.post('/admin/policies/:documentId/versions', {
     preHandler: app.requireRole('dpo'),
     schema: {
-      tags: ['policies'], summary: 'Publish the next version of a policy (DPO)', security: [{ bearer: [] }],
+      tags: ['policies'], 'x-pipp-roles': ['dpo'], summary: 'Publish the next version of a policy (DPO)', security: [{ bearer: [] }],
       params: DocumentIdParams, body: PublishBodySchema,
       response: { 201: PolicyVersionMetaSchema, ...Errors4xx(400, 401, 403, 409, 422) },
     },
