@@ -89,15 +89,15 @@ describe('function shutdown (2.4.2(5))', () => {
   it('denies processing for a function once retention announces it stopped', async () => {
     const subjectId = await register(app, env);
     await change(h, app, subjectId, [{ purpose: 'profile', state: 'granted' }]);
-    const req = { subjectId, purpose: 'profile', categories: ['profile'], functionId: 'optional-profile' };
+    const req = { subjectId, purpose: 'profile', categories: ['profile'], functionId: 'profile' };
     expect(await ask(h, app, req)).toMatchObject({ allowed: true });
     await produce(env, 'privacy.function.shutdown', 'retention', {
-      shutdownId: uniqueId('sd'), functionId: 'optional-profile', title: 'Optional profile', effectiveAt: new Date().toISOString(), action: 'erase', categories: ['profile'],
+      shutdownId: uniqueId('sd'), functionId: 'profile', title: 'Optional profile', effectiveAt: new Date().toISOString(), action: 'erase', categories: ['profile'],
     });
     await waitFor(async () => (await ask(h, app, req)).clause === '2.4.2(5)', { what: 'the shutdown to apply' });
     expect(await ask(h, app, req)).toMatchObject({ allowed: false, clause: '2.4.2(5)' });
     expect(await ask(h, app, { subjectId, purpose: 'account', categories: ['phone-number'], functionId: 'sign-in' })).toMatchObject({ allowed: true });
-    const fn = (await app.inject({ url: '/v1/consent/public/catalogue' })).json().functions.find((f: { id: string }) => f.id === 'optional-profile');
+    const fn = (await app.inject({ url: '/v1/consent/public/catalogue' })).json().functions.find((f: { id: string }) => f.id === 'profile');
     expect(fn.shutDown).toMatchObject({ shutdownId: expect.any(String) });
   });
 });

@@ -58,7 +58,7 @@ describe('basic and additional functions (2.1.1, 2.1.2)', () => {
   });
 
   it('denies an additional function never agreed to, and refusing it leaves the basic ones working', () => {
-    const refused = d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalized-display' });
+    const refused = d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalization' });
     expect(refused).toMatchObject({ allowed: false, clause: '2.1.2', basis: null });
     expect(refused.reason).toMatch(/optional: refusing it never affects the basic functions/);
     grant('personalization');
@@ -81,7 +81,7 @@ describe('basic and additional functions (2.1.1, 2.1.2)', () => {
   });
 
   it('denies a function for a purpose it does not serve, or data it does not need (2.4.2(2))', () => {
-    expect(d({ purpose: 'account', categories: ['phone-number'], functionId: 'personalized-display' })).toMatchObject({ allowed: false, clause: '2.4.2(2)' });
+    expect(d({ purpose: 'account', categories: ['phone-number'], functionId: 'personalization' })).toMatchObject({ allowed: false, clause: '2.4.2(2)' });
     expect(d({ purpose: 'account', categories: ['contact-channel'], functionId: 'registration' })).toMatchObject({ allowed: false, clause: '2.4.2(2)' });
     expect(d({ purpose: 'account', categories: ['phone-number'], functionId: 'no-such-function' })).toMatchObject({ allowed: false, clause: '2.1' });
   });
@@ -186,10 +186,10 @@ describe('sharing, disclosure, sensitive data and cross-border transfer (3.1, 3.
 describe('shut-down functions (2.4.2(5))', () => {
   it('denies processing for a function from the moment it stops, and for a purpose all of whose functions stopped', () => {
     grant('personalization');
-    p.addShutdown({ shutdownId: 'sd-1', functionId: 'personalized-display', title: 'Personalised feed', effectiveAt: NOW + DAY });
-    expect(d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalized-display' })).toMatchObject({ allowed: true });
-    p.addShutdown({ shutdownId: 'sd-2', functionId: 'personalized-display', title: 'Personalised feed', effectiveAt: NOW - 1 });
-    expect(d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalized-display' })).toMatchObject({ allowed: false, clause: '2.4.2(5)' });
+    p.addShutdown({ shutdownId: 'sd-1', functionId: 'personalization', title: 'Personalised feed', effectiveAt: NOW + DAY });
+    expect(d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalization' })).toMatchObject({ allowed: true });
+    p.addShutdown({ shutdownId: 'sd-2', functionId: 'personalization', title: 'Personalised feed', effectiveAt: NOW - 1 });
+    expect(d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalization' })).toMatchObject({ allowed: false, clause: '2.4.2(5)' });
     expect(d({ purpose: 'personalization', categories: ['activity-log'] })).toMatchObject({ allowed: false, clause: '2.4.2(5)' });
     expect(d({ purpose: 'account', categories: ['phone-number'], functionId: 'sign-in' })).toMatchObject({ allowed: true });
   });

@@ -98,7 +98,7 @@ describe('the subject\'s view', () => {
     expect(fn('sign-in')).toMatchObject({ available: true, kind: 'basic' });
     expect(fn('notifications')).toMatchObject({ available: false, clause: '2.1.1' });
     expect(fn('notifications').reason).toMatch(/needs your .*because notices reach you/);
-    expect(fn('personalized-display')).toMatchObject({ available: true });
+    expect(fn('personalization')).toMatchObject({ available: true });
     expect(fn('public-disclosure')).toMatchObject({ available: false });
     expect(view.policies).toContainEqual({ documentId: 'general', inForce: 1, acceptedExpressly: 1, accepted: 1, awaitingExpressConsent: [] });
     expect(view.processingWithoutConsent).toContainEqual(expect.objectContaining({ purpose: 'security', legalBasis: 'service-security', standing: true }));
