@@ -102,6 +102,20 @@ describe('function shutdown (2.4.2(5))', () => {
   });
 });
 
+describe('several instances', () => {
+  it('start together on an empty database: one seed, one general policy v1, both ready', async () => {
+    const fresh = h.env();
+    const [one, two] = await Promise.all([h.app(fresh), h.app(fresh)]);
+    const versions = (await one.inject({ url: '/v1/consent/public/policies/general/versions' })).json().versions;
+    expect(versions.map((v: { version: number }) => v.version)).toEqual([1]);
+    for (const app of [one, two]) {
+      expect((await app.inject({ url: '/v1/consent/public/catalogue' })).json().purposes).toHaveLength(8);
+      expect((await app.inject({ url: '/readyz' })).statusCode).toBe(200);
+    }
+    expect(await one.models.purposes.countDocuments()).toBe(8);
+  });
+});
+
 describe('registration and restart', () => {
   it('records a registration once however often it is delivered, and a new instance rebuilds the same state from the ledger', async () => {
     const subjectId = uniqueId('sub');
