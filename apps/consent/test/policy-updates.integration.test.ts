@@ -87,6 +87,8 @@ describe('updates (VI)', () => {
     expect(await ask(h, app, { subjectId, purpose: 'personalization', categories: ['activity-log'] })).toMatchObject({ allowed: true, clause: '2.1.2', policyVersion: 2 });
     // Someone else's acceptance does not count for another subject.
     expect(await ask(h, app, { subjectId: other, purpose: 'personalization', categories: ['activity-log'] })).toMatchObject({ allowed: false, clause: 'VI' });
+    const stats = await app.inject({ url: '/v1/consent/admin/policies/general/versions/2/acceptance', headers: h.bearer('op-1', 'operator') });
+    expect(stats.json()).toMatchObject({ version: 2, restrictsRights: true, subjects: 2, acceptedExpressly: 1, acceptedByContinuedUse: 0, notYet: 1 });
   });
 
   it('records continued use after the notice period as acceptance of a version that restricts nothing', async () => {
