@@ -167,6 +167,7 @@ describe('sharing, disclosure, sensitive data and cross-border transfer (3.1, 3.
 
   it('needs a separate consent per destination outside the home region (5.3.2), or a 5.3 exception', () => {
     expect(d({ purpose: 'cross-border', categories: ['profile'] })).toMatchObject({ allowed: false, clause: '5.3' });
+    expect(d({ purpose: 'cross-border', categories: ['profile'], country: 'CN' })).toMatchObject({ allowed: false, clause: '5.3' });
     expect(d({ purpose: 'cross-border', categories: ['profile'], country: 'SG' })).toMatchObject({ allowed: false, clause: '5.3.2' });
     grant('cross-border', { country: 'SG' });
     expect(d({ purpose: 'cross-border', categories: ['profile'], country: 'SG' })).toMatchObject({ allowed: true, clause: '5.3.2' });
@@ -266,7 +267,8 @@ describe('every decision names its clause', () => {
         const req: DecisionRequest = {
           subjectId: S, service: 'identity', purpose, categories: [category],
           ...(functions[i % functions.length] ? { functionId: functions[i % functions.length]! } : {}),
-          ...(i % 3 === 0 ? { recipientId: 'acme' } : {}), ...(i % 4 === 0 ? { country: 'SG' } : {}), ...(i % 5 === 0 ? { disclosure: true } : {}),
+          ...(i % 3 === 0 ? { recipientId: 'acme' } : {}), ...(i % 4 === 0 ? { country: 'SG' } : i % 4 === 1 ? { country: 'CN' } : {}),
+          ...(i % 5 === 0 ? { disclosure: true } : i % 5 === 1 ? { disclosure: false } : {}),
           ...(i % 6 === 0 ? { legalBasis: { legalBasis: LEGAL_BASIS_IDS[1 + (i % 10)] as never, evidenceRef: 'e' } } : {}),
         };
         const dec = decide(req, p.context(NOW), p.subject(S)).decision;
