@@ -72,7 +72,7 @@ async function request(env: Record<string, string>, event: ReturnType<typeof era
 
 type Reply = EventPayload<'privacy.erasure.participant-replied'>;
 async function replies(env: Record<string, string>, requestId: string, until: (r: Reply[]) => boolean) {
-  const msgs = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => until(m.map((x) => JSON.parse(x.value!).payload as Reply).filter((p) => p.requestId === requestId)), 30_000);
+  const msgs = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => until(m.map((x) => JSON.parse(x.value!).payload as Reply).filter((p) => p.requestId === requestId)), 90_000);
   return msgs.map((x) => JSON.parse(x.value!)).filter((e) => e.payload.requestId === requestId);
 }
 

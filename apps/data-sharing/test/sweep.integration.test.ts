@@ -39,7 +39,7 @@ async function sweep(payload: Partial<Payload> & { sweepId: string; rules: Paylo
 }
 type Reply = EventPayload<'privacy.retention.sweep-replied'>;
 const replies = async (sweepId: string, until: (r: Reply[]) => boolean) =>
-  (await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.retention.sweep-replied`, (m) => until(m.map((x) => JSON.parse(x.value!).payload as Reply).filter((p) => p.sweepId === sweepId)), 30_000))
+  (await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.retention.sweep-replied`, (m) => until(m.map((x) => JSON.parse(x.value!).payload as Reply).filter((p) => p.sweepId === sweepId)), 90_000))
     .map((x) => JSON.parse(x.value!).payload as Reply).filter((p) => p.sweepId === sweepId);
 
 it('erases sharing records past their period in batches, replies progress and the result, and replies the same to a redelivery', async () => {
