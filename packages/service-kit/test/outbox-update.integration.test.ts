@@ -40,3 +40,24 @@ it('updates a document and appends its event in one write, then relays it', asyn
     await app.close();
   }
 });
+
+it('keeps every change and every event when one document is updated concurrently (FerretDB 1.24 loses unserialized ones)', async () => {
+  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
+  await app.ready();
+  try {
+    await app.models.notes.create({ _id: 'c-1', subjectId: 'subj-c', text: 'start' });
+    const ids = Array.from({ length: 20 }, (_, i) => `c-1-${i}`);
+    await Promise.all(ids.map((id) => app.outbox.update(app.models.notes, { _id: 'c-1' }, { $set: { text: id } }, [app.outbox.entry('privacy.notification.requested', {
+      subject: 'subj-c',
+      payload: { notificationId: id, kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-c'] }, title: 't', body: 'b' },
+    })])));
+    // Every event reaches the consumer: none was lost to a concurrent write of the same document.
+    await waitFor(async () => (await app.models.effects.countDocuments({ _id: { $in: ids } })) === ids.length, { what: 'all 20 events', timeoutMs: 30_000 });
+    await waitFor(async () => {
+      const doc = await app.mongo.connection.collection('notes').findOne({ _id: 'c-1' as never });
+      return doc && (doc._outbox ?? []).length === 0;
+    }, { what: 'the outbox to drain' });
+  } finally {
+    await app.close();
+  }
+});
