@@ -60,6 +60,11 @@ export class KeyedLock {
     }
   }
 
+  /** Runs `fn` outside any held key (work started from inside a holder, e.g. a background loop, must not inherit its keys). */
+  outside<T>(fn: () => T): T {
+    return this.held.exit(fn);
+  }
+
   /** Holds several keys (taken in sorted order, so two holders cannot deadlock). */
   async runAll<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
     const sorted = [...new Set(keys)].sort();
@@ -168,7 +173,8 @@ export class Outbox {
   kick(): void {
     if (this.stopped) return;
     if (this.draining) { this.again = true; return; }
-    this.draining = this.drainLoop().finally(() => { this.draining = undefined; });
+    // Started outside the caller's document locks: the relay takes the locks it needs itself.
+    this.draining = this.locks.outside(() => this.drainLoop()).finally(() => { this.draining = undefined; });
   }
 
   start(): void {

@@ -31,6 +31,19 @@ describe('KeyedLock', () => {
     await expect(lock.run('a', () => lock.run('a', async () => 'nested'))).resolves.toBe('nested');
   });
 
+  it('lets work started inside a holder run outside its keys', async () => {
+    const lock = new KeyedLock();
+    const order: string[] = [];
+    await lock.run('doc/2', async () => {
+      // Inside, a nested run would be re-entrant and run at once; a detached one waits for the holder.
+      void lock.outside(() => lock.run('doc/2', async () => { order.push('detached'); }));
+      await tick();
+      order.push('holder');
+    });
+    await tick();
+    expect(order).toEqual(['holder', 'detached']);
+  });
+
   it('takes several keys without deadlock and releases after a failure', async () => {
     const lock = new KeyedLock();
     const order: string[] = [];
