@@ -246,6 +246,7 @@ export class Outbox {
 
   /** Publishes the pending entries of a batch of hinted documents, then removes exactly those. */
   private async publish(batch: Hint[]) {
+    const started = Date.now();
     const byColl = new Map<string, Hint[]>();
     for (const h of batch) byColl.set(h.coll, [...(byColl.get(h.coll) ?? []), h]);
     const pending: { coll: string; docId: unknown; entries: OutboxEntry[] }[] = [];
@@ -258,6 +259,9 @@ export class Outbox {
         if (entries.length) pending.push({ coll, docId: d._id, entries });
       }
     }
+    const found = Date.now();
+    let sent = found;
+    let pulled = found;
     if (pending.length) {
       // One topicMessages entry per topic, entries in document order, so one subject's events keep
       // their order (same key, same partition, idempotent producer with one request in flight).
@@ -274,6 +278,7 @@ export class Outbox {
           })),
         })),
       });
+      sent = Date.now();
       for (const [coll] of byColl) {
         const mine = pending.filter((p) => p.coll === coll);
         const ops = mine.map((p) => ({
@@ -282,7 +287,10 @@ export class Outbox {
         if (ops.length) await this.locks.runAll(mine.map((p) => docKey(coll, p.docId)), () => this.deps.connection.collection(coll).bulkWrite(ops, { ordered: false }));
       }
     }
+    pulled = pending.length ? Date.now() : pulled;
     await this.hints.bulkWrite(batch.map((h) => ({ deleteOne: { filter: { _id: h._id, at: h.at } } })), { ordered: false });
+    const end = Date.now();
+    this.deps.log.debug({ documents: pending.length, events: pending.reduce((n, p) => n + p.entries.length, 0), ms: end - started, phases: { read: found - started, send: sent - found, remove: pulled - sent, hints: end - pulled } }, 'outbox batch published');
   }
 }
 
