@@ -2,7 +2,7 @@
 // database, isolated per test (own database, own topic prefix), tokens from a loopback JWKS.
 import { parseEvent, type EventEnvelope, type EventType } from '@pipp/contracts';
 import { loadConfig } from '@pipp/service-kit';
-import { collectMessages, dropDatabase, isolatedEnv, TestAuthority } from '@pipp/testing';
+import { collectMessages, dropDatabase, dropTopics, isolatedEnv, TestAuthority } from '@pipp/testing';
 import { buildApp } from '../src/app.js';
 import { ConfigSchema } from '../src/config.js';
 
@@ -19,6 +19,7 @@ export const FAST = {
 
 export class Harness {
   readonly databases: string[] = [];
+  readonly prefixes: string[] = [];
   private readonly apps: { close(): Promise<unknown> }[] = [];
   private constructor(readonly authority: TestAuthority) {}
 
@@ -30,6 +31,7 @@ export class Harness {
   env(extra: Record<string, string> = {}, label = 'retention'): Record<string, string> {
     const env = isolatedEnv(label, { AUTH_JWKS_URL: this.authority.jwksUrl, ...FAST, ...extra });
     this.databases.push(env.MONGO_DB!);
+    this.prefixes.push(env.KAFKA_TOPIC_PREFIX!);
     return env;
   }
 
@@ -64,6 +66,7 @@ export class Harness {
     for (const app of this.apps.reverse()) await app.close().catch(() => {});
     await this.authority.close();
     await Promise.all(this.databases.map((d) => dropDatabase(d).catch(() => {})));
+    for (const prefix of this.prefixes) await dropTopics(prefix);
   }
 }
 

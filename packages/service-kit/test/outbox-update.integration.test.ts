@@ -1,7 +1,7 @@
 // Outbox.update on the real database: the state change and its event are one write, and it works on
 // FerretDB 1.24, which implements no projection on findAndModify (mongoose would send one for the
 // hidden outbox field).
-import { dropDatabase, isolatedEnv, TestAuthority, waitFor } from '@pipp/testing';
+import { dropDatabase, dropTopics, isolatedEnv, TestAuthority, waitFor } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/index.js';
 import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
@@ -15,6 +15,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await authority.close();
   await dropDatabase(env.MONGO_DB!);
+  await dropTopics(env.KAFKA_TOPIC_PREFIX!);
 });
 
 it('updates a document and appends its event in one write, then relays it', async () => {
