@@ -88,9 +88,16 @@ async function createMissingTopics(admin: Admin, names: { topic: string; config?
       })),
     });
   } catch (err) {
-    // Another service may have created some of them in between; fine if all exist now.
-    const now = new Set(await admin.listTopics());
-    if (missing.some((n) => !now.has(n.topic))) throw err;
+    // Another service may have created some of them in between; fine if all exist now. Under load the
+    // broker can also answer the leader wait with the retriable UNKNOWN_TOPIC_OR_PARTITION before the
+    // new topics show in its metadata: give them up to ~10 s to appear.
+    const retriable = (err as { retriable?: boolean }).retriable === true;
+    for (let attempt = 0; ; attempt += 1) {
+      const now = new Set(await admin.listTopics());
+      if (!missing.some((n) => !now.has(n.topic))) return;
+      if (!retriable || attempt >= 40) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }
 
