@@ -6,7 +6,7 @@
 // to be gentle on a shared 2-core machine. Target: decisions ≥ 50 % of hello-world req/s, and p99 ≤ 5 ms
 // at half the decisions' own maximum rate.
 import { createEvent } from '@pipp/contracts';
-import { TestAuthority, dropDatabase, isolatedEnv, produceRaw } from '@pipp/testing';
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, produceRaw } from '@pipp/testing';
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -122,4 +122,5 @@ try {
   await authority.close();
   await dropDatabase(env.MONGO_DB!);
   await dropDatabase(`${env.MONGO_DB}_gw`).catch(() => undefined);
+  await dropTopics(env.KAFKA_TOPIC_PREFIX!);
 }

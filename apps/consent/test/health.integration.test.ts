@@ -1,5 +1,5 @@
 // The consent service starts with its real connections and serves health and its OpenAPI document.
-import { TestAuthority, dropDatabase, isolatedEnv } from '@pipp/testing';
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ afterAll(async () => {
   await app?.close();
   await authority.close();
   await dropDatabase(env.MONGO_DB!);
+  await dropTopics(env.KAFKA_TOPIC_PREFIX!);
 });
 
 it('is live and ready once its dependencies answer', async () => {
