@@ -156,6 +156,10 @@ export const ConsentChangeSchema = Type.Object({
   purpose: PurposeId,
   scope: Type.Optional(ScopeSchema),
   state: Type.Union([Type.Literal('granted'), Type.Literal('withdrawn')]),
+  categories: Type.Optional(Type.Array(DataCategorySchema, {
+    minItems: 1, maxItems: 32, uniqueItems: true,
+    description: 'A grant for only these of the purpose\'s categories (default: all of them)',
+  })),
 }, { additionalProperties: false });
 
 export const ConsentChangesBodySchema = Type.Object({

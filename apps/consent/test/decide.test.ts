@@ -58,7 +58,7 @@ describe('basic and additional functions (2.1.1, 2.1.2)', () => {
   });
 
   it('denies an additional function never agreed to, and refusing it leaves the basic ones working', () => {
-    const refused = d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalized-display' });
+    const refused = d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalization' });
     expect(refused).toMatchObject({ allowed: false, clause: '2.1.2', basis: null });
     expect(refused.reason).toMatch(/optional: refusing it never affects the basic functions/);
     grant('personalization');
@@ -81,7 +81,7 @@ describe('basic and additional functions (2.1.1, 2.1.2)', () => {
   });
 
   it('denies a function for a purpose it does not serve, or data it does not need (2.4.2(2))', () => {
-    expect(d({ purpose: 'account', categories: ['phone-number'], functionId: 'personalized-display' })).toMatchObject({ allowed: false, clause: '2.4.2(2)' });
+    expect(d({ purpose: 'account', categories: ['phone-number'], functionId: 'personalization' })).toMatchObject({ allowed: false, clause: '2.4.2(2)' });
     expect(d({ purpose: 'account', categories: ['contact-channel'], functionId: 'registration' })).toMatchObject({ allowed: false, clause: '2.4.2(2)' });
     expect(d({ purpose: 'account', categories: ['phone-number'], functionId: 'no-such-function' })).toMatchObject({ allowed: false, clause: '2.1' });
   });
@@ -167,6 +167,7 @@ describe('sharing, disclosure, sensitive data and cross-border transfer (3.1, 3.
 
   it('needs a separate consent per destination outside the home region (5.3.2), or a 5.3 exception', () => {
     expect(d({ purpose: 'cross-border', categories: ['profile'] })).toMatchObject({ allowed: false, clause: '5.3' });
+    expect(d({ purpose: 'cross-border', categories: ['profile'], country: 'CN' })).toMatchObject({ allowed: false, clause: '5.3' });
     expect(d({ purpose: 'cross-border', categories: ['profile'], country: 'SG' })).toMatchObject({ allowed: false, clause: '5.3.2' });
     grant('cross-border', { country: 'SG' });
     expect(d({ purpose: 'cross-border', categories: ['profile'], country: 'SG' })).toMatchObject({ allowed: true, clause: '5.3.2' });
@@ -186,10 +187,10 @@ describe('sharing, disclosure, sensitive data and cross-border transfer (3.1, 3.
 describe('shut-down functions (2.4.2(5))', () => {
   it('denies processing for a function from the moment it stops, and for a purpose all of whose functions stopped', () => {
     grant('personalization');
-    p.addShutdown({ shutdownId: 'sd-1', functionId: 'personalized-display', title: 'Personalised feed', effectiveAt: NOW + DAY });
-    expect(d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalized-display' })).toMatchObject({ allowed: true });
-    p.addShutdown({ shutdownId: 'sd-2', functionId: 'personalized-display', title: 'Personalised feed', effectiveAt: NOW - 1 });
-    expect(d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalized-display' })).toMatchObject({ allowed: false, clause: '2.4.2(5)' });
+    p.addShutdown({ shutdownId: 'sd-1', functionId: 'personalization', title: 'Personalised feed', effectiveAt: NOW + DAY });
+    expect(d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalization' })).toMatchObject({ allowed: true });
+    p.addShutdown({ shutdownId: 'sd-2', functionId: 'personalization', title: 'Personalised feed', effectiveAt: NOW - 1 });
+    expect(d({ purpose: 'personalization', categories: ['activity-log'], functionId: 'personalization' })).toMatchObject({ allowed: false, clause: '2.4.2(5)' });
     expect(d({ purpose: 'personalization', categories: ['activity-log'] })).toMatchObject({ allowed: false, clause: '2.4.2(5)' });
     expect(d({ purpose: 'account', categories: ['phone-number'], functionId: 'sign-in' })).toMatchObject({ allowed: true });
   });
@@ -266,7 +267,8 @@ describe('every decision names its clause', () => {
         const req: DecisionRequest = {
           subjectId: S, service: 'identity', purpose, categories: [category],
           ...(functions[i % functions.length] ? { functionId: functions[i % functions.length]! } : {}),
-          ...(i % 3 === 0 ? { recipientId: 'acme' } : {}), ...(i % 4 === 0 ? { country: 'SG' } : {}), ...(i % 5 === 0 ? { disclosure: true } : {}),
+          ...(i % 3 === 0 ? { recipientId: 'acme' } : {}), ...(i % 4 === 0 ? { country: 'SG' } : i % 4 === 1 ? { country: 'CN' } : {}),
+          ...(i % 5 === 0 ? { disclosure: true } : i % 5 === 1 ? { disclosure: false } : {}),
           ...(i % 6 === 0 ? { legalBasis: { legalBasis: LEGAL_BASIS_IDS[1 + (i % 10)] as never, evidenceRef: 'e' } } : {}),
         };
         const dec = decide(req, p.context(NOW), p.subject(S)).decision;

@@ -27,7 +27,7 @@ describe('decision API', () => {
     const signIn = await ask(h, app, { subjectId, purpose: 'account', categories: ['phone-number', 'credentials'], functionId: 'sign-in' });
     expect(signIn).toMatchObject({ allowed: true, clause: '2.1.1', basis: { kind: 'consent' }, policyVersion: 1 });
 
-    const logs = await ask(h, app, { subjectId, purpose: 'personalization', categories: ['activity-log'], functionId: 'personalized-display' });
+    const logs = await ask(h, app, { subjectId, purpose: 'personalization', categories: ['activity-log'], functionId: 'personalization' });
     expect(logs).toMatchObject({ allowed: false, clause: '2.1.2', basis: null });
 
     const granted = await change(h, app, subjectId, [{ purpose: 'personalization', state: 'granted' }]);

@@ -129,3 +129,30 @@ describe('rights-restricting terms (VI)', () => {
     expect(rightsRestrictions({ purposes: { personalization: { legalBases: ['consent', 'contract-necessity'] } } }, { purposes: { personalization: { legalBases: ['consent', 'contract-necessity'] } } }, catalogue).reasons).toEqual([]);
   });
 });
+
+describe('projection', () => {
+  const fact = (subjectId: string, seq: number, state: 'granted' | 'withdrawn', at: number) => ({
+    _id: `r-${subjectId}-${seq}`, subjectId, seq, kind: 'purpose' as const, scopeKey: 'personalization', state, consentType: 'express' as const,
+    categories: ['activity-log'], policyVersion: 1, at: new Date(at), recordedAt: new Date(at),
+  });
+
+  it('applies records in any order and more than once: the highest sequence number wins per key', async () => {
+    const { Projection } = await import('../src/domain/projection.js');
+    const p = new Projection('CN');
+    const records = [fact('s', 1, 'granted', 1000), fact('s', 2, 'withdrawn', 2000), fact('s', 3, 'granted', 3000)];
+    for (const r of [records[2]!, records[0]!, records[1]!, records[2]!, records[0]!]) p.apply(r);
+    expect(p.subject('s')!.consents.get('personalization')).toMatchObject({ seq: 3, state: 'granted', recordId: 'r-s-3' });
+    expect(p.lastSeq('s')).toBe(3);
+  });
+
+  it('does not bring an erased subject back from records stored before the erasure, but counts later ones', async () => {
+    const { Projection } = await import('../src/domain/projection.js');
+    const p = new Projection('CN');
+    p.apply(fact('s', 1, 'granted', Date.now() - 1000));
+    p.drop('s');
+    p.apply(fact('s', 1, 'granted', Date.now() - 1000));
+    expect(p.subject('s')).toBeUndefined();
+    p.apply(fact('s', 1, 'granted', Date.now() + 1000));
+    expect(p.subject('s')!.consents.get('personalization')!.state).toBe('granted');
+  });
+});

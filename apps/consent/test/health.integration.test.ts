@@ -1,6 +1,7 @@
 // The consent service starts with its real connections and serves health and its OpenAPI document.
-import { TestAuthority, dropDatabase, isolatedEnv } from '@pipp/testing';
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { ConfigSchema } from '../src/config.js';
@@ -19,6 +20,7 @@ afterAll(async () => {
   await app?.close();
   await authority.close();
   await dropDatabase(env.MONGO_DB!);
+  await dropTopics(env.KAFKA_TOPIC_PREFIX!);
 });
 
 it('is live and ready once its dependencies answer', async () => {
@@ -28,8 +30,20 @@ it('is live and ready once its dependencies answer', async () => {
   expect(ready.json().checks).toMatchObject({ mongo: { ok: true }, kafka: { ok: true } });
 });
 
-it('serves its OpenAPI document', async () => {
+it('serves a valid OpenAPI document that declares each route\'s roles for the gateway', async () => {
   const res = await app.inject({ url: '/v1/consent/openapi.json' });
   expect(res.statusCode).toBe(200);
-  expect(res.json()).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP consent service' } });
+  const doc = res.json();
+  expect(doc).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP consent service' } });
+  const result = await new Validator().validate(doc);
+  expect(result.errors ?? []).toEqual([]);
+  expect(result.valid).toBe(true);
+  expect(doc.paths['/v1/consent/decisions'].post['x-pipp-roles']).toEqual(['service', 'operator', 'dpo']);
+  expect(doc.paths['/v1/consent/subjects/{subjectId}/consents'].post['x-pipp-roles']).toEqual(['subject', 'operator', 'dpo']);
+  expect(doc.paths['/v1/consent/admin/policies/{documentId}/versions'].post['x-pipp-roles']).toEqual(['dpo']);
+  // Every route outside public/ says who may call it.
+  for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, Record<string, unknown>>>)) {
+    if (path.includes('/public/')) continue;
+    for (const [method, op] of Object.entries(item)) expect(op['x-pipp-roles'], `${method} ${path}`).toBeDefined();
+  }
 });

@@ -2,7 +2,7 @@
 // by its own database and topic prefix, with tokens from a real loopback JWKS (TestAuthority).
 import { createEvent, type EventPayload, type EventType } from '@pipp/contracts';
 import { loadConfig } from '@pipp/service-kit';
-import { TestAuthority, dropDatabase, isolatedEnv, produceRaw, uniqueId, waitFor } from '@pipp/testing';
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, produceRaw, uniqueId, waitFor } from '@pipp/testing';
 import { buildApp } from '../src/app.js';
 import { ConfigSchema, type Config } from '../src/config.js';
 
@@ -15,6 +15,8 @@ export class Harness {
   authority!: TestAuthority;
   readonly apps: ConsentApp[] = [];
   readonly databases = new Set<string>();
+  /** Topic prefixes of the environments, whose topics are deleted at the end (the broker is shared). */
+  readonly topicPrefixes = new Set<string>();
 
   static async start(): Promise<Harness> {
     const h = new Harness();
@@ -26,6 +28,7 @@ export class Harness {
   env(extra: Record<string, string> = {}): Record<string, string> {
     const env = isolatedEnv('consent', { AUTH_JWKS_URL: this.authority.jwksUrl, CONSENT_PSEUDONYM_KEY, PROJECTION_REFRESH_MS: '200', ...extra });
     this.databases.add(env.MONGO_DB!);
+    this.topicPrefixes.add(env.KAFKA_TOPIC_PREFIX!);
     return env;
   }
 
@@ -41,6 +44,7 @@ export class Harness {
     await Promise.allSettled(this.apps.map((a) => a.close()));
     await this.authority.close();
     await Promise.allSettled([...this.databases].map(dropDatabase));
+    for (const prefix of this.topicPrefixes) await dropTopics(prefix);
   }
 
   bearer(sub: string, role: 'subject' | 'operator' | 'dpo' | 'service'): { authorization: string } {
@@ -60,7 +64,7 @@ export async function register(app: ConsentApp, env: Record<string, string>, sub
   await produce(env, 'privacy.subject.registered', 'identity', {
     subjectId, registeredAt: new Date().toISOString(), policyAcknowledged: { documentId: 'general', version },
   }, subjectId);
-  await waitFor(() => app.projection.subject(subjectId)?.consents.get('account')?.state === 'granted', { what: `registration of ${subjectId}` });
+  await waitFor(() => app.projection.subject(subjectId)?.consents.get('account')?.state === 'granted', { what: `registration of ${subjectId}`, timeoutMs: 45_000 });
   return subjectId;
 }
 

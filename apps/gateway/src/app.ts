@@ -2,29 +2,68 @@ import { eventTypesOf } from '@pipp/contracts';
 import { createFastify, infrastructurePlugin } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { readFileSync } from 'node:fs';
 import type { Config } from './config.js';
+import { shutdownsPlugin } from './events/shutdowns.js';
+import { apiDocsPlugin } from './plugins/api-docs.js';
+import { auditPlugin } from './plugins/audit.js';
+import { edgePlugin } from './plugins/edge.js';
+import { upstreamsPlugin } from './plugins/upstreams.js';
+import docsRoutes from './routes/docs/index.js';
 import routes from './routes/index.js';
+import proxyRoutes from './routes/proxy/index.js';
 
 export const SERVICE = 'gateway';
 export const PREFIX = '/v1/gateway';
 
-/**
- * The gateway service as a Fastify plugin: One public API: routing, authentication, roles, rate limits, OpenAPI docs and the audit trail.
- */
-export async function gatewayApp(app: FastifyInstance, opts: { config: Config }) {
-  await app.register(infrastructurePlugin, {
-    service: SERVICE,
-    config: opts.config,
-    topics: eventTypesOf(SERVICE),
-    mongo: false,
-    openapi: { prefix: PREFIX, title: 'PIPP gateway service', description: 'One public API: routing, authentication, roles, rate limits, OpenAPI docs and the audit trail.' },
-  });
-  await app.register(routes, { prefix: PREFIX, config: opts.config });
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Options of the app that are not configuration (never set from the environment). */
+export interface GatewayOptions {
+  /**
+   * Verify access-token signatures (default true). `false` exists only for the benchmark, which
+   * measures what verification costs; tokens are then decoded unverified.
+   */
+  verifyTokens?: boolean;
 }
 
-/** Builds the service (tests call this and `inject()`; server.ts calls it and listens). */
-export async function buildApp(config: Config) {
-  const app = createFastify({ service: SERVICE, config });
-  await app.register(fp(gatewayApp, { name: 'pipp-gateway' }), { config });
+/**
+ * The gateway as a Fastify plugin: one public API for every service (routing, authentication,
+ * roles, ownership, rate limits, the combined OpenAPI document and the audit trail). Its own database
+ * (`pipp_gateway`) holds only the append-only audit records and the functions shut down.
+ */
+export async function gatewayApp(app: FastifyInstance, opts: { config: Config } & GatewayOptions) {
+  const { config } = opts;
+  await app.register(infrastructurePlugin, {
+    service: SERVICE,
+    config,
+    topics: eventTypesOf(SERVICE),
+    openapi: { prefix: PREFIX, title: 'PIPP gateway service', description: 'One public API: routing, authentication, roles, rate limits, OpenAPI docs and the audit trail.', version: VERSION },
+  });
+  await app.register(auditPlugin, { config });
+  await app.register(shutdownsPlugin);
+  await app.register(upstreamsPlugin, { config });
+  await app.register(edgePlugin, { config });
+  await app.register(apiDocsPlugin, { config, version: VERSION });
+  await app.register(docsRoutes);
+  await app.register(routes, { prefix: PREFIX, config });
+  await app.register(proxyRoutes, { config, verifyTokens: opts.verifyTokens ?? true });
+}
+
+/** The trusted proxies of TRUSTED_PROXIES as Fastify's `trustProxy` (false when none). */
+export function trustedProxies(value: string): string[] | false {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  return list.length ? list : false;
+}
+
+/** Builds the gateway (tests call this and `inject()`; server.ts calls it and listens). */
+export async function buildApp(config: Config, options: GatewayOptions = {}) {
+  const app = createFastify({ service: SERVICE, config, bodyLimit: config.BODY_LIMIT_BYTES, trustProxy: trustedProxies(config.TRUSTED_PROXIES) });
+  await app.register(fp(gatewayApp, { name: 'pipp-gateway' }), { config, ...options });
+  // Slow clients (slowloris) cannot hold connections: a request must arrive whole, and a connection
+  // may not stay silent, for longer than CLIENT_TIMEOUT_MS (Fastify leaves both unbounded by default).
+  app.server.requestTimeout = config.CLIENT_TIMEOUT_MS;
+  app.server.headersTimeout = Math.min(config.CLIENT_TIMEOUT_MS, 10_000);
+  app.server.setTimeout(config.CLIENT_TIMEOUT_MS);
   return app;
 }

@@ -2,7 +2,7 @@
 // database, isolated per test (own database, own topic prefix), tokens from a loopback JWKS.
 import { parseEvent, type EventEnvelope, type EventType } from '@pipp/contracts';
 import { loadConfig } from '@pipp/service-kit';
-import { collectMessages, dropDatabase, isolatedEnv, TestAuthority } from '@pipp/testing';
+import { collectMessages, dropDatabase, dropTopics, isolatedEnv, TestAuthority } from '@pipp/testing';
 import { buildApp } from '../src/app.js';
 import { ConfigSchema } from '../src/config.js';
 
@@ -19,6 +19,7 @@ export const FAST = {
 
 export class Harness {
   readonly databases: string[] = [];
+  readonly prefixes: string[] = [];
   private readonly apps: { close(): Promise<unknown> }[] = [];
   private constructor(readonly authority: TestAuthority) {}
 
@@ -30,6 +31,7 @@ export class Harness {
   env(extra: Record<string, string> = {}, label = 'retention'): Record<string, string> {
     const env = isolatedEnv(label, { AUTH_JWKS_URL: this.authority.jwksUrl, ...FAST, ...extra });
     this.databases.push(env.MONGO_DB!);
+    this.prefixes.push(env.KAFKA_TOPIC_PREFIX!);
     return env;
   }
 
@@ -64,6 +66,7 @@ export class Harness {
     for (const app of this.apps.reverse()) await app.close().catch(() => {});
     await this.authority.close();
     await Promise.all(this.databases.map((d) => dropDatabase(d).catch(() => {})));
+    for (const prefix of this.prefixes) await dropTopics(prefix);
   }
 }
 
@@ -72,4 +75,37 @@ export async function events<T extends EventType>(env: Record<string, string>, t
   const parse = (values: (string | null)[]): EventEnvelope<T>[] => values.map((v) => parseEvent(v)).flatMap((r) => (r.ok ? [r.event as unknown as EventEnvelope<T>] : []));
   const msgs = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}${type}`, (m) => until(parse(m.map((x) => x.value))), timeoutMs);
   return parse(msgs.map((m) => m.value));
+}
+
+/** Where a PI value was found: database, collection, document id and the path inside it. */
+export interface PiHit { db: string; collection: string; id: string; path: string }
+
+/**
+ * Reads every document of every collection of the given databases directly (the MongoDB driver, no
+ * service code) and reports each string that contains one of the `needles` (a subject's phone number,
+ * name, e-mail, free texts). `isolated(collection, doc)` names the kept-by-law records to leave out.
+ */
+export async function scanForPi(databases: string[], needles: string[], isolated: (collection: string, doc: Record<string, unknown>) => boolean = () => false): Promise<PiHit[]> {
+  const { withMongo } = await import('@pipp/testing');
+  const hits: PiHit[] = [];
+  const walk = (value: unknown, path: string, at: Omit<PiHit, 'path'>) => {
+    if (typeof value === 'string') {
+      if (needles.some((n) => value.includes(n))) hits.push({ ...at, path });
+    } else if (Array.isArray(value)) {
+      value.forEach((v, i) => walk(v, `${path}/${i}`, at));
+    } else if (value && typeof value === 'object' && !(value instanceof Date) && !('_bsontype' in value)) {
+      for (const [k, v] of Object.entries(value)) walk(v, `${path}/${k}`, at);
+    }
+  };
+  await withMongo(async (c) => {
+    for (const db of databases) {
+      for (const { name } of await c.db(db).listCollections({}, { nameOnly: true }).toArray()) {
+        for await (const doc of c.db(db).collection(name).find({})) {
+          if (isolated(name, doc as Record<string, unknown>)) continue;
+          walk(doc, '', { db, collection: name, id: String(doc._id) });
+        }
+      }
+    }
+  });
+  return hits;
 }

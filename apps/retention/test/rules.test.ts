@@ -136,7 +136,7 @@ describe('sweeps', () => {
 
   it('redelivers to a silent participant, then gives up and reports the sweep failed', () => {
     let p = startSweep(['identity'], now, policy);
-    let t = now.getTime();
+    let t: number;
     for (let i = 0; i < 2; i += 1) {
       t = p.identity!.nextRetryAt!.getTime();
       const plan = planSweep(p, new Date(t), policy);

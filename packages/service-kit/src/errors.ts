@@ -64,6 +64,12 @@ const CODE_BY_STATUS: Record<number, string> = {
   406: 'PIPP_NOT_ACCEPTABLE', 409: 'PIPP_CONFLICT', 413: 'PIPP_PAYLOAD_TOO_LARGE', 415: 'PIPP_UNSUPPORTED_MEDIA_TYPE', 429: 'PIPP_TOO_MANY_REQUESTS',
 };
 
+/** Statuses a proxy (the gateway) answers for an upstream, with fixed messages that carry no internals. */
+const UPSTREAM_5XX: Record<number, [string, string]> = {
+  502: ['PIPP_BAD_GATEWAY', 'An upstream service gave an invalid answer; retry shortly'],
+  504: ['PIPP_UPSTREAM_TIMEOUT', 'An upstream service did not answer in time; retry shortly'],
+};
+
 function toResponse(err: PippError, request: FastifyRequest): ErrorResponse & { retryAfter?: number } {
   const requestId = String(request.id);
   // Schema validation errors: say which field and why.
@@ -109,11 +115,12 @@ function toResponse(err: PippError, request: FastifyRequest): ErrorResponse & { 
       ...(err.retryAfter ? { retryAfter: err.retryAfter } : {}),
     };
   }
+  const upstream = UPSTREAM_5XX[status];
   return {
     statusCode: status >= 500 && status < 600 ? status : 500,
-    code: status === 503 ? 'PIPP_UNAVAILABLE' : 'PIPP_INTERNAL',
+    code: status === 503 ? 'PIPP_UNAVAILABLE' : upstream?.[0] ?? 'PIPP_INTERNAL',
     error: STATUS_CODES[status] ?? 'Internal Server Error',
-    message: status === 503 ? 'The service is temporarily unavailable; retry shortly' : 'Internal error; quote the request id to support',
+    message: status === 503 ? 'The service is temporarily unavailable; retry shortly' : upstream?.[1] ?? 'Internal error; quote the request id to support',
     requestId,
     ...(err.retryAfter ? { retryAfter: err.retryAfter } : {}),
   };

@@ -4,6 +4,7 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Schema, type Connection, type Model, type QueryOptions, type UpdateQuery } from 'mongoose';
 
 /**
@@ -39,6 +40,48 @@ export function outboxPlugin(schema: Schema): void {
 interface Hint { _id: string; coll: string; docId: unknown; at: Date; v?: string }
 
 /**
+ * Serializes work on one key within this process; re-entrant (a holder may take the same key again).
+ * Why: FerretDB 1.24 (SQLite) applies an update by reading the document and writing it back, without
+ * isolation from other connections, so concurrent updates of ONE document lose writes (even `$inc`,
+ * `$push` and conditional compare-and-set filters: measured, docs/infrastructure.md). Writes to the
+ * same document from one process are therefore made one at a time.
+ */
+export class KeyedLock {
+  private readonly tails = new Map<string, Promise<void>>();
+  private readonly held = new AsyncLocalStorage<ReadonlySet<string>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const mine = this.held.getStore();
+    if (mine?.has(key)) return fn();
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const tail = prev.then(() => new Promise<void>((r) => { release = r; }));
+    this.tails.set(key, tail);
+    await prev;
+    try {
+      return await this.held.run(new Set([...(mine ?? []), key]), fn);
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+
+  /** Runs `fn` outside any held key (work started from inside a holder, e.g. a background loop, must not inherit its keys). */
+  outside<T>(fn: () => T): T {
+    return this.held.exit(fn);
+  }
+
+  /** Holds several keys (taken in sorted order, so two holders cannot deadlock). */
+  async runAll<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const step = (i: number): Promise<T> => (i >= sorted.length ? fn() : this.run(sorted[i]!, () => step(i + 1)));
+    return step(0);
+  }
+}
+
+const docKey = (coll: string, id: unknown) => `${coll}/${String(id)}`;
+
+/**
  * The transactional outbox (DESIGN.md "Events", house style 11), without multi-document transactions:
  * - a state change and the events announcing it are one single-document write (`insert`, `update`);
  * - then a small hint `{collection, _id}` is upserted so the relay finds the document without scanning;
@@ -54,6 +97,7 @@ export class Outbox {
   private again = false;
   private stopped = true;
   private lastSweep = 0;
+  private readonly locks = new KeyedLock();
 
   constructor(private readonly deps: {
     connection: Connection;
@@ -108,18 +152,35 @@ export class Outbox {
     const withEvents = entries.length
       ? { ...update, $push: { ...((update as { $push?: object }).$push ?? {}), [OUTBOX_FIELD]: { $each: entries } } }
       : update;
-    const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options })
-      .select(includeHidden(model))
-      .exec();
-    if (doc && entries.length) await this.hint(model.collection.collectionName, (doc as { _id: unknown })._id);
-    return doc;
+    const write = async () => {
+      const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options })
+        .select(includeHidden(model))
+        .exec();
+      if (doc && entries.length) await this.hint(model.collection.collectionName, (doc as { _id: unknown })._id);
+      return doc;
+    };
+    const id = filter._id;
+    return id !== undefined && (typeof id !== 'object' || id === null || 'toHexString' in id)
+      ? this.withDocument(model, id, write)
+      : write();
+  }
+
+  /**
+   * Runs `fn` while no other write of this process touches the document `id` of `model`'s collection
+   * (updates through `update` filtered by `_id` and the relay's removal of published entries take the
+   * same lock). Use it around a read-modify-write of a document (FerretDB 1.24 loses concurrent
+   * updates of one document; see KeyedLock). Re-entrant.
+   */
+  withDocument<R>(model: Model<never> | Model<unknown> | { collection: { collectionName: string } }, id: unknown, fn: () => Promise<R>): Promise<R> {
+    return this.locks.run(docKey(model.collection.collectionName, id), fn);
   }
 
   /** Asks the relay to run now (called after every write). */
   kick(): void {
     if (this.stopped) return;
     if (this.draining) { this.again = true; return; }
-    this.draining = this.drainLoop().finally(() => { this.draining = undefined; });
+    // Started outside the caller's document locks: the relay takes the locks it needs itself.
+    this.draining = this.locks.outside(() => this.drainLoop()).finally(() => { this.draining = undefined; });
   }
 
   start(): void {
@@ -151,7 +212,13 @@ export class Outbox {
   }
 
   private async hint(coll: string, docId: unknown) {
-    await this.hints.updateOne({ _id: `${coll}/${String(docId)}` }, { $set: { coll, docId, at: new Date(), v: randomUUID() } }, { upsert: true });
+    const filter = { _id: `${coll}/${String(docId)}` };
+    const update = { $set: { coll, docId, at: new Date(), v: randomUUID() } };
+    await this.hints.updateOne(filter, update, { upsert: true }).catch(async (err: { code?: number }) => {
+      // Two upserts of one hint raced (FerretDB 1.24 reports the loser as a duplicate): it exists now.
+      if (err.code !== 11000) throw err;
+      await this.hints.updateOne(filter, update, { upsert: true });
+    });
     this.kick();
   }
 
@@ -185,6 +252,7 @@ export class Outbox {
 
   /** Publishes the pending entries of a batch of hinted documents, then removes exactly those. */
   private async publish(batch: Hint[]) {
+    const started = Date.now();
     const byColl = new Map<string, Hint[]>();
     for (const h of batch) byColl.set(h.coll, [...(byColl.get(h.coll) ?? []), h]);
     const pending: { coll: string; docId: unknown; entries: OutboxEntry[] }[] = [];
@@ -197,6 +265,9 @@ export class Outbox {
         if (entries.length) pending.push({ coll, docId: d._id, entries });
       }
     }
+    const found = Date.now();
+    let sent = found;
+    let pulled = found;
     if (pending.length) {
       // One topicMessages entry per topic, entries in document order, so one subject's events keep
       // their order (same key, same partition, idempotent producer with one request in flight).
@@ -213,14 +284,19 @@ export class Outbox {
           })),
         })),
       });
+      sent = Date.now();
       for (const [coll] of byColl) {
-        const ops = pending.filter((p) => p.coll === coll).map((p) => ({
+        const mine = pending.filter((p) => p.coll === coll);
+        const ops = mine.map((p) => ({
           updateOne: { filter: { _id: p.docId as never }, update: { $pullAll: { [OUTBOX_FIELD]: p.entries } as never } },
         }));
-        if (ops.length) await this.deps.connection.collection(coll).bulkWrite(ops, { ordered: false });
+        if (ops.length) await this.locks.runAll(mine.map((p) => docKey(coll, p.docId)), () => this.deps.connection.collection(coll).bulkWrite(ops, { ordered: false }));
       }
     }
+    pulled = pending.length ? Date.now() : pulled;
     await this.hints.bulkWrite(batch.map((h) => ({ deleteOne: { filter: h.v === undefined ? { _id: h._id, at: h.at } : { _id: h._id, v: h.v } } })), { ordered: false });
+    const end = Date.now();
+    this.deps.log.debug({ documents: pending.length, events: pending.reduce((n, p) => n + p.entries.length, 0), ms: end - started, phases: { read: found - started, send: sent - found, remove: pulled - sent, hints: end - pulled } }, 'outbox batch published');
   }
 }
 

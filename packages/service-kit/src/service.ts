@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
-import { errorHandlerPlugin } from './errors.js';
+import { errorHandlerPlugin, Errors, sendError } from './errors.js';
 import { loggerOptions } from './logger.js';
 import { Outbox } from './outbox.js';
 import { authPlugin, type AuthOptions } from './plugins/auth.js';
@@ -48,6 +48,11 @@ export function createFastify(opts: { service: ServiceName; config: BaseConfig; 
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     trustProxy: opts.trustProxy ?? false,
+    // A URL Fastify cannot decode (bad percent-encoding) gets the one error shape too, not Fastify's own.
+    frameworkErrors: (error, request, reply) => {
+      void reply.header('x-request-id', request.id);
+      return sendError(reply, Errors.badRequest(error.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed (invalid percent-encoding)' : 'The request is malformed'));
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.addHook('onRequest', async (request, reply) => {

@@ -102,3 +102,24 @@ describe('RevocationList', () => {
     expect(list.isRevoked({ sub: 't', iat: Date.now() / 1000 - 10 })).toBe(true);
   });
 });
+
+describe('cachedByKid', () => {
+  it('looks a key up once per kid within the TTL, and retries a failed lookup', async () => {
+    const { cachedByKid } = await import('../src/index.js');
+    const calls: (string | undefined)[] = [];
+    let fail = true;
+    const lookup = cachedByKid(async (kid) => {
+      calls.push(kid);
+      if (kid === 'bad' && fail) throw new Error('unknown kid');
+      return `pem-${kid}`;
+    }, 60_000);
+    expect(await lookup('k1')).toBe('pem-k1');
+    expect(await lookup('k1')).toBe('pem-k1');
+    expect(await lookup('k2')).toBe('pem-k2');
+    await expect(lookup('bad')).rejects.toThrow('unknown kid');
+    await new Promise((r) => setImmediate(r));
+    fail = false;
+    expect(await lookup('bad')).toBe('pem-bad');
+    expect(calls).toEqual(['k1', 'k2', 'bad', 'bad']);
+  });
+});

@@ -105,6 +105,27 @@ describe('outbox and idempotent consumer', () => {
   });
 });
 
+describe('outbox.update', () => {
+  it('updates a document and publishes the events appended to it in the same write (no projection FerretDB rejects)', async () => {
+    const env = demoEnv();
+    const app = await startDemo(env);
+    try {
+      await app.outbox.insert(app.models.notes, { _id: 'n-upd', subjectId: 'subj-3', text: 'before' }, []);
+      const entry = app.outbox.entry('privacy.notification.requested', {
+        subject: 'subj-3',
+        payload: { notificationId: 'n-upd', kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-3'] }, title: 'updated', body: 'b' },
+      });
+      const doc = await app.outbox.update(app.models.notes, { _id: 'n-upd' }, { $set: { text: 'after' } }, [entry]);
+      expect(doc?.text).toBe('after');
+      const [published] = await collectMessages(topic(env), (m) => m.length >= 1);
+      expect(JSON.parse(published!.value!)).toMatchObject({ subject: 'subj-3', payload: { notificationId: 'n-upd', title: 'updated' } });
+      expect(await app.outbox.update(app.models.notes, { _id: 'missing' }, { $set: { text: 'x' } }, [entry])).toBeNull();
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('crash between the state write and the publish', () => {
   const child = fileURLToPath(new URL('./fixtures/crash-after-write.ts', import.meta.url));
 

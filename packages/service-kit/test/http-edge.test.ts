@@ -21,7 +21,14 @@ beforeAll(async () => {
     },
   }, async (request) => ({ name: request.body.name, secret: 'never serialized' }));
   app.get('/boom', async () => { throw new Error('database password is hunter2 at 10.0.0.5'); });
+  app.get('/items/:id', async () => ({}));
   app.get('/refused', async () => { throw Errors.forbidden('Sharing needs your consent', { clause: '3.1.2' }); });
+  app.get('/upstream/:status', async (request) => {
+    const err = new Error('connect ECONNREFUSED 10.0.0.7:4002') as Error & { statusCode: number; retryAfter: number };
+    err.statusCode = Number((request.params as { status: string }).status);
+    err.retryAfter = 3;
+    throw err;
+  });
   await app.ready();
 });
 afterAll(() => app.close());
@@ -92,10 +99,30 @@ describe('one error shape', () => {
     expect(res.body).not.toMatch(/hunter2|10\.0\.0\.5/);
   });
 
+  it('answers upstream failures (502, 504) with their own code, a fixed message and Retry-After', async () => {
+    for (const [status, code] of [[502, 'PIPP_BAD_GATEWAY'], [504, 'PIPP_UPSTREAM_TIMEOUT']] as const) {
+      const res = await app.inject({ url: `/upstream/${status}` });
+      expect(res.statusCode).toBe(status);
+      expect(res.json()).toMatchObject({ code });
+      expect(res.headers['retry-after']).toBe('3');
+      expect(res.body).not.toMatch(/ECONNREFUSED|10\.0\.0\.7/);
+      expect(isErrorShape(res.json())).toBe(true);
+    }
+  });
+
   it('carries the policy clause behind a refusal', async () => {
     const res = await app.inject({ url: '/refused' });
     expect(res.statusCode).toBe(403);
     expect(res.json()).toMatchObject({ code: 'PIPP_FORBIDDEN', clause: '3.1.2', message: 'Sharing needs your consent' });
+  });
+
+  it('answers a URL that cannot be decoded with a 400 in the same shape', async () => {
+    for (const url of ['/items/%E0%A4%A', '/refused/%E0%A4%A', '/items/%']) {
+      const res = await app.inject({ url });
+      expect(res.statusCode, url).toBeGreaterThanOrEqual(400);
+      expect(res.statusCode, url).toBeLessThan(500);
+      expect(isErrorShape(res.json()), url).toBe(true);
+    }
   });
 
   it('answers unknown routes with the same shape', async () => {

@@ -1,7 +1,7 @@
 // Outbox.update on the real database: the state change and its event are one write, and it works on
 // FerretDB 1.24, which implements no projection on findAndModify (mongoose would send one for the
 // hidden outbox field).
-import { dropDatabase, isolatedEnv, TestAuthority, waitFor } from '@pipp/testing';
+import { dropDatabase, dropTopics, isolatedEnv, TestAuthority, waitFor } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/index.js';
 import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
@@ -15,6 +15,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await authority.close();
   await dropDatabase(env.MONGO_DB!);
+  await dropTopics(env.KAFKA_TOPIC_PREFIX!);
 });
 
 it('updates a document and appends its event in one write, then relays it', async () => {
@@ -36,6 +37,27 @@ it('updates a document and appends its event in one write, then relays it', asyn
     expect(app.outbox.entry('privacy.notification.requested', { payload, key: 'flow-1' }).key).toBe('flow-1');
     const bare = app.outbox.entry('privacy.notification.requested', { payload });
     expect(bare.key).toBe(bare.eventId);
+  } finally {
+    await app.close();
+  }
+});
+
+it('keeps every change and every event when one document is updated concurrently (FerretDB 1.24 loses unserialized ones)', async () => {
+  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
+  await app.ready();
+  try {
+    await app.models.notes.create({ _id: 'c-1', subjectId: 'subj-c', text: 'start' });
+    const ids = Array.from({ length: 20 }, (_, i) => `c-1-${i}`);
+    await Promise.all(ids.map((id) => app.outbox.update(app.models.notes, { _id: 'c-1' }, { $set: { text: id } }, [app.outbox.entry('privacy.notification.requested', {
+      subject: 'subj-c',
+      payload: { notificationId: id, kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-c'] }, title: 't', body: 'b' },
+    })])));
+    // Every event reaches the consumer: none was lost to a concurrent write of the same document.
+    await waitFor(async () => (await app.models.effects.countDocuments({ _id: { $in: ids } })) === ids.length, { what: 'all 20 events', timeoutMs: 30_000 });
+    await waitFor(async () => {
+      const doc = await app.mongo.connection.collection('notes').findOne({ _id: 'c-1' as never });
+      return doc && (doc._outbox ?? []).length === 0;
+    }, { what: 'the outbox to drain' });
   } finally {
     await app.close();
   }

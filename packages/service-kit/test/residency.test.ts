@@ -2,7 +2,7 @@
 // region without a 5.3 exception and its evidence is flagged, in the service's own log at start-up
 // and in the announcement the retention service reports from.
 import { parseEvent } from '@pipp/contracts';
-import { collectMessages, dropDatabase, isolatedEnv, TestAuthority } from '@pipp/testing';
+import { collectMessages, dropDatabase, dropTopics, isolatedEnv, TestAuthority } from '@pipp/testing';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -77,5 +77,6 @@ it('flags a store abroad in the service log at start-up and announces the declar
     await new Promise((r) => proc.once('exit', r));
     await authority.close();
     await dropDatabase(env.MONGO_DB!);
+    await dropTopics(env.KAFKA_TOPIC_PREFIX!);
   }
 });

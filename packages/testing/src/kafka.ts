@@ -55,3 +55,25 @@ export async function produceRaw(topic: string, messages: { key?: string; value:
     await producer.disconnect();
   }
 }
+
+/**
+ * Deletes every topic whose name starts with `prefix` (a test's KAFKA_TOPIC_PREFIX), DLQs included.
+ * Call it in afterAll with dropDatabase: each test environment creates a topic (and a DLQ) per event
+ * type, and a shared broker that keeps them all runs out of file handles (measured: ~20,000
+ * partition directories reached the broker's open-files limit of 20,000 and it stopped accepting
+ * connections). Never throws; a broker that is down is left alone.
+ */
+export async function dropTopics(prefix: string, brokers = process.env.KAFKA_BROKERS ?? ''): Promise<number> {
+  if (!prefix) return 0;
+  const admin = new Kafka({ clientId: 'pipp-test-cleanup', brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin();
+  try {
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length) await admin.deleteTopics({ topics, timeout: 10_000 });
+    return topics.length;
+  } catch {
+    return 0;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}

@@ -158,17 +158,17 @@ export const SEED_CATALOGUE: Catalogue = {
       why: 'notices reach you on the contact channels you gave us',
     },
     {
-      id: 'optional-profile', title: 'Optional profile', kind: 'additional', purposes: ['account', 'profile'], status: 'active',
+      id: 'profile', title: 'Optional profile', kind: 'additional', purposes: ['account', 'profile'], status: 'active',
       categories: ['profile', 'credentials'],
       why: 'your profile picture, account name, nickname and login password are kept only if you add them',
     },
     {
-      id: 'personalized-display', title: 'Personalised service information', kind: 'additional', purposes: ['personalization'], status: 'active',
+      id: 'personalization', title: 'Personalised service information', kind: 'additional', purposes: ['personalization'], status: 'active',
       categories: ['activity-log'],
       why: 'we use your browsing, search and usage logs to show information that fits you',
     },
     {
-      id: 'third-party-sharing', title: 'Sharing with third parties', kind: 'additional', purposes: ['sharing'], status: 'active',
+      id: 'sharing', title: 'Sharing with third parties', kind: 'additional', purposes: ['sharing'], status: 'active',
       categories: EXTERNAL_CATEGORIES,
       why: 'a recipient you agreed to receives the information a business scenario needs',
     },
@@ -178,7 +178,7 @@ export const SEED_CATALOGUE: Catalogue = {
       why: 'information you chose to make public is published',
     },
     {
-      id: 'cross-border-transfer', title: 'Cross-border transfer', kind: 'additional', purposes: ['cross-border'], status: 'active',
+      id: 'cross-border', title: 'Cross-border transfer', kind: 'additional', purposes: ['cross-border'], status: 'active',
       categories: EXTERNAL_CATEGORIES,
       why: 'a service you use stores or processes your information outside the home region',
     },

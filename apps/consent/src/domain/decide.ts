@@ -148,6 +148,9 @@ export function decide(req: DecisionRequest, ctx: DecisionContext, subject: Subj
   if (purpose.requires === 'disclosure' && req.disclosure !== true) return deny('3.3', `Purpose ${purpose.id} is public disclosure: set disclosure to true`);
   if (purpose.requires === 'country' && req.country === undefined) return deny('5.3', `Purpose ${purpose.id} stores or transfers data abroad: name the destination country`);
   const foreign = req.country !== undefined && req.country !== ctx.homeRegion;
+  if (purpose.requires === 'country' && !foreign) {
+    return deny('5.3', `${req.country} is the home region: storing data there is not a cross-border transfer; ask for the purpose of the processing itself`);
+  }
   const external = req.recipientId !== undefined || req.disclosure === true;
 
   // A claimed legal basis (2.4.2(4), 3.4, 5.3.1, 5.3.3): admitted by the purpose, with its evidence.
@@ -212,7 +215,8 @@ export function decide(req: DecisionRequest, ctx: DecisionContext, subject: Subj
   }
   // The consent covers the categories the subject agreed to when giving it (a narrower grant, or a
   // purpose that covers more since): anything else needs the subject's consent first (2.4.2(2)).
-  const primary = entries[0]!;
+  const primary = entries[0];
+  if (!primary) return deny(baseClause, `Nothing the subject could consent to covers this processing under purpose ${purpose.id}`);
   const uncovered = req.categories.filter((c) => !primary.categories.includes(c));
   if (uncovered.length) {
     return deny(needs[0]!.clause === baseClause ? '2.4.2(2)' : needs[0]!.clause, `The consent to ${needs[0]!.what} given on ${iso(primary.at)} covers ${primary.categories.join(', ') || 'no category'}, not ${uncovered.join(', ')}: ask the subject first`);

@@ -20,6 +20,9 @@ export interface LedgerFact {
   pseudonymized?: unknown;
 }
 
+/** How long records of an erased subject stored before the erasure are ignored if seen again (ms). */
+const ERASED_GUARD_MS = 10 * 60_000;
+
 interface SubjectState extends SubjectView {
   lastSeq: number;
 }
@@ -81,7 +84,13 @@ export class Projection {
   /** Forgets a subject (erasure): their records are pseudonymized and no longer count (4.1). */
   drop(subjectId: string, at = Date.now()): void {
     this.subjects.delete(subjectId);
+    this.erasedAt.delete(subjectId); // re-inserted last: the map stays in time order
     this.erasedAt.set(subjectId, at);
+    // The guard only has to outlive the re-read window of records stored before the erasure.
+    for (const [id, t] of this.erasedAt) {
+      if (t >= at - ERASED_GUARD_MS) break;
+      this.erasedAt.delete(id);
+    }
   }
 
   /** Removes one consent key of a subject (its history was purged by a retention sweep). */
@@ -169,8 +178,15 @@ export class Projection {
     return this.base.shutdowns;
   }
 
-  /** The decision context at `now` (ms since epoch). */
+  /**
+   * The decision context at `now` (ms since epoch). One object, rebuilt only when the catalogue,
+   * policies or shutdowns change (this is on every decision's path); decisions use it synchronously.
+   */
   context(now: number): DecisionContext {
-    return { ...this.base, homeRegion: this.homeRegion, now };
+    if (this.ctx?.base !== this.base) this.ctx = { base: this.base, value: { ...this.base, homeRegion: this.homeRegion, now } };
+    this.ctx.value.now = now;
+    return this.ctx.value;
   }
+
+  private ctx: { base: Projection['base']; value: DecisionContext } | undefined;
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import { GENERAL, currentVersion } from '../domain/policy.js';
 import type { LedgerFact } from '../domain/projection.js';
 import { handleErasure, handleSweep } from './erasure.js';
+import { upsert } from '../plugins/upsert.js';
 
 const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document: 1, state: 1, consentType: 1, categories: 1, policyVersion: 1, at: 1, recordedAt: 1, pseudonymized: 1 };
 
@@ -20,14 +21,14 @@ export async function recordRegistration(app: FastifyInstance, event: EventEnvel
   const general = app.projection.document(GENERAL);
   const generalVersion = documentId === GENERAL ? version : (general && currentVersion(general, at.getTime())?.version) ?? null;
   await app.ledger.append(subjectId, {
-    id: `reg-${subjectId}-policy`, kind: 'policy', document: { documentId, version }, state: 'granted', consentType: 'express',
+    id: `reg-${app.ledger.keyedId(`${subjectId}\u0000registration`)}-policy`, kind: 'policy', document: { documentId, version }, state: 'granted', consentType: 'express',
     channel: 'registration', policyVersion: generalVersion, categories: [], actor: { role: 'subject' }, at,
     noticeText: `Registration: read and acknowledged version ${version} of the ${documentId} policy (policy preamble).`,
   });
   for (const purpose of app.projection.purposes.values()) {
     if (!purpose.grantedAtRegistration || purpose.status !== 'active') continue;
     await app.ledger.append(subjectId, {
-      id: `reg-${subjectId}-${purpose.id}`, kind: 'purpose', purpose: purpose.id, state: 'granted', consentType: 'express',
+      id: `reg-${app.ledger.keyedId(`${subjectId}\u0000registration`)}-${purpose.id}`, kind: 'purpose', purpose: purpose.id, state: 'granted', consentType: 'express',
       channel: 'registration', policyVersion: generalVersion, categories: purpose.categories, actor: { role: 'subject' }, at,
       noticeText: `Registration: by acknowledging version ${version} of the ${documentId} policy you authorise "${purpose.title}", which the basic functions need: ${purpose.why} (policy 2.1.1).`,
     });
@@ -49,10 +50,10 @@ export function registerConsumers(app: FastifyInstance, config: Config): void {
       'privacy.subject.registered': async (event) => recordRegistration(app, event),
       'privacy.function.shutdown': async (event) => {
         const { shutdownId, functionId, title, effectiveAt } = event.payload;
-        await app.models.shutdowns.updateOne({ _id: shutdownId }, {
+        await upsert(() => app.models.shutdowns.updateOne({ _id: shutdownId }, {
           $setOnInsert: { functionId, title, effectiveAt: new Date(effectiveAt), receivedAt: new Date() },
-        }, { upsert: true });
-        await app.models.revisions.updateOne({ _id: 'shutdowns' }, { $inc: { rev: 1 } }, { upsert: true });
+        }, { upsert: true }));
+        await upsert(() => app.models.revisions.updateOne({ _id: 'shutdowns' }, { $inc: { rev: 1 } }, { upsert: true }));
         app.projection.addShutdown({ shutdownId, functionId, title, effectiveAt: Date.parse(effectiveAt) });
       },
       'privacy.erasure.requested': async (event) => {

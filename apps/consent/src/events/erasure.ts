@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { planErasure, type ErasurePlan } from '../domain/erasure.js';
 import { pseudonymFor, sha256 } from '../domain/receipt.js';
 import type { ConsentRecordDoc, ErasureDoc, SweepDoc } from '../plugins/models.js';
+import { upsert } from '../plugins/upsert.js';
 
 /**
  * This service's part of the erasure saga (policy 4.1, 4.2; DESIGN.md): the subject's ledger is
@@ -44,16 +45,23 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
     app.projection.drop(p.subjectId);
     const kept = doc.kept[0];
     if (kept) {
-      await models.records.updateMany({ subjectId: p.subjectId }, {
-        $set: {
-          // Unique per request, so a later erasure of records made since cannot collide on (subjectId, seq).
-          subjectId: `${pseudonym}.${sha256(p.requestId).slice(0, 8)}`,
-          pseudonymized: { at: new Date(), requestId: p.requestId, pseudonym, purgeAt: new Date(kept.purgeAt), legalBasis: kept.legalBasis, reason: kept.reason },
-        },
-      });
+      // Repeated until no record names the subject: FerretDB 1.24 can lose an update that races with
+      // the outbox relay removing published entries from the same document.
+      for (let pass = 0; pass < 10 && await models.records.exists({ subjectId: p.subjectId }); pass += 1) {
+        await models.records.updateMany({ subjectId: p.subjectId }, {
+          $set: {
+            // Unique per request, so a later erasure of records made since cannot collide on (subjectId, seq).
+            subjectId: `${pseudonym}.${sha256(p.requestId).slice(0, 8)}`,
+            pseudonymized: { at: new Date(), requestId: p.requestId, pseudonym, purgeAt: new Date(kept.purgeAt), legalBasis: kept.legalBasis, reason: kept.reason },
+          },
+        });
+      }
+      if (await models.records.exists({ subjectId: p.subjectId })) throw new Error('records of the subject are still not pseudonymized; retrying');
     }
     app.legalBasisLog.forget(p.subjectId);
     await models.legalBasisUses.deleteMany({ subjectId: p.subjectId });
+    // Staff-access audit records stay (accountability) but name the subject by pseudonym only.
+    await models.audit.updateMany({ subjectId: p.subjectId }, { $set: { subjectId: pseudonym } });
   }
 
   const reply = outbox.entry('privacy.erasure.participant-replied', {
@@ -87,7 +95,7 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
     return;
   }
   if (!existing) {
-    await models.sweeps.updateOne({ _id: sweepId }, { $setOnInsert: { status: 'in-progress', counts: { erased: 0, anonymized: 0, kept: 0 }, batches: 0, startedAt: new Date() } }, { upsert: true });
+    await upsert(() => models.sweeps.updateOne({ _id: sweepId }, { $setOnInsert: { status: 'in-progress', counts: { erased: 0, anonymized: 0, kept: 0 }, batches: 0, startedAt: new Date() } }, { upsert: true }));
   }
   const progress = async (erased: number, anonymized: number) => {
     const doc = await outbox.update(models.sweeps, { _id: sweepId }, { $inc: { 'counts.erased': erased, 'counts.anonymized': anonymized, batches: 1 } }, []);
@@ -146,6 +154,7 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
 function replyOf(app: FastifyInstance, sweepId: string, doc: SweepDoc, status: 'in-progress' | 'completed', correlationId: string) {
   return app.outbox.entry('privacy.retention.sweep-replied', {
     correlationId,
+    key: sweepId, // one sweep's progress replies stay in order (one partition)
     payload: { sweepId, participant: 'consent', status, counts: doc.counts, batches: doc.batches },
   });
 }

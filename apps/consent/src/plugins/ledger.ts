@@ -3,10 +3,11 @@ import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import { Projection } from '../domain/projection.js';
-import { buildReceipt, recordHash, sha256, type ConsentReceipt, type RecordContent } from '../domain/receipt.js';
+import { buildReceipt, pseudonymFor, recordHash, sha256, type ConsentReceipt, type RecordContent } from '../domain/receipt.js';
 import { canonicalScope, scopeKey, type ConsentScope } from '../domain/scope.js';
 import type { Actor, ConsentChannel, ConsentRecordDoc, ConsentModels } from './models.js';
 import type { Outbox } from '@pipp/service-kit';
+import { upsert } from './upsert.js';
 
 /** A record to append to a subject's ledger. */
 export interface NewRecord {
@@ -134,7 +135,7 @@ export class Ledger {
       const { subjectId, documentId, version } = next;
       try {
         await this.append(subjectId, {
-          id: `implied-${sha256(`${subjectId}\u0000${documentId}\u0000${version}`).slice(0, 40)}`,
+          id: `implied-${this.keyedId(`${subjectId}\u0000${documentId}\u0000${version}`)}`,
           kind: 'policy', document: { documentId, version }, state: 'granted', consentType: 'implied',
           channel: 'continued-use', policyVersion: documentId === 'general' ? version : null, categories: [],
           noticeText: `Continued use of the services after the notice period of version ${version} of the ${documentId} policy (policy VI)`,
@@ -147,11 +148,19 @@ export class Ledger {
     }
   }
 
+  /**
+   * A deterministic record id for an idempotent append, derived from the subject id with the pseudonym
+   * key (HMAC), so the id itself never names the subject once the record is pseudonymized.
+   */
+  keyedId(material: string): string {
+    return pseudonymFor(material, this.deps.config.CONSENT_PSEUDONYM_KEY).slice(3, 35);
+  }
+
   /** Stores a notice text once, by its SHA-256; returns the hash. */
   async storeNotice(text: string): Promise<string> {
     const hash = sha256(text);
     if (!this.knownNotices.has(hash)) {
-      await this.deps.models.notices.updateOne({ _id: hash }, { $setOnInsert: { text, firstSeenAt: new Date() } }, { upsert: true });
+      await upsert(() => this.deps.models.notices.updateOne({ _id: hash }, { $setOnInsert: { text, firstSeenAt: new Date() } }, { upsert: true }));
       this.knownNotices.add(hash);
     }
     return hash;

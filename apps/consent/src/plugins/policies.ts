@@ -8,6 +8,7 @@ import {
 import type { Projection } from '../domain/projection.js';
 import { ConsentErrors } from '../errors.js';
 import type { Actor, ConsentModels, PolicyVersionDoc } from './models.js';
+import { upsert } from './upsert.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -143,7 +144,7 @@ export class PolicyStore {
       if ((err as { code?: number }).code === 11000) throw ConsentErrors.staleRevision(`Version ${version} of ${input.documentId} was published meanwhile; re-read and retry`);
       throw err;
     }
-    await models.revisions.updateOne({ _id: 'policies' }, { $inc: { rev: 1 } }, { upsert: true });
+    await upsert(() => models.revisions.updateOne({ _id: 'policies' }, { $inc: { rev: 1 } }, { upsert: true }));
     await this.load();
     return doc;
   }

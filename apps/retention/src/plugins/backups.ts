@@ -96,7 +96,14 @@ export class BackupService {
   }
 
   /** Plans the next batch of re-applied erasures of a restore, or marks it clean when all completed. */
-  private async advance(r: RestoreDoc, now: Date): Promise<void> {
+  private async advance(restore: RestoreDoc, now: Date): Promise<void> {
+    await this.app.outbox.withDocument(this.app.store.restores, restore._id, async () => {
+      const r = await this.app.store.restores.findById(restore._id).lean();
+      if (r && r.status === 'reapplying') await this.advanceLocked(r, now);
+    });
+  }
+
+  private async advanceLocked(r: RestoreDoc, now: Date): Promise<void> {
     const g = await this.app.store.backups.findById(r.generationId).lean();
     if (!g) return;
     if (!r.planningDone) {

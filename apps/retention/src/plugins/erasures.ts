@@ -1,7 +1,7 @@
 import type {
   DataCategory, ErasureGround, ErasureParticipant, ErasureScope, EventPayload,
 } from '@pipp/contracts';
-import type { OutboxEntry } from '@pipp/service-kit';
+import { includeHidden, type OutboxEntry } from '@pipp/service-kit';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
@@ -150,8 +150,8 @@ export class ErasureService {
     const target = open.find((r) => coversScope(r.scope, input.scope));
     if (!target) return null;
     const join = { at: now, origin: input.origin, ground: input.ground, requestedBy: input.requestedBy };
-    const updated = await this.requests.findOneAndUpdate({ _id: target._id, status: 'in-progress' }, { $push: { joins: join }, $set: { updatedAt: now } }, { new: true })
-      .select('+_outbox').lean();
+    const updated = await this.app.outbox.withDocument(this.requests, target._id, () => this.requests.findOneAndUpdate({ _id: target._id, status: 'in-progress' }, { $push: { joins: join }, $set: { updatedAt: now } }, { new: true })
+      .select(includeHidden(this.requests)).lean());
     if (updated) this.log.info({ requestId: target._id, subjectId: input.subjectId }, 'erasure request joined the open one');
     return updated;
   }
@@ -179,43 +179,54 @@ export class ErasureService {
    * Applies a participant's reply (consumer of `privacy.erasure.participant-replied`). What it kept is
    * recorded first (idempotent), then the request; the write that completes the request also carries
    * `privacy.erasure.completed`. Unknown or closed requests and replies that change nothing are ignored.
+   * One read-modify-write at a time per request in this process (`withDocument`), and conditional on
+   * `rev` against other instances.
    */
   async applyReply(reply: Reply, now = new Date()): Promise<void> {
-    if (reply.status === 'completed' && reply.kept.length) {
-      await this.app.store.kept.bulkWrite(reply.kept.map((k) => ({
-        updateOne: {
-          filter: { _id: `${reply.requestId}:${reply.participant}:${k.category}` },
-          update: { $setOnInsert: { requestId: reply.requestId, subjectId: reply.subjectId, participant: reply.participant, category: k.category, legalBasis: k.legalBasis, purgeAt: new Date(k.purgeAt), reason: k.reason, state: 'isolated', recordedAt: now } },
-          upsert: true,
-        },
-      })), { ordered: false });
-    }
-    for (let round = 0; round < 20; round += 1) {
-      const doc = await this.requests.findById(reply.requestId).lean();
-      if (!doc) { this.log.warn({ requestId: reply.requestId, participant: reply.participant }, 'reply for an unknown erasure request ignored'); return; }
-      if (doc.status !== 'in-progress' || doc.subjectId !== reply.subjectId) return;
-      const next = applyReply(doc.participants, reply, now, this.retry);
-      if (!next) return;
-      const complete = isComplete(next);
-      const fired = new Set(doc.escalations.map((e) => e.level));
-      const set: Record<string, unknown> = { participants: next, totals: totals(next), updatedAt: now, nextActionAt: complete ? null : nextActionAt(next, doc.deadline, fired, this.retry) };
-      if (complete) Object.assign(set, { status: 'completed', completedAt: now, openKey: `closed:${doc._id}` });
-      const entries = complete && doc.kind === 'erasure'
-        ? [this.app.outbox.entry('privacy.erasure.completed', { subject: doc.subjectId, correlationId: doc._id, payload: { requestId: doc._id, subjectId: doc.subjectId, completedAt: now.toISOString(), counts: totals(next) } })]
-        : [];
-      const written = entries.length
-        ? await this.app.outbox.update(this.requests, { _id: doc._id, rev: doc.rev }, { $set: set, $inc: { rev: 1 } }, entries)
-        : (await this.requests.updateOne({ _id: doc._id, rev: doc.rev }, { $set: set, $inc: { rev: 1 } })).matchedCount > 0;
-      if (!written) continue; // someone else wrote meanwhile: read again
-      const p = next[reply.participant]!;
-      this.log.info({ requestId: doc._id, participant: reply.participant, state: p.state, attempt: reply.attempt, counts: reply.counts }, 'erasure participant replied');
-      if (complete) {
-        this.log.info({ requestId: doc._id, subjectId: doc.subjectId, kind: doc.kind, totals: totals(next), ms: now.getTime() - doc.createdAt.getTime() }, 'erasure request completed');
-        await this.afterCompletion(doc, now);
+    await this.app.outbox.withDocument(this.requests, reply.requestId, async () => {
+      for (let round = 0; round < 20; round += 1) {
+        const doc = await this.requests.findById(reply.requestId).lean();
+        if (!doc) { this.log.warn({ requestId: reply.requestId, participant: reply.participant }, 'reply for an unknown erasure request ignored'); return; }
+        if (doc.status !== 'in-progress' || doc.subjectId !== reply.subjectId) return;
+        const next = applyReply(doc.participants, reply, now, this.retry);
+        if (!next) return;
+        if (reply.status === 'completed' && reply.kept.length) await this.recordKept(reply, now);
+        const complete = isComplete(next);
+        const fired = new Set(doc.escalations.map((e) => e.level));
+        const set: Record<string, unknown> = { participants: next, totals: totals(next), updatedAt: now, nextActionAt: complete ? null : nextActionAt(next, doc.deadline, fired, this.retry) };
+        if (complete) Object.assign(set, { status: 'completed', completedAt: now, openKey: `closed:${doc._id}` });
+        const entries = complete && doc.kind === 'erasure'
+          ? [this.app.outbox.entry('privacy.erasure.completed', { subject: doc.subjectId, correlationId: doc._id, payload: { requestId: doc._id, subjectId: doc.subjectId, completedAt: now.toISOString(), counts: totals(next) } })]
+          : [];
+        const written = entries.length
+          ? await this.app.outbox.update(this.requests, { _id: doc._id, rev: doc.rev }, { $set: set, $inc: { rev: 1 } }, entries)
+          : (await this.requests.updateOne({ _id: doc._id, rev: doc.rev }, { $set: set, $inc: { rev: 1 } })).matchedCount > 0;
+        if (!written) continue; // another instance wrote meanwhile: read again
+        const p = next[reply.participant]!;
+        this.log.info({ requestId: doc._id, participant: reply.participant, state: p.state, attempt: reply.attempt, counts: reply.counts }, 'erasure participant replied');
+        if (complete) {
+          this.log.info({ requestId: doc._id, subjectId: doc.subjectId, kind: doc.kind, totals: totals(next), ms: now.getTime() - doc.createdAt.getTime() }, 'erasure request completed');
+          await this.afterCompletion(doc, now);
+        }
+        return;
       }
-      return;
-    }
-    throw new Error(`erasure request ${reply.requestId}: too many concurrent writes`);
+      throw new Error(`erasure request ${reply.requestId}: too many concurrent writes`);
+    });
+  }
+
+  /**
+   * Records what a participant kept by law (idempotent upserts keyed by request, participant and
+   * category), before the request document says the participant completed: a crash in between is
+   * repaired by the redelivered reply.
+   */
+  private async recordKept(reply: Reply, now: Date) {
+    await this.app.store.kept.bulkWrite(reply.kept.map((k) => ({
+      updateOne: {
+        filter: { _id: `${reply.requestId}:${reply.participant}:${k.category}` },
+        update: { $setOnInsert: { requestId: reply.requestId, subjectId: reply.subjectId, participant: reply.participant, category: k.category, legalBasis: k.legalBasis, purgeAt: new Date(k.purgeAt), reason: k.reason, state: 'isolated', recordedAt: now } },
+        upsert: true,
+      },
+    })), { ordered: false });
   }
 
   /** What follows a completion outside the request document (repaired by `repair` after a crash). */
@@ -234,8 +245,10 @@ export class ErasureService {
   async tick(now = new Date()): Promise<{ redelivered: number; escalated: number }> {
     let redelivered = 0;
     let escalated = 0;
-    const due = await this.requests.find({ status: 'in-progress', nextActionAt: { $lte: now } }).sort({ nextActionAt: 1 }).limit(200).lean();
-    for (const doc of due) {
+    const due = await this.requests.find({ status: 'in-progress', nextActionAt: { $lte: now } }, { _id: 1 }).sort({ nextActionAt: 1 }).limit(200).lean();
+    for (const { _id } of due) await this.app.outbox.withDocument(this.requests, _id, async () => {
+      const doc = await this.requests.findById(_id).lean();
+      if (!doc || doc.status !== 'in-progress' || !doc.nextActionAt || doc.nextActionAt > now) return;
       const plan = planSaga({ participants: doc.participants, attempt: doc.attempt, deadline: doc.deadline, escalations: doc.escalations }, now, this.retry);
       const entries: OutboxEntry[] = [];
       if (plan.redeliver.length) entries.push(this.requestedEvent(doc, plan.attempt, plan.redeliver));
@@ -251,7 +264,7 @@ export class ErasureService {
       const written = entries.length
         ? await this.app.outbox.update(this.requests, { _id: doc._id, rev: doc.rev }, update, entries)
         : (await this.requests.updateOne({ _id: doc._id, rev: doc.rev }, update)).matchedCount > 0;
-      if (!written) continue; // a reply landed meanwhile; the next pass sees the new state
+      if (!written) return; // another instance wrote meanwhile; the next pass sees the new state
       if (plan.redeliver.length) {
         redelivered += 1;
         this.log.info({ requestId: doc._id, attempt: plan.attempt, participants: plan.redeliver }, 'erasure request redelivered');
@@ -260,7 +273,7 @@ export class ErasureService {
         escalated += 1;
         this.log.warn({ requestId: doc._id, level: e.level, participants: e.participants, deadline: doc.deadline }, 'erasure request escalated to the DPO');
       }
-    }
+    });
     await this.repair(now);
     return { redelivered, escalated };
   }
@@ -314,6 +327,10 @@ export class ErasureService {
    * @throws PIPP_ERASURE_REQUEST_NOT_FOUND (404), PIPP_ERASURE_NOT_RETRYABLE (409).
    */
   async operatorRetry(requestId: string, names: ErasureParticipant[] | undefined, now = new Date()): Promise<{ request: ErasureRequestDoc; participants: ErasureParticipant[] }> {
+    return this.app.outbox.withDocument(this.requests, requestId, () => this.retryLocked(requestId, names, now));
+  }
+
+  private async retryLocked(requestId: string, names: ErasureParticipant[] | undefined, now: Date): Promise<{ request: ErasureRequestDoc; participants: ErasureParticipant[] }> {
     for (let round = 0; round < 10; round += 1) {
       const doc = await this.requests.findById(requestId).lean();
       if (!doc) throw RetentionErrors.requestNotFound(`No erasure request ${requestId}`);

@@ -88,7 +88,14 @@ export class ShutdownService {
   }
 
   /** Moves a shutdown on: starts its sweep and per-subject erasures (idempotent ids), then completes it. */
-  private async advance(doc: ShutdownDoc, now: Date): Promise<void> {
+  private async advance(shutdown: ShutdownDoc, now: Date): Promise<void> {
+    await this.app.outbox.withDocument(this.app.store.shutdowns, shutdown._id, async () => {
+      const doc = await this.app.store.shutdowns.findById(shutdown._id).lean();
+      if (doc) await this.advanceLocked(doc, now);
+    });
+  }
+
+  private async advanceLocked(doc: ShutdownDoc, now: Date): Promise<void> {
     if (doc.status === 'collection-stopped') {
       const rules = await this.app.policies.rules();
       const shutdownRules = doc.categories.map((category) => {

@@ -89,6 +89,10 @@ export class SweepService {
       }, now);
       if (opened.outcome === 'created') await this.sweeps.updateOne({ _id: reply.sweepId }, { $inc: { expiredSubjects: 1 } });
     }
+    await this.app.outbox.withDocument(this.sweeps, reply.sweepId, () => this.applyLocked(reply, now));
+  }
+
+  private async applyLocked(reply: SweepReply, now: Date): Promise<void> {
     for (let round = 0; round < 20; round += 1) {
       const doc = await this.sweeps.findById(reply.sweepId).lean();
       if (!doc || doc.status === 'completed') return;
@@ -122,8 +126,10 @@ export class SweepService {
         await this.app.store.schedules.updateOne({ _id: SCHEDULE }, { $set: { lastSweepId: sweep._id } });
       }
     }
-    const due = await this.sweeps.find({ status: 'running', nextActionAt: { $lte: now } }).limit(50).lean();
-    for (const doc of due) {
+    const due = await this.sweeps.find({ status: 'running', nextActionAt: { $lte: now } }, { _id: 1 }).limit(50).lean();
+    for (const { _id } of due) await this.app.outbox.withDocument(this.sweeps, _id, async () => {
+      const doc = await this.sweeps.findById(_id).lean();
+      if (!doc || doc.status !== 'running' || !doc.nextActionAt || doc.nextActionAt > now) return;
       const plan = planSweep(doc.participants, now, this.app.erasures.retry);
       const status = sweepStatus(plan.participants);
       const attempt = doc.attempt + (plan.redeliver.length ? 1 : 0);
@@ -134,7 +140,7 @@ export class SweepService {
         : (await this.sweeps.updateOne({ _id: doc._id, rev: doc.rev }, update)).matchedCount > 0;
       if (ok && plan.redeliver.length) this.log.info({ sweepId: doc._id, attempt, participants: plan.redeliver }, 'expiry sweep redelivered to silent participants');
       if (ok && status === 'failed') this.log.warn({ sweepId: doc._id }, 'expiry sweep failed: a participant never answered');
-    }
+    });
   }
 
   /** @throws PIPP_SWEEP_NOT_FOUND (404). */

@@ -97,6 +97,26 @@ export interface AuthOptions {
   maxTokenLifetimeMs?: number;
 }
 
+/**
+ * Caches a key lookup per `kid` for `ttlMs` (successful lookups only, at most 100 kids). get-jwks
+ * converts the JWK to PEM on every call (~7 ms of CPU for an EC key), which would otherwise be paid on
+ * every request; a key's material never changes under its kid, and the TTL (the JWKS cache's own)
+ * bounds how long a key identity stopped publishing is still accepted.
+ */
+export function cachedByKid(lookup: (kid: string | undefined) => Promise<string>, ttlMs: number) {
+  const cache = new Map<string, { pem: Promise<string>; until: number }>();
+  return (kid: string | undefined): Promise<string> => {
+    const key = kid ?? '';
+    const hit = cache.get(key);
+    if (hit && hit.until > Date.now()) return hit.pem;
+    const pem = lookup(kid);
+    if (cache.size >= 100) cache.delete(cache.keys().next().value as string);
+    cache.set(key, { pem, until: Date.now() + ttlMs });
+    pem.catch(() => { if (cache.get(key)?.pem === pem) cache.delete(key); });
+    return pem;
+  };
+}
+
 const EXPIRED = new Set(['FST_JWT_AUTHORIZATION_TOKEN_EXPIRED', 'FAST_JWT_EXPIRED']);
 
 /**
@@ -114,7 +134,7 @@ export const authPlugin = fp(async function auth(app: FastifyInstance, opts: Aut
     const url = new URL(opts.jwksUrl);
     const getJwks = buildGetJwks({ max: 100, ttl: 10 * 60_000, jwksPath: url.pathname });
     const domain = `${url.protocol}//${url.host}/`;
-    publicKey = (kid) => getJwks.getPublicKey({ domain, kid, alg: 'ES256' });
+    publicKey = cachedByKid((kid) => getJwks.getPublicKey({ domain, kid, alg: 'ES256' }), 10 * 60_000);
   }
   const lookup = publicKey;
 
@@ -134,6 +154,11 @@ export const authPlugin = fp(async function auth(app: FastifyInstance, opts: Aut
       allowedIss: opts.issuer,
       allowedAud: opts.audience,
       requiredClaims: ['sub', 'role', 'iat', 'exp', 'iss', 'aud'],
+      // Verified tokens are remembered (by a hash of the token, never past their `exp`, at most 60 s)
+      // so a client reusing its token does not pay an ES256 verification per request; revocations
+      // are checked on every request after this, cached or not.
+      cache: 10_000,
+      cacheTTL: 60_000,
     },
   } as never);
 

@@ -67,22 +67,10 @@ function logCreator(log: FastifyBaseLogger) {
  * with the configured partitions and each event's topic settings, then waits until the broker's
  * metadata shows every one with a leader for each partition. Safe to race with other services.
  * kafkajs' own `waitForLeaders` rethrows the UNKNOWN_TOPIC_OR_PARTITION a KRaft broker answers while
- * a new topic's metadata propagates, so the wait is done here, retrying retriable errors (≤ 60 s).
+ * a new topic's metadata propagates (seen under load), so the wait is done here, retrying retriable
+ * errors for up to 60 s.
  */
-export async function ensureTopics(admin: Admin, names: { topic: string; config?: Record<string, string> }[], partitions: number, replicationFactor: number) {
-  // Right after creation a broker under load can still answer UNKNOWN_TOPIC_OR_PARTITION (retriable)
-  // while waiting for leaders; try again a few times before giving up.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createMissingTopics(admin, names, partitions, replicationFactor);
-    } catch (err) {
-      if (attempt >= 4 || !(err as { retriable?: boolean }).retriable) throw err;
-      await new Promise((r) => setTimeout(r, 250 * attempt));
-    }
-  }
-}
-
-async function createMissingTopics(admin: Admin, names: { topic: string; config?: Record<string, string> }[], partitions: number, replicationFactor: number) {
+export async function ensureTopics(admin: Admin, names: { topic: string; config?: Record<string, string>; partitions?: number }[], partitions: number, replicationFactor: number) {
   const existing = new Set(await admin.listTopics());
   const missing = names.filter((n) => !existing.has(n.topic));
   if (missing.length) {
@@ -91,7 +79,7 @@ async function createMissingTopics(admin: Admin, names: { topic: string; config?
         waitForLeaders: false,
         topics: missing.map((n) => ({
           topic: n.topic,
-          numPartitions: partitions,
+          numPartitions: n.partitions ?? partitions,
           replicationFactor,
           configEntries: Object.entries(n.config ?? {}).map(([name, value]) => ({ name, value })),
         })),

@@ -46,7 +46,7 @@ export default async function catalogueRoutes(app: FastifyInstance) {
   r.put('/admin/purposes/:purposeId', {
     preHandler: app.requireRole('dpo'),
     schema: {
-      tags: ['catalogue'], summary: 'Create or replace a purpose (DPO)', security: [{ bearer: [] }],
+      tags: ['catalogue'], 'x-pipp-roles': ['dpo'], summary: 'Create or replace a purpose (DPO)', security: [{ bearer: [] }],
       params: PurposeIdParams, body: PurposeBodySchema, response: { 200: PurposeSchema, 201: PurposeSchema, ...Errors4xx(400, 401, 403, 409) },
     },
   }, async (request, reply) => {
@@ -60,7 +60,7 @@ export default async function catalogueRoutes(app: FastifyInstance) {
   r.put('/admin/functions/:functionId', {
     preHandler: app.requireRole('dpo'),
     schema: {
-      tags: ['catalogue'], summary: 'Create or replace a function (DPO)', security: [{ bearer: [] }],
+      tags: ['catalogue'], 'x-pipp-roles': ['dpo'], summary: 'Create or replace a function (DPO)', security: [{ bearer: [] }],
       params: FunctionIdParams, body: FunctionBodySchema, response: { 200: FunctionSchema, 201: FunctionSchema, ...Errors4xx(400, 401, 403, 409) },
     },
   }, async (request, reply) => {
@@ -74,7 +74,7 @@ export default async function catalogueRoutes(app: FastifyInstance) {
   r.get('/admin/catalogue/changes', {
     preHandler: app.requireRole('operator', 'dpo'),
     schema: {
-      tags: ['catalogue'], summary: 'Audit trail of catalogue edits', security: [{ bearer: [] }],
+      tags: ['catalogue'], 'x-pipp-roles': ['operator', 'dpo'], summary: 'Audit trail of catalogue edits', security: [{ bearer: [] }],
       querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }, { additionalProperties: false }),
       response: {
         200: Type.Object({

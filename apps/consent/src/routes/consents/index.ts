@@ -112,7 +112,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
 
   r.get('/subjects/:subjectId/consents', {
     preHandler: owner,
-    schema: { tags: ['consents'], summary: 'Current consents, functions, policy acceptances, processing without consent', security: [{ bearer: [] }], params: SubjectParams, response: { 200: SubjectViewSchema, ...Errors4xx(400, 401, 403) } },
+    schema: { tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Current consents, functions, policy acceptances, processing without consent', security: [{ bearer: [] }], params: SubjectParams, response: { 200: SubjectViewSchema, ...Errors4xx(400, 401, 403) } },
   }, async (request) => {
     await auditStaff(request, 'consents.read', request.params.subjectId);
     return view(request.params.subjectId);
@@ -121,7 +121,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
   r.post('/subjects/:subjectId/consents', {
     preHandler: owner,
     schema: {
-      tags: ['consents'], summary: 'Grant or withdraw consents (one record and receipt per change)', security: [{ bearer: [] }],
+      tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Grant or withdraw consents (one record and receipt per change)', security: [{ bearer: [] }],
       params: SubjectParams, body: ConsentChangesBodySchema, response: { 201: ConsentChangesResultSchema, ...Errors4xx(400, 401, 403, 422) },
     },
   }, async (request, reply) => {
@@ -146,12 +146,16 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
       if (change.state === 'granted') {
         const dimension = purpose.requires;
         const named = dimension === 'recipient' ? scoped?.recipientId : dimension === 'disclosure' ? scoped?.disclosure : dimension === 'country' ? scoped?.country : true;
-        if (named === undefined) throw ConsentErrors.invalidConsent(`${at}: purpose ${purpose.id} needs a separate consent per ${dimension}: name it in scope`, { clause: purpose.policyClause ?? '3.1.2' });
-        planned.push({ ...base, scope: scoped, state: 'granted', categories: scoped?.category ? [scoped.category] : purpose.categories, noticeText: b.noticeText ?? standardNotice(purpose) });
+        if (named === undefined && scoped?.category === undefined) throw ConsentErrors.invalidConsent(`${at}: purpose ${purpose.id} needs a separate consent per ${dimension}: name it in scope`, { clause: purpose.policyClause ?? '3.1.2' });
+        const outside = (change.categories ?? []).filter((c) => !purpose.categories.includes(c));
+        if (outside.length) throw ConsentErrors.invalidConsent(`${at}/categories: purpose ${purpose.id} does not process ${outside.join(', ')}`, { clause: '2.4.2(2)' });
+        if (change.categories && scoped?.category) throw ConsentErrors.invalidConsent(`${at}: a consent to a sensitive category covers that category only; do not list categories`);
+        const categories = scoped?.category ? [scoped.category] : change.categories ?? purpose.categories;
+        planned.push({ ...base, scope: scoped, state: 'granted', categories, noticeText: b.noticeText ?? standardNotice(purpose) });
       } else {
-        const keys = scoped
-          ? [scopeKey(purpose.id, scoped)]
-          : [purpose.id, ...[...(app.projection.subject(subjectId)?.consents ?? new Map())].filter(([k, e]) => k.startsWith(`${purpose.id}|`) && e.state === 'granted').map(([k]) => k)];
+        // Without a scope: the purpose and every scoped consent under it still granted, read from the
+        // ledger itself (this instance may not have seen a grant made on another one yet).
+        const keys = scoped ? [scopeKey(purpose.id, scoped)] : [purpose.id, ...await grantedScopedKeys(subjectId, purpose.id)];
         for (const key of keys) {
           const { scope } = parseScopeKey(key);
           planned.push({ ...base, scope, state: 'withdrawn', categories: [], noticeText: b.noticeText ?? `Withdrawal of consent to ${purpose.title}${scope ? ` (${Object.entries(scope).map(([k, v]) => `${k} ${String(v)}`).join(', ')})` : ''}` });
@@ -167,7 +171,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
   r.post('/subjects/:subjectId/policy-acceptances', {
     preHandler: owner,
     schema: {
-      tags: ['consents'], summary: 'Expressly accept a policy version (VI)', security: [{ bearer: [] }],
+      tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Expressly accept a policy version (VI)', security: [{ bearer: [] }],
       params: SubjectParams, body: AcceptBodySchema,
       response: { 201: Type.Object({ record: RecordSchema, receipt: ReceiptSchema }), ...Errors4xx(400, 401, 403, 404, 422) },
     },
@@ -190,7 +194,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
   r.get('/subjects/:subjectId/history', {
     preHandler: owner,
     schema: {
-      tags: ['consents'], summary: 'The subject\'s consent ledger, oldest first', security: [{ bearer: [] }],
+      tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'The subject\'s consent ledger, oldest first', security: [{ bearer: [] }],
       params: SubjectParams, querystring: HistoryQuery,
       response: { 200: Type.Object({ records: Type.Array(RecordSchema), nextAfterSeq: Type.Union([Type.Integer(), Type.Null()]) }), ...Errors4xx(400, 401, 403) },
     },
@@ -204,7 +208,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
 
   r.get('/subjects/:subjectId/receipts/:recordId', {
     preHandler: owner,
-    schema: { tags: ['consents'], summary: 'The consent receipt of one record', security: [{ bearer: [] }], params: RecordParams, response: { 200: ReceiptSchema, ...Errors4xx(400, 401, 403, 404) } },
+    schema: { tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'The consent receipt of one record', security: [{ bearer: [] }], params: RecordParams, response: { 200: ReceiptSchema, ...Errors4xx(400, 401, 403, 404) } },
   }, async (request) => {
     const { subjectId, recordId } = request.params;
     const doc = await app.models.records.findOne({ _id: recordId, subjectId }).lean<ConsentRecordDoc>();
@@ -216,7 +220,7 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
   r.get('/subjects/:subjectId/export', {
     preHandler: owner,
     schema: {
-      tags: ['consents'], summary: 'Everything this service holds about the subject, as JSON (PIPL art. 45)', security: [{ bearer: [] }], params: SubjectParams,
+      tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Everything this service holds about the subject, as JSON (PIPL art. 45)', security: [{ bearer: [] }], params: SubjectParams,
       response: {
         200: Type.Object({
           exportedAt: Type.String(), format: Type.String(), subject: SubjectViewSchema,
@@ -236,6 +240,13 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
       history: docs.map((d) => recordOut(d, notices.get(d.noticeHash ?? ''))), receipts: docs.map((d) => app.ledger.receipt(d, subjectId)),
     };
   });
+
+  async function grantedScopedKeys(subjectId: string, purpose: string): Promise<string[]> {
+    const docs = await app.models.records.find({ subjectId, purpose, kind: 'purpose' }, { scopeKey: 1, seq: 1, state: 1 }).sort({ seq: 1 }).lean<Pick<ConsentRecordDoc, 'scopeKey' | 'seq' | 'state'>[]>();
+    const latest = new Map<string, string>();
+    for (const d of docs) if (d.scopeKey) latest.set(d.scopeKey, d.state);
+    return [...latest].filter(([k, state]) => k !== purpose && state === 'granted').map(([k]) => k);
+  }
 
   async function noticesOf(docs: ConsentRecordDoc[]) {
     const hashes = [...new Set(docs.map((d) => d.noticeHash).filter((h): h is string => Boolean(h)))];

@@ -3,6 +3,7 @@ import { DecisionRequestSchema, DecisionSchema } from '@pipp/contracts';
 import { Errors } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import { decide } from '../../domain/decide.js';
+import { lazyChildLogger } from '../../plugins/lazy-logger.js';
 import { Errors4xx } from '../../schemas.js';
 
 /**
@@ -13,13 +14,18 @@ import { Errors4xx } from '../../schemas.js';
  * record id, or the legal basis with its evidence), the deciding `clause` and a `reason` a person can
  * read. Answered from the in-memory projection (no database call on this path). Roles: `service` (only
  * for itself: `service` must equal the token's subject), `operator`, `dpo`. 400 on a malformed body.
+ * Logged at `warn` and above only (the route is on every processing path of every service; each
+ * caller records the decisions it acts on), with a request logger created only when it logs.
  */
 export default async function decisionRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   r.post('/decisions', {
+    logLevel: 'warn',
+    childLoggerFactory: lazyChildLogger as never,
     preHandler: app.requireRole('service', 'operator', 'dpo'),
     schema: {
       tags: ['decisions'],
+      'x-pipp-roles': ['service', 'operator', 'dpo'],
       summary: 'May this processing happen? (allowed or denied, basis, clause)',
       security: [{ bearer: [] }],
       body: DecisionRequestSchema,

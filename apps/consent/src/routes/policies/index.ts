@@ -18,6 +18,8 @@ const iso = (d: Date | string) => new Date(d).toISOString();
  * - `GET /public/policies/:documentId/versions[/:version]` (anonymous): the history, or one version;
  * - `GET /public/policies/:documentId/versions/:version/clauses/:clauseId` (anonymous): one clause
  *   (e.g. `2.4.2(4)`) with its sub-clauses — what error messages and the traceability document cite;
+ * - `GET /admin/policies/:documentId/versions/:version/acceptance` (operator, dpo): how many subjects
+ *   accepted the version expressly or by continued use, and how many not yet (VI);
  * - `POST /admin/policies/:documentId/versions` (dpo): publishes the next version and announces it with
  *   `privacy.policy.published` (subjects are told of the specific changes; a rights-restricting one
  *   waits for each subject's express consent). 404 for an unknown document, version or clause.
@@ -91,10 +93,39 @@ export default async function policyRoutes(app: FastifyInstance) {
     return { documentId: d.documentId, version: d.version, clause, subClauses };
   });
 
+  r.get('/admin/policies/:documentId/versions/:version/acceptance', {
+    preHandler: app.requireRole('operator', 'dpo'),
+    schema: {
+      tags: ['policies'], 'x-pipp-roles': ['operator', 'dpo'], summary: 'How many subjects accepted a version, and how (VI)', security: [{ bearer: [] }],
+      params: VersionParams,
+      response: {
+        200: Type.Object({
+          documentId: Type.String(), version: Type.Integer(), restrictsRights: Type.Boolean(),
+          subjects: Type.Integer({ description: 'Subjects with any consent record' }),
+          acceptedExpressly: Type.Integer(), acceptedByContinuedUse: Type.Integer(),
+          notYet: Type.Integer({ description: 'For a rights-restricting version: subjects whose processing under it waits for their express consent' }),
+        }),
+        ...Errors4xx(400, 401, 403, 404),
+      },
+    },
+  }, async (request) => {
+    const { documentId, version } = request.params;
+    const v = app.projection.document(documentId)?.versions.find((x) => x.version === version);
+    if (!v) throw ConsentErrors.notFound(`The ${documentId} policy has no version ${version}`);
+    let subjects = 0; let express = 0; let implied = 0;
+    for (const [, s] of app.projection.entries()) {
+      subjects += 1;
+      const a = s.acceptances.get(documentId);
+      if ((a?.express ?? 0) >= version) express += 1;
+      else if ((a?.any ?? 0) >= version) implied += 1;
+    }
+    return { documentId, version, restrictsRights: v.restrictsRights, subjects, acceptedExpressly: express, acceptedByContinuedUse: implied, notYet: subjects - express - implied };
+  });
+
   r.post('/admin/policies/:documentId/versions', {
     preHandler: app.requireRole('dpo'),
     schema: {
-      tags: ['policies'], summary: 'Publish the next version of a policy (DPO)', security: [{ bearer: [] }],
+      tags: ['policies'], 'x-pipp-roles': ['dpo'], summary: 'Publish the next version of a policy (DPO)', security: [{ bearer: [] }],
       params: DocumentIdParams, body: PublishBodySchema,
       response: { 201: PolicyVersionMetaSchema, ...Errors4xx(400, 401, 403, 409, 422) },
     },

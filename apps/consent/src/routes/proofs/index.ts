@@ -20,7 +20,7 @@ export default async function proofRoutes(app: FastifyInstance, { config }: { co
   r.post('/admin/consent-proofs/lookup', {
     preHandler: app.requireRole('dpo'),
     schema: {
-      tags: ['proofs'], summary: 'Proofs of consent kept after erasure, for one subject id (DPO, audited)', security: [{ bearer: [] }],
+      tags: ['proofs'], 'x-pipp-roles': ['dpo'], summary: 'Proofs of consent kept after erasure, for one subject id (DPO, audited)', security: [{ bearer: [] }],
       body: Type.Object({ subjectId: SubjectId, reason: Type.String({ minLength: 3, maxLength: 500 }) }, { additionalProperties: false }),
       response: {
         200: Type.Object({
@@ -46,7 +46,7 @@ export default async function proofRoutes(app: FastifyInstance, { config }: { co
   r.get('/admin/audit', {
     preHandler: app.requireRole('dpo'),
     schema: {
-      tags: ['proofs'], summary: 'Audit trail of staff access and changes (DPO)', security: [{ bearer: [] }],
+      tags: ['proofs'], 'x-pipp-roles': ['dpo'], summary: 'Audit trail of staff access and changes (DPO)', security: [{ bearer: [] }],
       querystring: Type.Object({ subjectId: Type.Optional(SubjectId), limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }, { additionalProperties: false }),
       response: {
         200: Type.Object({ records: Type.Array(Type.Object({ at: Type.String(), actor: ActorSchema, action: Type.String(), subjectId: Type.Optional(Type.String()), target: Type.Optional(Type.String()), requestId: Type.String() })) }),

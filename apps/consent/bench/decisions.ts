@@ -1,0 +1,126 @@
+// Decision API benchmark (issue: "decision throughput and p50/p99 latency … against a bare Fastify
+// hello-world measured in the same run with the same load generator"). Prints figures, asserts nothing.
+//   npx tsx apps/consent/bench/decisions.ts            (MONGO_URL and KAFKA_BROKERS from the environment)
+// Each server runs in its own process (the gateway through its own bench server script, token
+// verification on); autocannon runs here. Runs are short (DURATION_S, default 5 s)
+// to be gentle on a shared 2-core machine. Target: decisions ≥ 50 % of hello-world req/s, and p99 ≤ 5 ms
+// at half the decisions' own maximum rate.
+import { createEvent } from '@pipp/contracts';
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, produceRaw } from '@pipp/testing';
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const DURATION_S = Number(process.env.DURATION_S ?? 5);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 10);
+const SUBJECTS = Number(process.env.SUBJECTS ?? 300);
+const server = fileURLToPath(new URL('./server.ts', import.meta.url));
+/** The gateway's own benchmark server (the real gateway, token verification on). */
+const gatewayServer = fileURLToPath(new URL('../../gateway/bench/servers.ts', import.meta.url));
+
+async function start(script: string, mode: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, mode], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"port":(\d+)|READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1] ?? m[2]));
+    });
+    child.once('exit', (code) => reject(new Error(`${mode} server exited (${code}) before it was ready`)));
+  });
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+async function stop(child: ChildProcess) {
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+type Result = autocannon.Result;
+function run(opts: autocannon.Options): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    autocannon({ connections: CONNECTIONS, duration: DURATION_S, ...opts }, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+const line = (name: string, r: Result) =>
+  `${name.padEnd(34)} ${r.requests.average.toFixed(0).padStart(7)} req/s   p50 ${String(r.latency.p50).padStart(4)} ms   p99 ${String(r.latency.p99).padStart(4)} ms   errors ${r.errors + r.non2xx}`;
+
+const authority = await TestAuthority.start();
+const env = isolatedEnv('consentbench', {
+  AUTH_JWKS_URL: authority.jwksUrl, CONSENT_PSEUDONYM_KEY: 'bench-pseudonym-key-0123456789abcdef0123', LOG_LEVEL: 'warn', KAFKA_PARTITIONS: '1',
+});
+const token = authority.token({ sub: 'data-sharing', role: 'service', expiresInS: 3600 });
+const subjects = Array.from({ length: SUBJECTS }, (_, i) => `bench-${i}`);
+
+const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+const hello = await start(server, 'hello');
+log('hello-world server up');
+const consent = await start(server, 'consent', env);
+log('consent service up');
+const gateway = await start(gatewayServer, 'gateway-on', {
+  AUTH_JWKS_URL: authority.jwksUrl, MONGO_DB: `${env.MONGO_DB}_gw`, KAFKA_TOPIC_PREFIX: env.KAFKA_TOPIC_PREFIX!, LOG_LEVEL: 'warn', PORT: '0',
+  CONSENT_URL: consent.url, RATE_LIMIT_IP_MAX: '1000000', RATE_LIMIT_SUBJECT_MAX: '1000000',
+});
+log('gateway up');
+try {
+  // Subjects register (identity's event); each then has the basic purposes granted.
+  const events = subjects.map((subjectId) => createEvent('privacy.subject.registered', {
+    source: 'identity', subject: subjectId, payload: { subjectId, registeredAt: new Date().toISOString(), policyAcknowledged: { documentId: 'general', version: 1 } },
+  }));
+  for (let i = 0; i < events.length; i += 500) {
+    await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.subject.registered`, events.slice(i, i + 500).map((e) => ({ key: e.subject!, value: JSON.stringify(e) })));
+  }
+  log(`${SUBJECTS} registrations produced`);
+  const body = (subjectId: string) => JSON.stringify({ subjectId, service: 'data-sharing', purpose: 'account', categories: ['phone-number'], functionId: 'sign-in' });
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+  for (const deadline = Date.now() + 120_000; ;) {
+    const res = await fetch(`${consent.url}/v1/consent/decisions`, { method: 'POST', headers, body: body(subjects[subjects.length - 1]!) });
+    if (res.ok && ((await res.json()) as { allowed: boolean }).allowed) break;
+    if (Date.now() > deadline) throw new Error('subjects were not registered in time');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+
+  log('subjects registered; measuring');
+  let n = 0;
+  const decisions: autocannon.Options = {
+    url: `${consent.url}/v1/consent/decisions`, method: 'POST', headers,
+    requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: body(subjects[(n++) % subjects.length]!) }) }],
+  };
+  const viaGateway: autocannon.Options = { ...decisions, url: `${gateway.url}/v1/consent/decisions` };
+  const helloOpts: autocannon.Options = { url: `${hello.url}/hello`, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' };
+
+  await run({ ...helloOpts, duration: 1 }); // warm-up
+  await run({ ...decisions, duration: 2 });
+  await run({ ...viaGateway, duration: 2 });
+  const h = await run(helloOpts);
+  const d = await run(decisions);
+  const g = await run(viaGateway);
+  const half = Math.max(1, Math.floor(d.requests.average / 2));
+  const dHalf = await run({ ...decisions, overallRate: half });
+  const gHalf = Math.max(1, Math.floor(g.requests.average / 2));
+  const gAtHalf = await run({ ...viaGateway, overallRate: gHalf });
+
+  const ratio = d.requests.average / h.requests.average;
+  process.stdout.write([
+    `decision benchmark: ${CONNECTIONS} connections, ${DURATION_S} s per run, ${SUBJECTS} subjects, ES256 service token on every request`,
+    line('bare Fastify hello-world (max)', h),
+    line('POST /v1/consent/decisions (max)', d),
+    line(`decisions at half load (${half}/s)`, dHalf),
+    line('decisions through the gateway (max)', g),
+    line(`gateway at half its load (${gHalf}/s)`, gAtHalf),
+    `throughput ratio decisions / hello-world: ${(ratio * 100).toFixed(1)} % (target ≥ 50 %)  ${ratio >= 0.5 ? 'MET' : 'NOT MET'}`,
+    `p99 at half load: ${dHalf.latency.p99} ms (target ≤ 5 ms)  ${dHalf.latency.p99 <= 5 ? 'MET' : 'NOT MET'}`,
+    `through the gateway: ${((g.requests.average / h.requests.average) * 100).toFixed(1)} % of hello-world, ${((g.requests.average / d.requests.average) * 100).toFixed(1)} % of direct (the gateway's targets: apps/gateway/bench)`,
+    '',
+  ].join('\n'));
+} finally {
+  await stop(gateway.child);
+  await stop(consent.child);
+  await stop(hello.child);
+  await authority.close();
+  await dropDatabase(env.MONGO_DB!);
+  await dropDatabase(`${env.MONGO_DB}_gw`).catch(() => undefined);
+  await dropTopics(env.KAFKA_TOPIC_PREFIX!);
+}
