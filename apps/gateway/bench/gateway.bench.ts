@@ -6,7 +6,7 @@
 // with verification off. Prints figures and ratios measured in the same run; not a test.
 //
 //   MONGO_URL=mongodb://127.0.0.1:27018 KAFKA_BROKERS=127.0.0.1:19092 npx tsx apps/gateway/bench/gateway.bench.ts
-//   (BENCH_SECONDS=8 BENCH_CONNECTIONS=32 by default; BENCH_CPU_PROFILE=gateway-on writes a CPU profile
+//   (BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=32 by default; BENCH_CPU_PROFILE=gateway-on writes a CPU profile
 //   of that server into ./bench-profiles)
 import { TestAuthority, uniqueId } from '@pipp/testing';
 import { dropDatabase } from '@pipp/testing';
@@ -15,7 +15,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 process.env.MONGO_URL ??= 'mongodb://127.0.0.1:27018';
 process.env.KAFKA_BROKERS ??= '127.0.0.1:19092';
@@ -74,18 +75,28 @@ try {
 
   await load(`http://127.0.0.1:${gwOn}${path}`, { ...decision, seconds: 2 }); // warm-up (JIT, pools, JWKS)
   await load(`http://127.0.0.1:${gwOff}${path}`, { ...decision, seconds: 2 });
+  // Rounds interleave the four measurements, so that a change of load on a shared machine hits them
+  // alike; each figure is the median of its rounds.
+  const targets = {
+    hello: () => load(`http://127.0.0.1:${hello}/`, {}),
+    direct: () => load(`${upstream}${path}`, decision),
+    gateway: () => load(`http://127.0.0.1:${gwOn}${path}`, decision),
+    gatewayAuthOff: () => load(`http://127.0.0.1:${gwOff}${path}`, decision),
+  };
+  const samples: Record<keyof typeof targets, Run[]> = { hello: [], direct: [], gateway: [], gatewayAuthOff: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, run] of Object.entries(targets) as [keyof typeof targets, () => Promise<Run>][]) samples[name].push(await run());
+  }
+  const median = (rs: Run[]): Run => [...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)]!;
   const runs = {
-    hello: await load(`http://127.0.0.1:${hello}/`, {}),
-    direct: await load(`${upstream}${path}`, decision),
-    gateway: await load(`http://127.0.0.1:${gwOn}${path}`, decision),
-    gatewayAuthOff: await load(`http://127.0.0.1:${gwOff}${path}`, decision),
+    hello: median(samples.hello), direct: median(samples.direct), gateway: median(samples.gateway), gatewayAuthOff: median(samples.gatewayAuthOff),
   };
   const halfRate = Math.max(1, Math.floor(runs.gateway.rps / 2));
   const atHalf = await load(`http://127.0.0.1:${gwOn}${path}`, { ...decision, rate: halfRate });
 
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(1)} %`;
   const row = (name: string, r: Run) => `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${String(r.p50).padStart(4)} ms   p99 ${String(r.p99).padStart(4)} ms   errors ${r.errors}   non-2xx ${r.non2xx}`;
-  console.log(`\nautocannon, ${CONNECTIONS} connections, ${SECONDS} s per run, each server in its own process`);
+  console.log(`\nautocannon, ${CONNECTIONS} connections, ${SECONDS} s per run, median of ${ROUNDS} interleaved rounds, each server in its own process`);
   console.log(row('bare Fastify hello-world', runs.hello));
   console.log(row('consent decision, direct', runs.direct));
   console.log(row('consent decision, gateway (auth on)', runs.gateway));
@@ -97,7 +108,7 @@ try {
   console.log(`gateway / direct:                 ${pct(runs.gateway.rps, runs.direct.rps)}`);
   console.log(`p99 at half the gateway's rate:   ${atHalf.p99} ms   (target ≤ 10 ms)   ${atHalf.p99 <= 10 ? 'met' : 'NOT met'}`);
   console.log(`cost of token verification:       ${(authCost * 100).toFixed(1)} % of throughput   (target ≤ 15 %)   ${authCost <= 0.15 ? 'met' : 'NOT met'}`);
-  const failed = Object.values(runs).concat(atHalf).some((r) => r.errors || r.non2xx);
+  const failed = Object.values(samples).flat().concat(atHalf).some((r) => r.errors || r.non2xx);
   if (failed) console.log('\nWARNING: some requests failed or were not 2xx; the figures above are not meaningful');
 } finally {
   for (const c of children) c.kill('SIGTERM');

@@ -5,6 +5,9 @@
 import { createEvent, ErrorResponseSchema, compile, topicFor } from '@pipp/contracts';
 import { TestAuthority, produceRaw, waitFor } from '@pipp/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '@pipp/service-kit';
+import { buildApp } from '../src/app.js';
+import { ConfigSchema } from '../src/config.js';
 import { validateDocument } from '../src/plugins/api-docs.js';
 import { startUpstream, SUBJECT_ROUTES, type FixtureUpstream } from './fixtures/upstream.js';
 import { bearer, closedPort, startGateway, type Gateway } from './helpers.js';
@@ -436,6 +439,15 @@ describe('function shutdown (2.4.2(5))', () => {
     }, { what: 'shutdown applied' });
     expect(refused.json()).toMatchObject({ code: 'PIPP_FUNCTION_SHUT_DOWN', clause: '2.4.2(5)' });
     expect((await app.inject({ url: `/v1/consent/subjects/${A}/profile`, headers: bearer(tokens.a) })).statusCode).toBe(200);
+    // A restarted gateway still refuses (the shutdown is stored in its own database).
+    const restarted = await buildApp(loadConfig(ConfigSchema, gw.env));
+    try {
+      await restarted.ready();
+      expect(restarted.shutdowns.isShutDown('demo-function')).toBe(true);
+      expect(restarted.shutdowns.isShutDown('another-function')).toBe(false);
+    } finally {
+      await restarted.close();
+    }
   });
 });
 
