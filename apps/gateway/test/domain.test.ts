@@ -203,13 +203,14 @@ describe('OpenAPI combination', () => {
       errorSchema: { type: 'object' }, version: '1.0.0',
     });
     expect(Object.keys(combined.components!.schemas!)).toEqual(['Error', 'gateway.Thing', 'consent.Thing']);
-    const policy = combined.paths!['/v1/consent/public/policy']!.get as Record<string, any>;
-    expect(policy.responses['200'].content['application/json'].schema.$ref).toBe('#/components/schemas/consent.Thing');
+    type Operation = { security?: unknown; responses: Record<string, { content: Record<string, { schema: { $ref?: string } }> } | undefined> };
+    const policy = combined.paths!['/v1/consent/public/policy']!.get as unknown as Operation;
+    expect(policy.responses['200']!.content['application/json']!.schema.$ref).toBe('#/components/schemas/consent.Thing');
     expect(policy.security).toEqual([]);
     expect(policy.responses['401']).toBeUndefined();
-    const admin = combined.paths!['/v1/consent/admin/x']!.post as Record<string, any>;
+    const admin = combined.paths!['/v1/consent/admin/x']!.post as unknown as Operation;
     expect(admin.security).toEqual([{ bearer: [] }]);
-    expect(admin.responses['403'].content['application/json'].schema.$ref).toBe('#/components/schemas/Error');
+    expect(admin.responses['403']!.content['application/json']!.schema.$ref).toBe('#/components/schemas/Error');
     expect(combined.paths).not.toHaveProperty('/v1/other/admin/steal');
     expect(combined.info['x-pipp-unavailable']).toEqual(['identity']);
   });

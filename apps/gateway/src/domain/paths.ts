@@ -30,7 +30,7 @@ export class PathError extends Error {
 
 /** Subject ids are opaque ids (contracts `SubjectId`): never PI, safe in audit records. */
 const SUBJECT_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const FORBIDDEN_DECODED = /[/\\\u0000-\u001f\u007f]/;
+const FORBIDDEN_DECODED = /[/\\\p{Cc}]/u;
 
 /**
  * Splits and decodes a request path strictly, so that the gateway classifies exactly what the
