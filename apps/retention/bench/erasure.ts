@@ -10,7 +10,6 @@
 import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, uniqueId } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { Kafka, logLevel } from 'kafkajs';
-import { MongoClient } from 'mongodb';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '../src/app.js';
@@ -68,16 +67,29 @@ async function sagaRun(n: number) {
   const authority = await TestAuthority.start();
   const env = isolatedEnv('benchret', {
     AUTH_JWKS_URL: authority.jwksUrl, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', KAFKA_PARTITIONS: '3',
-    SAGA_TICK_MS: '1000', ERASURE_RETRY_BASE_MS: '60000', SWEEP_INTERVAL_MS: '0', OUTBOX_POLL_MS: '50',
+    // Production defaults, except no scheduled sweep during the run and retries that cannot fire in it.
+    ERASURE_RETRY_BASE_MS: '600000', SWEEP_INTERVAL_MS: '0', OUTBOX_POLL_MS: '500',
   });
   const sim = fork(fileURLToPath(new URL('./sim-participants.ts', import.meta.url)), [], { env: { ...process.env, ...env }, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const app = await buildApp(loadConfig(ConfigSchema, env));
   await app.listen({ host: '127.0.0.1', port: 0 });
   await new Promise((r) => sim.once('message', r));
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  const mongo = await new MongoClient(process.env.MONGO_URL!, { socketTimeoutMS: 30_000 }).connect();
-  const requests = mongo.db(env.MONGO_DB!).collection('erasure_requests');
   try {
+    // Completions are read from the broker (privacy.erasure.completed), not by polling the database.
+    const kafka = new Kafka({ clientId: 'bench-watch', brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+    const watcher = kafka.consumer({ groupId: `${env.KAFKA_TOPIC_PREFIX}bench-watch`, maxWaitTimeInMs: 100 });
+    await watcher.connect();
+    await watcher.subscribe({ topic: `${env.KAFKA_TOPIC_PREFIX}privacy.erasure.completed`, fromBeginning: true });
+    const completedAt = new Map<string, number>();
+    let lastChange = Date.now();
+    await watcher.run({
+      eachMessage: async ({ message }) => {
+        const e = JSON.parse(message.value!.toString()) as { payload: { requestId: string; completedAt: string } };
+        if (!completedAt.has(e.payload.requestId)) { completedAt.set(e.payload.requestId, Date.parse(e.payload.completedAt)); lastChange = Date.now(); }
+      },
+    });
+    const createdAt = new Map<string, number>();
     const t0 = Date.now();
     let next = 0;
     const tokens = Array.from({ length: n }, (_, i) => authority.token({ sub: `bench-${i}`, role: 'subject', sid: `s-${i}` }));
@@ -87,30 +99,26 @@ async function sagaRun(n: number) {
           method: 'POST', headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'application/json' }, body: JSON.stringify({ scope: { kind: 'account' } }),
         });
         if (res.status !== 201) throw new Error(`request ${i}: HTTP ${res.status} ${await res.text()}`);
+        const body = await res.json() as { requestId: string; createdAt: string };
+        createdAt.set(body.requestId, Date.parse(body.createdAt));
       }
     }));
     const accepted = (Date.now() - t0) / 1000;
-    let completed = 0;
-    let lastLog = 0;
-    let lastChange = Date.now();
     process.stderr.write(`[bench] ${n} requests accepted in ${fmt(accepted)} s\n`);
-    while (completed < n) {
+    let lastLog = 0;
+    while (completedAt.size < n) {
       await new Promise((r) => setTimeout(r, 250));
-      const now = await requests.countDocuments({ status: 'completed' });
-      if (now !== completed) lastChange = Date.now();
-      completed = now;
-      if (Date.now() - lastLog > 5000) { lastLog = Date.now(); process.stderr.write(`[bench] ${completed}/${n} completed after ${fmt((Date.now() - t0) / 1000)} s\n`); }
-      if (Date.now() - lastChange > 120_000) throw new Error(`stalled: ${completed}/${n} completed, no progress for 2 minutes`);
+      if (Date.now() - lastLog > 5000) { lastLog = Date.now(); process.stderr.write(`[bench] ${completedAt.size}/${n} completed after ${fmt((Date.now() - t0) / 1000)} s\n`); }
+      if (Date.now() - lastChange > 120_000) throw new Error(`stalled: ${completedAt.size}/${n} completed, no progress for 2 minutes`);
     }
-    const docs = await requests.find({}, { projection: { createdAt: 1, completedAt: 1 } }).toArray();
-    const durations = docs.map((d) => (d.completedAt as Date).getTime() - (d.createdAt as Date).getTime());
-    const first = Math.min(...docs.map((d) => (d.createdAt as Date).getTime()));
-    const last = Math.max(...docs.map((d) => (d.completedAt as Date).getTime()));
+    await watcher.disconnect();
+    const durations = [...createdAt].map(([id, c]) => completedAt.get(id)! - c);
+    const first = Math.min(...createdAt.values());
+    const last = Math.max(...completedAt.values());
     return { acceptedPerSecond: n / accepted, completedPerSecond: n / ((last - first) / 1000), p50: pct(durations, 50), p95: pct(durations, 95), seconds: (last - first) / 1000 };
   } finally {
     sim.kill('SIGTERM');
     await app.close();
-    await mongo.close();
     await authority.close();
     await dropDatabase(env.MONGO_DB!);
     await dropTopics(env.KAFKA_TOPIC_PREFIX!);
