@@ -92,7 +92,7 @@ async function sagaRun(n: number) {
     const createdAt = new Map<string, number>();
     const t0 = Date.now();
     let next = 0;
-    const tokens = Array.from({ length: n }, (_, i) => authority.token({ sub: `bench-${i}`, role: 'subject', sid: `s-${i}` }));
+    const tokens = Array.from({ length: n }, (_, i) => authority.token({ sub: `bench-${i}`, role: 'subject', sid: `s-${i}`, expiresInS: 3600 }));
     await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
       for (let i = next++; i < n; i = next++) {
         const res = await fetch(`${base}/v1/retention/subjects/bench-${i}/erasure-requests`, {
