@@ -42,7 +42,7 @@ export async function retentionApp(app: FastifyInstance, opts: { config: Config 
   await app.register(sweepsPlugin, { config: opts.config });
   await app.register(shutdownsPlugin);
   await app.register(residencyReportPlugin);
-  registerParticipant(app);
+  registerParticipant(app, opts.config.KAFKA_PARTITIONS);
   registerOrchestrator(app, opts.config);
   registerScheduler(app, opts.config.SAGA_TICK_MS);
   await app.register(routes, { prefix: PREFIX, config: opts.config });

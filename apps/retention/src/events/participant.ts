@@ -13,7 +13,7 @@ const DAY_MS = 86_400_000;
 async function eraseHere(app: FastifyInstance, p: ErasureRequested): Promise<ErasureEffect> {
   await app.backups.suppress(p);
   if (!scopeCategories(p.scope).includes('erasure-request')) return { counts: { erased: 0, anonymized: 0, kept: 0 }, kept: [] };
-  const policy = await app.store.policies.findById('erasure-request').lean();
+  const policy = (await app.policies.current()).find((x) => x._id === 'erasure-request');
   const days = policy?.periodDays ?? 1095;
   return {
     counts: { erased: 0, anonymized: 0, kept: 1 },
@@ -57,9 +57,12 @@ async function sweepHere(app: FastifyInstance, p: SweepRequested, progress: Swee
 }
 
 /** Registers retention's participant consumer (erasure requests and sweeps addressed to it). */
-export function registerParticipant(app: FastifyInstance) {
+export function registerParticipant(app: FastifyInstance, partitions: number) {
   app.kafka.consume({
     name: 'participant',
+    // Idempotent by its reply records (a repeat is answered from them), so no processed-event record.
+    dedupe: false,
+    partitionsConsumedConcurrently: partitions,
     handlers: {
       'privacy.erasure.requested': erasureParticipantHandler(app, { name: 'retention', replies: app.store.replies, erase: (p) => eraseHere(app, p) }),
       'privacy.retention.sweep-requested': sweepParticipantHandler(app, { name: 'retention', replies: app.store.sweepReplies, sweep: (p, progress) => sweepHere(app, p, progress) }),

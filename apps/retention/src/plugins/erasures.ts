@@ -108,7 +108,7 @@ export class ErasureService {
         ? [[], []]
         : await Promise.all([
           this.app.store.holds.find({ subjectId: input.subjectId, status: 'active', until: { $gt: now } }).lean(),
-          this.app.store.policies.find({}).lean(),
+          this.app.policies.current(),
         ]);
       const decided = legalHoldsFor(input.scope, holds.map((h): SubjectHold => ({ holdId: h._id, categories: h.categories, mode: h.mode, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef, until: h.until })), policies, now);
       const deadline = input.deadline ?? new Date(now.getTime() + this.config.ERASURE_DEADLINE_DAYS * DAY_MS);
@@ -123,7 +123,7 @@ export class ErasureService {
           const doc = { ...base, openKey: `closed:${id}`, status: 'refused' as const, refusal: decided.refusal, legalHolds: [], participants: {}, nextActionAt: null };
           await this.requests.create(doc);
           this.log.info({ requestId: id, subjectId: input.subjectId, code: decided.refusal.code }, 'erasure request refused');
-          return { request: await this.requests.findById(id).lean() as ErasureRequestDoc, outcome: 'refused' };
+          return { request: doc as ErasureRequestDoc, outcome: 'refused' };
         }
         const participants = input.participants ?? participantsFor(input.scope, this.registered);
         const tracked = startParticipants(participants, now, this.retry);
@@ -131,9 +131,9 @@ export class ErasureService {
           ...base, openKey, status: 'in-progress' as const, legalHolds: decided.holds, participants: tracked,
           nextActionAt: nextActionAt(tracked, deadline, new Set(), this.retry),
         };
-        await this.app.outbox.insert(this.requests, doc, [this.requestedEvent(doc as ErasureRequestDoc, 1, participants)]);
+        await this.app.outbox.insert(this.requests, doc as unknown as Record<string, unknown>, [this.requestedEvent(doc as ErasureRequestDoc, 1, participants)]);
         this.log.info({ requestId: id, subjectId: input.subjectId, ground: input.ground, origin: input.origin, kind, participants }, 'erasure request opened');
-        return { request: await this.requests.findById(id).lean() as ErasureRequestDoc, outcome: 'created' };
+        return { request: doc as ErasureRequestDoc, outcome: 'created' };
       } catch (err) {
         if ((err as { code?: number }).code !== 11000) throw err;
         // Raced with another request for the same subject and scope (or the same id): join it.

@@ -31,7 +31,20 @@ function dataOf(doc: RetentionPolicyDoc | RetentionPolicyData): RetentionPolicyD
  * the editor read.
  */
 export class PolicyService {
+  private cache: { at: number; list: RetentionPolicyDoc[] } | undefined;
+
   constructor(private readonly app: FastifyInstance) {}
+
+  /**
+   * The policies as of at most `maxAgeMs` ago (hot paths: every erasure request reads them). A change
+   * made here clears the cache at once; a change by another instance shows within `maxAgeMs`.
+   */
+  async current(maxAgeMs = 1000): Promise<RetentionPolicyDoc[]> {
+    if (this.cache && Date.now() - this.cache.at < maxAgeMs) return this.cache.list;
+    const list = await this.list();
+    this.cache = { at: Date.now(), list };
+    return list;
+  }
 
   /** Seeds the general policy of each category that has none yet (version 1). */
   async seed(now = new Date()): Promise<number> {
@@ -98,6 +111,7 @@ export class PolicyService {
       if (!current && expectedVersion !== 0) throw RetentionErrors.policyNotFound(`No retention policy ${id}; create it with expectedVersion 0`);
       throw RetentionErrors.policyVersionConflict(`The policy is at version ${current?.version ?? 0}, not ${expectedVersion}; reload it and apply your change again`);
     }
+    this.cache = undefined;
     await this.app.store.policyVersions.create({ _id: `${id}#${version}`, policyId: id, version, change: expectedVersion === 0 ? 'created' : 'updated', policy: data, at: now, by, ...(note ? { note } : {}) });
     await this.app.audit({ actor: by, action: 'retention-policy.put', target: { type: 'retention-policy', id }, clause: '5.2', details: { version, periodDays: data.periodDays, criterion: data.criterion, action: data.action } });
     return written;
@@ -115,6 +129,7 @@ export class PolicyService {
     if (!current) throw RetentionErrors.policyNotFound(`No retention policy ${id}`);
     const r = await this.app.store.policies.deleteOne({ _id: id, version: expectedVersion });
     if (!r.deletedCount) throw RetentionErrors.policyVersionConflict(`The policy is at version ${current.version}, not ${expectedVersion}`);
+    this.cache = undefined;
     await this.app.store.policyVersions.create({ _id: `${id}#${expectedVersion + 1}`, policyId: id, version: expectedVersion + 1, change: 'deleted', policy: null, at: now, by });
     await this.app.audit({ actor: by, action: 'retention-policy.delete', target: { type: 'retention-policy', id }, clause: '5.2' });
   }

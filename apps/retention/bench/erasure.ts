@@ -1,0 +1,140 @@
+// Benchmark: erasure of N subjects (default 1,000) across all participants, through the real service
+// (HTTP → outbox → Kafka → participants → replies → completion), next to the raw kafkajs
+// produce→consume round trip measured in the same run on the same broker.
+//
+//   MONGO_URL=mongodb://127.0.0.1:27018 KAFKA_BROKERS=127.0.0.1:19092 npx tsx apps/retention/bench/erasure.ts [--subjects 1000]
+//
+// Prints figures (requests/s, p50/p95 completion in ms) and ratios; the target is 10,000 subjects in
+// ≤ 60 s (≥ 167 completed erasures/s). Participants other than retention are simulated as a real
+// process replying on the broker until the other services are merged.
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, uniqueId } from '@pipp/testing';
+import { loadConfig } from '@pipp/service-kit';
+import { Kafka, logLevel } from 'kafkajs';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { buildApp } from '../src/app.js';
+import { ConfigSchema } from '../src/config.js';
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const N = arg('subjects', 1000);
+const CONCURRENCY = arg('concurrency', 8);
+const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0; };
+const fmt = (n: number) => n.toFixed(1);
+if (!process.env.MONGO_URL || !process.env.KAFKA_BROKERS) throw new Error('set MONGO_URL and KAFKA_BROKERS (e.g. the test profile: node infra/cli.mjs env test)');
+
+/** Baseline: N messages produced in batches and consumed by a group, timestamps in the messages. */
+async function rawRoundTrip(n: number) {
+  const kafka = new Kafka({ clientId: 'bench-raw', brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+  const topic = `bench.${uniqueId()}.raw`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3, replicationFactor: 1 }] });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const consumer = kafka.consumer({ groupId: `${topic}.g`, maxWaitTimeInMs: 50 });
+  await Promise.all([producer.connect(), consumer.connect()]);
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const latencies: number[] = [];
+  let done!: () => void;
+  const finished = new Promise<void>((r) => { done = r; });
+  let joined!: () => void;
+  const ready = new Promise<void>((r) => { joined = r; });
+  consumer.on(consumer.events.GROUP_JOIN, () => joined());
+  await consumer.run({
+    partitionsConsumedConcurrently: 3,
+    eachMessage: async ({ message }) => {
+      latencies.push(Date.now() - Number(message.value!.toString().split('|')[0]));
+      if (latencies.length === n) done();
+    },
+  });
+  await ready;
+  const t0 = Date.now();
+  for (let i = 0; i < n; i += 200) {
+    const batch = Array.from({ length: Math.min(200, n - i) }, (_, j) => ({ key: `s-${i + j}`, value: `${Date.now()}|${'x'.repeat(400)}` }));
+    await producer.send({ topic, acks: -1, messages: batch });
+  }
+  await finished;
+  const seconds = (Date.now() - t0) / 1000;
+  await Promise.all([consumer.disconnect(), producer.disconnect()]);
+  await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+  await admin.disconnect();
+  return { perSecond: n / seconds, p50: pct(latencies, 50), p95: pct(latencies, 95), seconds };
+}
+
+async function sagaRun(n: number) {
+  const authority = await TestAuthority.start();
+  const env = isolatedEnv('benchret', {
+    AUTH_JWKS_URL: authority.jwksUrl, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', KAFKA_PARTITIONS: '3',
+    // Production defaults, except no scheduled sweep during the run and retries that cannot fire in it.
+    ERASURE_RETRY_BASE_MS: '600000', SWEEP_INTERVAL_MS: '0', OUTBOX_POLL_MS: '500',
+  });
+  const sim = fork(fileURLToPath(new URL('./sim-participants.ts', import.meta.url)), [], { env: { ...process.env, ...env }, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const app = await buildApp(loadConfig(ConfigSchema, env));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  await new Promise((r) => sim.once('message', r));
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  try {
+    // Completions are read from the broker (privacy.erasure.completed), not by polling the database.
+    const kafka = new Kafka({ clientId: 'bench-watch', brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+    const watcher = kafka.consumer({ groupId: `${env.KAFKA_TOPIC_PREFIX}bench-watch`, maxWaitTimeInMs: 100 });
+    await watcher.connect();
+    await watcher.subscribe({ topic: `${env.KAFKA_TOPIC_PREFIX}privacy.erasure.completed`, fromBeginning: true });
+    const completedAt = new Map<string, number>();
+    let lastChange = Date.now();
+    await watcher.run({
+      eachMessage: async ({ message }) => {
+        const e = JSON.parse(message.value!.toString()) as { payload: { requestId: string; completedAt: string } };
+        if (!completedAt.has(e.payload.requestId)) { completedAt.set(e.payload.requestId, Date.parse(e.payload.completedAt)); lastChange = Date.now(); }
+      },
+    });
+    const createdAt = new Map<string, number>();
+    const t0 = Date.now();
+    let next = 0;
+    const tokens = Array.from({ length: n }, (_, i) => authority.token({ sub: `bench-${i}`, role: 'subject', sid: `s-${i}`, expiresInS: 3600 }));
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      for (let i = next++; i < n; i = next++) {
+        const res = await fetch(`${base}/v1/retention/subjects/bench-${i}/erasure-requests`, {
+          method: 'POST', headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'application/json' }, body: JSON.stringify({ scope: { kind: 'account' } }),
+        });
+        if (res.status !== 201) throw new Error(`request ${i}: HTTP ${res.status} ${await res.text()}`);
+        const body = await res.json() as { requestId: string; createdAt: string };
+        createdAt.set(body.requestId, Date.parse(body.createdAt));
+      }
+    }));
+    const accepted = (Date.now() - t0) / 1000;
+    process.stderr.write(`[bench] ${n} requests accepted in ${fmt(accepted)} s\n`);
+    let lastLog = 0;
+    while (completedAt.size < n) {
+      await new Promise((r) => setTimeout(r, 250));
+      if (Date.now() - lastLog > 5000) { lastLog = Date.now(); process.stderr.write(`[bench] ${completedAt.size}/${n} completed after ${fmt((Date.now() - t0) / 1000)} s\n`); }
+      if (Date.now() - lastChange > 120_000) throw new Error(`stalled: ${completedAt.size}/${n} completed, no progress for 2 minutes`);
+    }
+    await watcher.disconnect();
+    const durations = [...createdAt].map(([id, c]) => completedAt.get(id)! - c);
+    const first = Math.min(...createdAt.values());
+    const last = Math.max(...completedAt.values());
+    return { acceptedPerSecond: n / accepted, completedPerSecond: n / ((last - first) / 1000), p50: pct(durations, 50), p95: pct(durations, 95), seconds: (last - first) / 1000 };
+  } finally {
+    sim.kill('SIGTERM');
+    await app.close();
+    await authority.close();
+    await dropDatabase(env.MONGO_DB!);
+    await dropTopics(env.KAFKA_TOPIC_PREFIX!);
+  }
+}
+
+const raw = await rawRoundTrip(N);
+const saga = await sagaRun(N);
+const target = 10_000 / 60;
+console.log(`
+Erasure saga benchmark, ${N} subjects, 5 participants each (retention real; identity, consent, data-sharing, incident simulated by one real process on the broker)
+  raw kafkajs produce→consume (same broker, ${N} msgs): ${fmt(raw.perSecond)} msgs/s, p50 ${raw.p50} ms, p95 ${raw.p95} ms
+  erasure requests accepted (HTTP 201, outbox write):   ${fmt(saga.acceptedPerSecond)} requests/s
+  erasures completed end to end:                        ${fmt(saga.completedPerSecond)} requests/s over ${fmt(saga.seconds)} s
+  completion time per request:                          p50 ${saga.p50} ms, p95 ${saga.p95} ms
+  ratios: completed/s ÷ raw msgs/s = ${(saga.completedPerSecond / raw.perSecond).toFixed(3)}; p95 completion ÷ raw p95 = ${fmt(saga.p95 / Math.max(1, raw.p95))}
+  target 10,000 subjects in ≤ 60 s needs ≥ ${fmt(target)} completed/s: at this rate 10,000 take ≈ ${fmt(10_000 / saga.completedPerSecond)} s (${saga.completedPerSecond >= target ? 'meets' : 'misses'} the target)
+`);
+process.exit(0);
