@@ -1,5 +1,6 @@
 export * from './config.js';
 export * from './consumer.js';
+export * from './document-locks.js';
 export * from './errors.js';
 export * from './logger.js';
 export * from './outbox.js';

@@ -4,7 +4,7 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { docKey, type KeyedLock } from './document-locks.js';
 import { Schema, type Connection, type Model, type QueryOptions, type UpdateQuery } from 'mongoose';
 
 /**
@@ -39,47 +39,6 @@ export function outboxPlugin(schema: Schema): void {
  */
 interface Hint { _id: string; coll: string; docId: unknown; at: Date; v?: string }
 
-/**
- * Serializes work on one key within this process; re-entrant (a holder may take the same key again).
- * Why: FerretDB 1.24 (SQLite) applies an update by reading the document and writing it back, without
- * isolation from other connections, so concurrent updates of ONE document lose writes (even `$inc`,
- * `$push` and conditional compare-and-set filters: measured, docs/infrastructure.md). Writes to the
- * same document from one process are therefore made one at a time.
- */
-export class KeyedLock {
-  private readonly tails = new Map<string, Promise<void>>();
-  private readonly held = new AsyncLocalStorage<ReadonlySet<string>>();
-
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const mine = this.held.getStore();
-    if (mine?.has(key)) return fn();
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const tail = prev.then(() => new Promise<void>((r) => { release = r; }));
-    this.tails.set(key, tail);
-    await prev;
-    try {
-      return await this.held.run(new Set([...(mine ?? []), key]), fn);
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
-
-  /** Runs `fn` outside any held key (work started from inside a holder, e.g. a background loop, must not inherit its keys). */
-  outside<T>(fn: () => T): T {
-    return this.held.exit(fn);
-  }
-
-  /** Holds several keys (taken in sorted order, so two holders cannot deadlock). */
-  async runAll<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
-    const sorted = [...new Set(keys)].sort();
-    const step = (i: number): Promise<T> => (i >= sorted.length ? fn() : this.run(sorted[i]!, () => step(i + 1)));
-    return step(0);
-  }
-}
-
-const docKey = (coll: string, id: unknown) => `${coll}/${String(id)}`;
 
 /**
  * The transactional outbox (DESIGN.md "Events", house style 11), without multi-document transactions:
@@ -97,7 +56,6 @@ export class Outbox {
   private again = false;
   private stopped = true;
   private lastSweep = 0;
-  private readonly locks = new KeyedLock();
 
   constructor(private readonly deps: {
     connection: Connection;
@@ -107,7 +65,13 @@ export class Outbox {
     log: FastifyBaseLogger;
     pollMs: number;
     sweepMs: number;
+    /** The connection's document locks (`app.mongo.locks`), shared with every single-document write. */
+    locks: KeyedLock;
   }) {}
+
+  private get locks(): KeyedLock {
+    return this.deps.locks;
+  }
 
   /** Registers a model whose documents carry outboxes (its schema must use `outboxPlugin`). */
   register<T>(model: Model<T>): Model<T> {

@@ -112,6 +112,7 @@ export const infrastructurePlugin = fp(async function infrastructure(app: Fastif
       log: app.log.child({ component: 'outbox' }),
       pollMs: config.OUTBOX_POLL_MS,
       sweepMs: config.OUTBOX_SWEEP_MS,
+      locks: app.mongo.locks,
     });
     app.decorate('outbox', outbox);
     app.addHook('onReady', async () => outbox.start());

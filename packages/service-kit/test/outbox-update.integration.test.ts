@@ -62,3 +62,26 @@ it('keeps every change and every event when one document is updated concurrently
     await app.close();
   }
 });
+
+it('keeps a direct write to a document whose events the relay is publishing at that moment', async () => {
+  // On FerretDB 1.24 every update rewrites the whole document, so the relay's removal of published
+  // entries and a service's own `$set` on the same document undo each other unless both take the
+  // document's lock (documentLocksPlugin). Found as a declined item that came back (data-sharing).
+  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
+  await app.ready();
+  try {
+    const ids = Array.from({ length: 40 }, (_, i) => `race-${i}`);
+    await Promise.all(ids.map(async (id) => {
+      await app.outbox.insert(app.models.notes, { _id: id, subjectId: 'subj-r', text: 'created' }, [app.outbox.entry('privacy.notification.requested', {
+        subject: 'subj-r',
+        payload: { notificationId: id, kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-r'] }, title: 't', body: 'b' },
+      })]);
+      await app.models.notes.updateOne({ _id: id }, { $set: { text: 'changed' } });
+    }));
+    await waitFor(async () => (await app.models.effects.countDocuments({ _id: { $in: ids } })) === ids.length, { what: 'all 40 events', timeoutMs: 30_000 });
+    const notes = await app.models.notes.find({ _id: { $in: ids } }).lean();
+    expect(notes.filter((n) => n.text !== 'changed').map((n) => n._id)).toEqual([]);
+  } finally {
+    await app.close();
+  }
+});

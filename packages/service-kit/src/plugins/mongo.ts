@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import mongoose, { type Connection, type Model, type Schema } from 'mongoose';
+import { KeyedLock, documentLocksPlugin } from '../document-locks.js';
 
 // Filters only on declared paths; unknown keys are dropped rather than reaching the server.
 mongoose.set('strictQuery', true);
@@ -15,6 +16,8 @@ export interface MongoOptions {
 /** `app.mongo`: the service's connection and its models. */
 export interface MongoHandle {
   connection: Connection;
+  /** Per-document write locks of this process (see documentLocksPlugin); the outbox relay uses them too. */
+  locks: KeyedLock;
   /**
    * Registers a model on the service's connection. Its collection and indexes are created when the
    * app becomes ready, and awaited, so an index the database cannot build stops start-up.
@@ -53,10 +56,14 @@ export const mongoPlugin = fp(async function mongo(app: FastifyInstance, opts: M
     maxPoolSize: 20,
   });
   await connection.asPromise();
+  // Every model on this connection serializes its single-document writes per document (FerretDB 1.24).
+  const locks = new KeyedLock();
+  connection.plugin(documentLocksPlugin(locks));
   const models: Model<unknown>[] = [];
 
   app.decorate('mongo', {
     connection,
+    locks,
     model<T>(name: string, schema: Schema<T>): Model<T> {
       const m = connection.model<T>(name, schema);
       models.push(m as unknown as Model<unknown>);
