@@ -4,85 +4,9 @@
 // human-readable logs, waits until each answers /readyz, and prints where everything is.
 // Ctrl-C (or SIGTERM) stops the services, then the infrastructure it started.
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { cacheDir, down, up } from '@pipp/infra';
-
-/** Local ports of the services (each service's config default; docs/configuration.md). */
-export const SERVICE_PORTS = { gateway: 4000, identity: 4001, consent: 4002, 'data-sharing': 4003, retention: 4004, incident: 4005 };
+import { DEV_SERVICE_PORTS as SERVICE_PORTS, DEV_SMTP_PORT, devSecrets, down, up } from '@pipp/infra';
 
 const log = (msg) => process.stderr.write(`[dev] ${msg}\n`);
-
-/** Secrets generated for services besides the signing key and client secrets (name → generator). */
-const LATER_SECRETS = {
-  CONSENT_PSEUDONYM_KEY: () => randomBytes(32).toString('base64url'),
-  DATA_ENCRYPTION_KEY: () => randomBytes(32).toString('base64'),
-  INCIDENT_PSEUDONYM_KEY: () => randomBytes(32).toString('base64url'),
-  // The first data-protection officer (identity creates it at start); sign in at
-  // POST /v1/identity/public/staff/sign-in with this number and password (see secrets.json).
-  IDENTITY_BOOTSTRAP_STAFF: () => [{ phone: '+8613800000001', role: 'dpo', displayName: 'Local DPO', password: `dpo-${randomBytes(12).toString('base64url')}-local` }],
-};
-
-/**
- * Development secrets, generated once into .cache/dev/secrets.json (never committed): identity's
- * signing key and one client secret per service for service-to-service tokens.
- */
-function devSecrets() {
-  const file = join(cacheDir(), 'dev', 'secrets.json');
-  if (existsSync(file)) {
-    const saved = JSON.parse(readFileSync(file, 'utf8'));
-    // Secrets added since the file was written are generated once, kept after.
-    const missing = Object.keys(LATER_SECRETS).filter((k) => !saved[k]);
-    if (!missing.length) return saved;
-    for (const k of missing) saved[k] = LATER_SECRETS[k]();
-    writeFileSync(file, JSON.stringify(saved, null, 2), { mode: 0o600 });
-    return saved;
-  }
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const secrets = {
-    IDENTITY_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-    SERVICE_CLIENT_SECRETS: Object.fromEntries(Object.keys(SERVICE_PORTS).map((s) => [s, randomBytes(24).toString('base64url')])),
-    ...Object.fromEntries(Object.entries(LATER_SECRETS).map(([k, make]) => [k, make()])),
-  };
-  mkdirSync(join(cacheDir(), 'dev'), { recursive: true });
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
-  return secrets;
-}
-
-/** Local SMTP receiver for the incident service's e-mail notices (SMTP_URL default smtp://127.0.0.1:2525). */
-export const DEV_SMTP_PORT = 2525;
-
-/**
- * Starts a real SMTP server (smtp-server) on loopback that accepts every message and stores it as an
- * .eml file under .cache/dev/mail/, logging only the message size (never addresses or contents).
- * Returns a function that stops it, or undefined when the port is taken (another sink is running).
- */
-async function startMailSink() {
-  const { SMTPServer } = await import('smtp-server');
-  const dir = join(cacheDir(), 'dev', 'mail');
-  mkdirSync(dir, { recursive: true });
-  const server = new SMTPServer({
-    authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
-    onData(stream, _session, cb) {
-      const chunks = [];
-      stream.on('data', (c) => chunks.push(c));
-      stream.on('end', () => {
-        const body = Buffer.concat(chunks);
-        writeFileSync(join(dir, `${Date.now()}-${randomBytes(4).toString('hex')}.eml`), body);
-        log(`mail sink: stored a ${body.length}-byte message in ${dir}`);
-        cb();
-      });
-    },
-  });
-  const ok = await new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(DEV_SMTP_PORT, '127.0.0.1', () => resolve(true));
-  });
-  if (!ok) { log(`mail sink: port ${DEV_SMTP_PORT} is taken; using what listens there`); return undefined; }
-  log(`mail sink: smtp://127.0.0.1:${DEV_SMTP_PORT} → ${dir}`);
-  return () => new Promise((r) => server.close(() => r()));
-}
 
 /** The environment every service gets in development (each keeps its own PORT and MONGO_DB defaults). */
 export function devEnvironment(infra, secrets) {
@@ -98,16 +22,14 @@ export function devEnvironment(infra, secrets) {
     DATA_SHARING_URL: url('data-sharing'),
     RETENTION_URL: url('retention'),
     INCIDENT_URL: url('incident'),
-    IDENTITY_SIGNING_KEY: secrets.IDENTITY_SIGNING_KEY,
-    SERVICE_CLIENT_SECRETS: JSON.stringify(secrets.SERVICE_CLIENT_SECRETS),
-    IDENTITY_BOOTSTRAP_STAFF: JSON.stringify(secrets.IDENTITY_BOOTSTRAP_STAFF ?? []),
-    CONSENT_PSEUDONYM_KEY: secrets.CONSENT_PSEUDONYM_KEY,
-    // data-sharing: sealing key, and recipients' webhooks may be local test receivers in development.
-    DATA_ENCRYPTION_KEY: secrets.DATA_ENCRYPTION_KEY,
+    ...secrets,
+    // data-sharing: recipients' webhooks may be local receivers in development.
     WEBHOOK_ALLOWED_HOSTS: 'localhost,127.0.0.1',
     WEBHOOK_ALLOW_LOOPBACK: 'true',
-    INCIDENT_PSEUDONYM_KEY: secrets.INCIDENT_PSEUDONYM_KEY,
+    // incident mails here; `make demo` runs a real SMTP server on it (infra/lib/local-system.mjs).
     SMTP_URL: `smtp://127.0.0.1:${DEV_SMTP_PORT}`,
+    // identity sits behind the gateway on loopback: the client IP is the gateway's X-Forwarded-For.
+    TRUST_PROXY: '127.0.0.1',
   };
 }
 
@@ -130,7 +52,6 @@ async function main() {
   const infra = external ? { MONGO_URL: process.env.MONGO_URL, KAFKA_BROKERS: process.env.KAFKA_BROKERS, started: [] } : await up('dev');
   log(`infrastructure: MONGO_URL=${infra.MONGO_URL} KAFKA_BROKERS=${infra.KAFKA_BROKERS}${external ? ' (external)' : ''}`);
   const env = { ...process.env, ...devEnvironment(infra, devSecrets()) };
-  const stopMailSink = await startMailSink().catch((err) => { log(`mail sink not started: ${err.message}`); return undefined; });
 
   // Own process group, so that stopping reaches turbo and every service under it.
   const turbo = spawn('npx', ['turbo', 'run', 'dev', '--filter=./apps/*', '--concurrency=16', '--log-prefix=task'], {
@@ -145,7 +66,6 @@ async function main() {
     const timer = setTimeout(() => { try { process.kill(-turbo.pid, 'SIGKILL'); } catch { /* gone */ } }, 15_000);
     await new Promise((r) => (turbo.exitCode !== null || turbo.signalCode !== null ? r() : turbo.once('exit', r)));
     clearTimeout(timer);
-    await stopMailSink?.();
     if (infra.started.length) {
       log(`stopping ${infra.started.join(', ')} …`);
       await down('dev', infra.started);
@@ -165,6 +85,7 @@ async function main() {
   log(`all services ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   for (const [s, port] of Object.entries(SERVICE_PORTS)) log(`  ${s.padEnd(13)} http://127.0.0.1:${port}`);
   log('  API (gateway):  http://127.0.0.1:4000/v1/…   docs: http://127.0.0.1:4000/docs');
+  log(`  mail (incident): smtp://127.0.0.1:${DEV_SMTP_PORT} (\`make demo\` listens there during its run)`);
   log('Ctrl-C stops everything.');
 }
 

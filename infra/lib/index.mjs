@@ -423,3 +423,5 @@ export async function status(profile) {
   return [await one('kafka', cfg.kafkaPort), await one('ferretdb', cfg.mongoPort)];
 }
 
+export { SECRET_GENERATORS, completeSecrets, localSecrets } from './secrets.mjs';
+export { DEV_SERVICE_PORTS, DEV_SMTP_PORT, devSecrets } from './local-system.mjs';

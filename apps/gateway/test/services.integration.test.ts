@@ -4,11 +4,11 @@
 // through the gateway, the combined OpenAPI document has every service and validates, and the
 // ownership matrix is walked over every `subjects/{subjectId}` route any service declares (through the
 // gateway and directly at the service).
-import { dropDatabase, isolatedEnv } from '@pipp/testing';
+import { dropDatabase, isolatedEnv, localSecrets } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { createSigner } from 'fast-jwt';
 import type { FastifyInstance } from 'fastify';
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateDocument } from '../src/plugins/api-docs.js';
 import type { OpenApiDocument } from '../src/domain/openapi.js';
@@ -33,8 +33,9 @@ function accessToken(claims: { sub: string; role: string; sid?: string }) {
 }
 
 beforeAll(async () => {
-  signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  secrets = Object.fromEntries(['gateway', ...SERVICES].map((s) => [s, randomBytes(16).toString('hex')]));
+  const local = localSecrets();
+  signingKey = local.IDENTITY_SIGNING_KEY!;
+  secrets = JSON.parse(local.SERVICE_CLIENT_SECRETS!) as Record<string, string>;
   // Ports first, so that every service knows every other's URL (as under `make dev`).
   const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await closedPort()] as const))) as Record<Service, number>;
   const urls = Object.fromEntries(SERVICES.map((s) => [URL_VARS[s], `http://127.0.0.1:${ports[s]}`]));
@@ -42,9 +43,7 @@ beforeAll(async () => {
   const shared = {
     ...urls,
     AUTH_JWKS_URL: `${urls.IDENTITY_URL}/v1/identity/.well-known/jwks.json`,
-    IDENTITY_SIGNING_KEY: signingKey,
-    SERVICE_CLIENT_SECRETS: JSON.stringify(secrets),
-    CONSENT_PSEUDONYM_KEY: randomBytes(32).toString('base64url'),
+    ...local,
   };
   for (const service of SERVICES) {
     const { buildApp } = await import(`@pipp/${service}/app`) as { buildApp: (c: unknown) => Promise<FastifyInstance> };

@@ -1,9 +1,8 @@
 // The incident service starts with its real connections and serves health and its OpenAPI document.
-import { TestAuthority, dropDatabase, isolatedEnv } from '@pipp/testing';
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { deleteTopics } from './helpers.js';
 import { ConfigSchema } from '../src/config.js';
 
 let authority: TestAuthority;
@@ -20,7 +19,7 @@ afterAll(async () => {
   await app?.close();
   await authority.close();
   await dropDatabase(env.MONGO_DB!);
-  await deleteTopics(env.KAFKA_TOPIC_PREFIX!);
+  await dropTopics(env.KAFKA_TOPIC_PREFIX!);
 });
 
 it('is live and ready once its dependencies answer', async () => {

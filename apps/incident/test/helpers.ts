@@ -3,8 +3,7 @@
 // to fail. Plus the incident app on the shared broker and database, and a way to produce events.
 import { createEvent, topicFor, type EventPayload, type EventType, type ServiceName } from '@pipp/contracts';
 import { loadConfig } from '@pipp/service-kit';
-import { TestAuthority, dropDatabase, isolatedEnv, produceRaw } from '@pipp/testing';
-import { Kafka, logLevel } from 'kafkajs';
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, produceRaw } from '@pipp/testing';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -75,26 +74,9 @@ export async function startIncident(authority: TestAuthority, extra: Record<stri
     async close() {
       await app.close();
       await dropDatabase(env.MONGO_DB!);
-      await deleteTopics(env.KAFKA_TOPIC_PREFIX!);
+      await dropTopics(env.KAFKA_TOPIC_PREFIX!);
     },
   };
-}
-
-/**
- * Deletes the topics of a test's prefix. The shared broker runs out of file descriptors when every
- * test run leaves its ~40 topics behind (seen: "Too many open files", the broker stopped).
- */
-export async function deleteTopics(prefix: string) {
-  const admin = new Kafka({ clientId: 'pipp-test-cleanup', brokers: (process.env.KAFKA_BROKERS ?? '').split(','), logLevel: logLevel.NOTHING }).admin();
-  try {
-    await admin.connect();
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-    if (topics.length) await admin.deleteTopics({ topics, timeout: 10_000 });
-  } catch {
-    // best effort: a leftover topic is harmless to the next run
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
 }
 
 /** Another instance of the service on the same database and topics (`env` from `startIncident`). */

@@ -37,7 +37,7 @@ export class Harness {
 
   /** A second database on the same topic prefix (another service of the same deployment). */
   sibling(env: Record<string, string>, label: string, extra: Record<string, string> = {}): Record<string, string> {
-    const db = `${env.MONGO_DB!.replace(/^t_retention_/, `t_${label.replace(/[^A-Za-z0-9]/g, '')}_`)}`.slice(0, 63);
+    const db = `${env.MONGO_DB!}_${label.replace(/[^A-Za-z0-9]/g, '')}`.slice(0, 63);
     this.databases.push(db);
     return { ...env, MONGO_DB: db, ...extra };
   }

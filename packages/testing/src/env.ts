@@ -12,6 +12,22 @@ export function uniqueId(label = 't'): string {
 }
 
 /**
+ * The id of this test run (`PIPP_TEST_RUN`, set by the global setup). Every topic and database a test
+ * creates carries it, so the run's teardown can delete all of them however the tests end; a broker
+ * that keeps every test's topics runs out of file handles (measured: ~20,000 partitions).
+ */
+export function testRun(): string {
+  const run = process.env.PIPP_TEST_RUN;
+  if (!run) throw new Error('PIPP_TEST_RUN is not set: run tests through vitest (its global setup sets it)');
+  return run;
+}
+
+/** Names a test environment's topics and databases start with (what the run's teardown deletes). */
+export function runPrefixes(run = testRun()) {
+  return { topics: `t.${run}.`, databases: `t_${run}_` };
+}
+
+/**
  * An environment for one service under test, isolated from every other test by its own database and
  * topic prefix, on the shared real infrastructure. Logs are silent unless TEST_LOG_LEVEL is set.
  */
@@ -23,10 +39,11 @@ export function isolatedEnv(service: string, extra: Record<string, string> = {})
     HOST: '127.0.0.1',
     PORT: '0',
     MONGO_URL: required('MONGO_URL'),
-    MONGO_DB: `t_${service.replace(/[^A-Za-z0-9]/g, '')}_${id}`.slice(0, 63),
+    MONGO_DB: `${runPrefixes().databases}${service.replace(/[^A-Za-z0-9]/g, '')}_${id}`.slice(0, 63),
     KAFKA_BROKERS: required('KAFKA_BROKERS'),
-    KAFKA_TOPIC_PREFIX: `t.${id}.`,
-    KAFKA_PARTITIONS: '2',
+    KAFKA_TOPIC_PREFIX: `${runPrefixes().topics}${id}.`,
+    // One partition per topic: tests need ordering, not parallelism, and the broker's file handles are finite.
+    KAFKA_PARTITIONS: '1',
     OUTBOX_POLL_MS: '100',
     CONSUMER_BACKOFF_MS: '20',
     SHUTDOWN_TIMEOUT_MS: '5000',

@@ -3,3 +3,4 @@ export * from './env.js';
 export * from './kafka.js';
 export * from './mongo.js';
 export * from './system.js';
+export { localSecrets } from '@pipp/infra';

@@ -1,12 +1,12 @@
 import { SERVICES, type ServiceName } from '@pipp/contracts';
+import { localSecrets } from '@pipp/infra';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { uniqueId } from './env.js';
+import { runPrefixes, uniqueId } from './env.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -57,21 +57,20 @@ export class RunningSystem {
     const ports = {} as Record<ServiceName, number>;
     for (const s of SERVICES) ports[s] = await freePort();
     const id = uniqueId('e');
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const env: Record<string, string> = {
       NODE_ENV: 'test',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info',
       HOST: '127.0.0.1',
       MONGO_URL: required('MONGO_URL'),
       KAFKA_BROKERS: required('KAFKA_BROKERS'),
-      KAFKA_TOPIC_PREFIX: `${id}.`,
-      KAFKA_PARTITIONS: '2',
+      KAFKA_TOPIC_PREFIX: `${runPrefixes().topics}${id}.`,
+      KAFKA_PARTITIONS: '1',
+      // identity sits behind the gateway on loopback: the client IP is the gateway's X-Forwarded-For.
+      TRUST_PROXY: '127.0.0.1',
       OUTBOX_POLL_MS: '100',
       AUTH_JWKS_URL: `http://127.0.0.1:${ports.identity}/v1/identity/.well-known/jwks.json`,
-      IDENTITY_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-      SERVICE_CLIENT_SECRETS: JSON.stringify(Object.fromEntries(SERVICES.map((s) => [s, randomBytes(24).toString('base64url')]))),
+      ...localSecrets(),
       // incident's key for the pseudonyms it keeps after an erasure (secret, no default).
-      INCIDENT_PSEUDONYM_KEY: randomBytes(32).toString('base64url'),
       ...Object.fromEntries(SERVICES.map((s) => [urlVariable(s), `http://127.0.0.1:${ports[s]}`])),
       ...opts.env,
     };
@@ -88,7 +87,8 @@ export class RunningSystem {
 
   /** The database a service uses in this system. */
   database(service: ServiceName): string {
-    return `${this.env.KAFKA_TOPIC_PREFIX!.replace(/\W/g, '')}_${service.replace('-', '_')}`;
+    const id = this.env.KAFKA_TOPIC_PREFIX!.split('.').at(-2)!;
+    return `${runPrefixes().databases}${id}_${service.replace('-', '_')}`;
   }
 
   /** The topic of an event type in this system. */
