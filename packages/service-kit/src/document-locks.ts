@@ -12,7 +12,7 @@ export class KeyedLock {
   private readonly tails = new Map<string, Promise<void>>();
   private readonly held = new AsyncLocalStorage<ReadonlySet<string>>();
 
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  async run<T>(key: string, fn: () => PromiseLike<T>): Promise<T> {
     const mine = this.held.getStore();
     if (mine?.has(key)) return fn();
     const prev = this.tails.get(key) ?? Promise.resolve();
@@ -21,7 +21,9 @@ export class KeyedLock {
     this.tails.set(key, tail);
     await prev;
     try {
-      return await this.held.run(new Set([...(mine ?? []), key]), fn);
+      // Awaited inside the context: a lazy thenable (a mongoose Query) runs when awaited, and must run
+      // holding the key (its own write hooks then see the key as held, instead of waiting for it).
+      return await this.held.run(new Set([...(mine ?? []), key]), async () => await fn());
     } finally {
       release();
       if (this.tails.get(key) === tail) this.tails.delete(key);

@@ -135,7 +135,7 @@ export class Outbox {
    * same lock). Use it around a read-modify-write of a document (FerretDB 1.24 loses concurrent
    * updates of one document; see KeyedLock). Re-entrant.
    */
-  withDocument<R>(model: Model<never> | Model<unknown> | { collection: { collectionName: string } }, id: unknown, fn: () => Promise<R>): Promise<R> {
+  withDocument<R>(model: Model<never> | Model<unknown> | { collection: { collectionName: string } }, id: unknown, fn: () => PromiseLike<R>): Promise<R> {
     return this.locks.run(docKey(model.collection.collectionName, id), fn);
   }
 

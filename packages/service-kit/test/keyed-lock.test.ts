@@ -22,6 +22,17 @@ describe('KeyedLock', () => {
     expect(log).toEqual(['start 1', 'end 1', 'start 2', 'end 2', 'start 3', 'end 3', 'start 4', 'end 4']);
   });
 
+  it('runs a lazy thenable (a mongoose Query) holding the key, so its own write hook does not wait for it', async () => {
+    // Found as a hung erasure join in retention: withDocument(…, () => model.findOneAndUpdate(…).lean())
+    // returns a Query, which executes only when awaited; its lock hook must see the key as held.
+    const lock = new KeyedLock();
+    const query: PromiseLike<string> = {
+      then(resolve, reject) { return lock.acquire('doc/q').then((release) => { release(); return 'written'; }).then(resolve, reject); },
+    };
+    const outcome = await Promise.race([lock.run('doc/q', () => query), new Promise((r) => setTimeout(() => r('deadlocked'), 1000))]);
+    expect(outcome).toBe('written');
+  });
+
   it('lets different keys proceed together and a holder take its key again', async () => {
     const lock = new KeyedLock();
     let inside = 0;
