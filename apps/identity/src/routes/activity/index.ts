@@ -58,7 +58,7 @@ const activityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     if (!await app.models.accounts.exists({ _id: subjectId, status: 'active' })) throw IdentityErrors.notFound('No such account');
     const decision = await app.consent.decide({ subjectId, service: 'identity', purpose: 'personalization', categories: ['activity-log'], functionId: 'personalization' });
     if (!decision.allowed) {
-      throw IdentityErrors.consentRequired(`Activity is recorded only with your consent to personalization: ${decision.reason}`, { clause: '2.4.1(2)' });
+      throw IdentityErrors.consentRequired(`Activity is recorded only with your consent to personalization: ${decision.reason}`, { clause: decision.clause === 'VI' ? 'VI' : '2.4.1(2)' });
     }
     const basis = decision.basis?.kind === 'consent' ? { kind: 'consent', consentRecordId: decision.basis.consentRecordId } : { kind: decision.basis?.kind ?? 'unknown' };
     const now = new Date();
