@@ -21,6 +21,11 @@ dev: install
 test: install
 	node scripts/test.mjs
 
+# With `make dev` running in another terminal: drives it through the gateway over the whole lifecycle.
+demo: install
+	npx turbo run build --filter=@pipp/demo --output-logs=errors-only
+	node packages/demo/dist/cli.js
+
 infra-up: install
 	node infra/cli.mjs up dev
 
