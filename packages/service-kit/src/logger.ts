@@ -74,7 +74,8 @@ export function loggerOptions(service: string, level: string, format: 'json' | '
       err(err: Error & { code?: string; statusCode?: number }) {
         return {
           type: err.name,
-          code: err.code,
+          // Not `code`: that name is redacted everywhere (one-time codes), which hid every error code.
+          errorCode: err.code,
           statusCode: err.statusCode,
           message: scrub(err.message ?? ''),
           stack: err.stack ? scrub(err.stack) : undefined,

@@ -28,6 +28,14 @@ describe('structured logs', () => {
     expect(out).toContain('[redacted-phone]');
   });
 
+  it('keeps error codes readable while one-time codes stay redacted', () => {
+    const { log, lines } = capture();
+    log.error({ err: Object.assign(new Error('refused'), { code: 'PIPP_CONSENT_REQUIRED' }), code: '493021' }, 'failed');
+    const out = JSON.parse(lines.join(''));
+    expect(out.err).toMatchObject({ errorCode: 'PIPP_CONSENT_REQUIRED', message: 'refused' });
+    expect(out.code).toBe('[redacted]');
+  });
+
   it('leaves ordinary numbers, dates and ids alone', () => {
     expect(scrub('offset 1234 at 2026-11-29T10:00:00Z for request 8f0e6c5e-93b5-4f59-9d0b-2b1b3a0c4d11')).toBe(
       'offset 1234 at 2026-11-29T10:00:00Z for request 8f0e6c5e-93b5-4f59-9d0b-2b1b3a0c4d11');
