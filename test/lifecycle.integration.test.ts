@@ -1,9 +1,10 @@
 // The main job end to end: the lifecycle `make demo` drives, run here against the whole platform as
 // real processes (RunningSystem) on the real Kafka broker and FerretDB, with a real SMTP server and
 // real webhook receivers. Every step of the lifecycle must pass; a failing step names its clause.
+// Afterwards every service's database is searched for the erased subject's PI.
 import { formatStep, runLifecycle, SmsInbox, startMailReceiver, startWebhookReceiver, type MailReceiver, type StepResult, type WebhookReceiver } from '@pipp/demo';
 import { SERVICES } from '@pipp/contracts';
-import { dropDatabase, RunningSystem } from '@pipp/testing';
+import { dropDatabase, RunningSystem, scanForPi } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 const DPO = { phone: '+8613800000001', password: 'dpo-lifecycle-test-harbour-lantern-42' };
@@ -33,12 +34,21 @@ afterAll(async () => {
   if (system) await Promise.all(SERVICES.map((s) => dropDatabase(system.database(s))));
 });
 
-it('runs the whole lifecycle through the gateway: every step passes', async () => {
-  const results: StepResult[] = await runLifecycle({
+it('runs the whole lifecycle through the gateway: every step passes, and the erased subject\'s PI is in no database', async () => {
+  const { steps, erased, bystander } = await runLifecycle({
     gatewayUrl: system.url('gateway'), sms, mail, webhooks, dpo: DPO, subjects: 12, settleTimeoutMs: 90_000,
   });
-  const report = results.map(formatStep).join('\n');
+  const report = steps.map(formatStep).join('\n');
   console.info(report);
-  expect(results.filter((r) => r.status !== 'ok').map(formatStep), report).toEqual([]);
-  expect(results.length).toBeGreaterThanOrEqual(15);
+  expect(steps.filter((r) => r.status !== 'ok').map(formatStep), report).toEqual([]);
+  expect(steps.length).toBeGreaterThanOrEqual(15);
+
+  // Every service's database read directly (policy 4.1, 4.2): none of the erased subject's phone
+  // number, e-mail, nickname or ID number is left, in any collection, outside what the law keeps.
+  const databases = SERVICES.map((s) => system.database(s));
+  expect(await scanForPi(databases, erased.pi)).toEqual([]);
+  // The same search finds a subject who was not erased, in identity and incident at least.
+  const kept = new Set((await scanForPi(databases, bystander.pi)).map((h) => h.db));
+  expect(kept).toContain(system.database('identity'));
+  expect(kept).toContain(system.database('incident'));
 }, 600_000);

@@ -1,8 +1,8 @@
 // After an erasure, every service's database is read directly: none of the subject's PI is left
 // outside the isolated kept-by-law records (policy 4.1, 4.2, 5.1). The participants here are real
 // services built with the kit (two fixture services standing in for identity and incident, each with
-// its own database) plus retention itself; when the other services are merged, add their apps and
-// databases to `databases` and they are checked the same way.
+// its own database) plus retention itself, with kept-by-law records. The same search over the real
+// services' databases, after an erasure through the gateway, is in test/lifecycle.integration.test.ts.
 import { loadConfig } from '@pipp/service-kit';
 import { waitFor, withMongo } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';

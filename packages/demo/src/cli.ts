@@ -32,7 +32,7 @@ async function main(): Promise<number> {
   say(`PIPP demo against ${gatewayUrl} (mail: ${mail.url}, recipients' webhooks: ${webhooks.url})`);
   const t0 = Date.now();
   try {
-    const results = await runLifecycle({ gatewayUrl, sms, mail, webhooks, dpo, subjects: Number(process.env.DEMO_SUBJECTS ?? 24), onStep: (r) => say(formatStep(r)) });
+    const { steps: results } = await runLifecycle({ gatewayUrl, sms, mail, webhooks, dpo, subjects: Number(process.env.DEMO_SUBJECTS ?? 24), onStep: (r) => say(formatStep(r)) });
     const failed = results.filter((r) => r.status !== 'ok').length;
     say(failed ? `${failed} of ${results.length} steps did not pass (${((Date.now() - t0) / 1000).toFixed(1)} s)` : `all ${results.length} steps passed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return failed ? 1 : 0;

@@ -1,3 +1,3 @@
-export { runLifecycle, formatStep, type LifecycleOptions, type StepResult } from './lifecycle.js';
+export { runLifecycle, formatStep, type LifecycleOptions, type LifecycleReport, type StepResult, type SubjectPi } from './lifecycle.js';
 export { startMailReceiver, startWebhookReceiver, type Mail, type MailReceiver, type WebhookHit, type WebhookReceiver } from './receivers.js';
 export { SmsInbox } from './sms.js';

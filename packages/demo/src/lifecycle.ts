@@ -11,6 +11,17 @@ import type { SmsInbox } from './sms.js';
 /** One step's outcome. `ms`: how long it took. */
 export interface StepResult { n: number; title: string; clause: string; status: 'ok' | 'failed' | 'skipped'; detail: string; ms: number }
 
+/**
+ * What a run did: every step's result, and the subject whose account was erased at the end with the
+ * PI the platform held about them (phone in E.164 and national form, e-mail, nickname, the ID number
+ * collected from a third party), for a test to look for in every database afterwards; and a subject
+ * still registered, whose PI must still be found (so that the search is known to look in the right places).
+ */
+export interface LifecycleReport { steps: StepResult[]; erased: SubjectPi; bystander: SubjectPi }
+
+/** A subject and PI values the platform holds (or held) about them. */
+export interface SubjectPi { subjectId: string; pi: string[] }
+
 export interface LifecycleOptions {
   /** Base URL of the gateway, e.g. http://127.0.0.1:4000 */
   gatewayUrl: string;
@@ -44,6 +55,9 @@ interface Subject {
 interface Tokens { accessToken: string; subjectId: string }
 type Body = Record<string, unknown>;
 
+/** A synthetic resident ID number (valid check digit) collected about the first subject from a partner. */
+const ID_NUMBER = '11010519491231002X';
+
 const PASSWORD_WORDS = ['harbour', 'lantern', 'violet', 'orchard', 'granite', 'meadow', 'copper', 'thistle', 'saffron', 'juniper'];
 
 /** The loopback address actor `k` connects from (127.0.10.1, 127.0.10.2, …): one client IP each. */
@@ -67,7 +81,7 @@ function check(condition: unknown, message: string): asserts condition {
  * Runs the lifecycle; resolves with every step's result (a failed step skips the rest, which depend
  * on it). Never rejects for a platform failure: that is a failed step.
  */
-export async function runLifecycle(opts: LifecycleOptions): Promise<StepResult[]> {
+export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleReport> {
   const settle = opts.settleTimeoutMs ?? 120_000;
   const count = Math.max(6, opts.subjects ?? 24);
   const run = randomBytes(3).toString('hex');
@@ -165,7 +179,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<StepResult[]
           const typed = typedForm(s.phone, s.i);
           const code = await requestCode(s.anon, s.phone, typed, 'register');
           const tokens = await s.anon.expect<Tokens>(201, 'POST', '/v1/identity/public/registrations', {
-            phone: typed, code, password: s.password, deviceId: s.deviceId, nickname: `Demo ${s.i}`,
+            phone: typed, code, password: s.password, deviceId: s.deviceId, nickname: `Demo ${run} ${s.i}`,
             policyAcknowledged: { documentId: 'general', version: policyVersion },
           });
           s.id = tokens.subjectId;
@@ -288,7 +302,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<StepResult[]
           { purpose: 'partner-verification', state: 'granted' }, { purpose: 'partner-verification', scope: { category: 'id-document' }, state: 'granted' },
         ] });
         const confirmation = { documentRef: `Partner letter ${run}`, subjectConsented: true, lawfulSource: true, liabilityAccepted: true, signatory: 'Partner DPO', signedAt: new Date().toISOString() };
-        const body = { source: { name: 'Partner Bank Ltd.' }, purpose: 'partner-verification', confirmation, items: [{ category: 'profile', data: { nickname: 'Li' } }, { category: 'id-document', data: { idNumber: '11010519491231002X' } }] };
+        const body = { source: { name: 'Partner Bank Ltd.' }, purpose: 'partner-verification', confirmation, items: [{ category: 'profile', data: { nickname: 'Li' } }, { category: 'id-document', data: { idNumber: ID_NUMBER } }] };
         const url = `/v1/data-sharing/subjects/${alice.id}/indirect-collections`;
         const unconfirmed = await operator.for('partner-verification').send<Body>('POST', url, { ...body, confirmation: { ...confirmation, lawfulSource: false } });
         check(unconfirmed.status === 422, `a source that does not confirm it is lawful must be refused with 422, got ${unconfirmed.status} ${describe(unconfirmed.body)}`);
@@ -446,7 +460,11 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<StepResult[]
   } finally {
     await Promise.all(clients.map((c) => c.close()));
   }
-  return results;
+  return {
+    steps: results,
+    erased: { subjectId: alice.id, pi: [alice.phone, alice.phone.slice(3), alice.email, `Demo ${run} 0`, ID_NUMBER] },
+    bystander: { subjectId: bob.id, pi: [bob.phone, bob.email] },
+  };
 }
 
 /** One readable line for a step: `  ok  12. [5.4.2] title — detail (1.2 s)`. */
