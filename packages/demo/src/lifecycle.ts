@@ -233,14 +233,21 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
       },
     },
     {
-      title: 'activity is recorded for personalization only with consent',
+      title: 'activity is recorded for personalization only with consent, and deleted when it is withdrawn',
       clause: '2.4.1(2)',
       run: async () => {
         const body = { kind: 'browse', target: '/catalogue/green-tea' };
         await pool(granters, 4, (s) => until('activity to be accepted after consent', async () => ((await s.api.send('POST', `/v1/identity/subjects/${s.id}/activity`, body)).status === 201 ? true : undefined), 10_000));
         const refused = await pool(refusers, 4, (s) => s.api.send('POST', `/v1/identity/subjects/${s.id}/activity`, body));
         check(refused.every((r) => r.status === 403), `activity without consent must be refused: ${refused.map((r) => r.status).join(',')}`);
-        return `${granters.length} activity records with consent; ${refusers.length} refused 403 ${errorCode(refused[0]!.body)}`;
+        // Withdrawing the consent deletes what was recorded under it.
+        const w = granters.at(-1)!;
+        const log = await w.api.expect<{ entries: unknown[] }>(200, 'GET', `/v1/identity/subjects/${w.id}/activity`);
+        check(log.entries.length > 0, 'the subject should see their activity log');
+        await w.api.expect(201, 'POST', `/v1/consent/subjects/${w.id}/consents`, { channel: 'app', changes: [{ purpose: 'personalization', state: 'withdrawn' }] });
+        await until('the activity log to be deleted after the withdrawal', async () => ((await w.api.expect<{ entries: unknown[] }>(200, 'GET', `/v1/identity/subjects/${w.id}/activity`)).entries.length === 0 ? true : undefined), 10_000);
+        await w.api.expect(201, 'POST', `/v1/consent/subjects/${w.id}/consents`, { channel: 'app', changes: [{ purpose: 'personalization', state: 'granted' }] });
+        return `${granters.length} activity records with consent; ${refusers.length} refused 403 ${errorCode(refused[0]!.body)}; a withdrawal deleted that subject's log`;
       },
     },
     {
