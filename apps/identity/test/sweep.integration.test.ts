@@ -1,0 +1,61 @@
+// Retention sweeps (policy 5.1, 5.2, 4.2.5) applied by identity on the real broker and database: what
+// is past its period is erased or anonymized in batches, the rest stays, progress and the result are
+// replied through the outbox, and a redelivered sweep is answered with the same counts.
+import { createEvent, type EventPayload } from '@pipp/contracts';
+import { collectMessages, produceRaw, uniqueId } from '@pipp/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { identityEnv, startIdentity, stopIdentity } from './helpers.js';
+
+type IdentityApp = Awaited<ReturnType<typeof startIdentity>>;
+let app: IdentityApp;
+let env: Record<string, string>;
+beforeAll(async () => {
+  env = identityEnv();
+  app = await startIdentity(env);
+});
+afterAll(() => stopIdentity(app, env));
+
+const DAY = 86_400_000;
+type Payload = EventPayload<'privacy.retention.sweep-requested'>;
+type Reply = EventPayload<'privacy.retention.sweep-replied'>;
+
+async function sweep(payload: Partial<Payload> & { sweepId: string; rules: Payload['rules'] }) {
+  const e = createEvent('privacy.retention.sweep-requested', { source: 'retention', payload: { asOf: new Date().toISOString(), batchSize: 2, ...payload } });
+  await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.retention.sweep-requested`, [{ key: e.id, value: JSON.stringify(e) }]);
+}
+const replies = async (sweepId: string, until: (r: Reply[]) => boolean) =>
+  (await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.retention.sweep-replied`, (m) => until(m.map((x) => JSON.parse(x.value!).payload as Reply).filter((p) => p.sweepId === sweepId)), 60_000))
+    .map((x) => JSON.parse(x.value!).payload as Reply).filter((p) => p.sweepId === sweepId);
+
+it('erases activity past its period in batches, keeps the rest, and answers a redelivery with the same counts', async () => {
+  const subjectId = uniqueId('subj');
+  const entry = (ageDays: number) => ({ _id: uniqueId('act'), subjectId, kind: 'browse', target: '/tea', at: new Date(Date.now() - ageDays * DAY), basis: { kind: 'consent', consentRecordId: 'c1' } });
+  const old = [entry(400), entry(500), entry(600)];
+  const fresh = entry(10);
+  await app.models.activity.insertMany([...old, fresh]);
+  const sweepId = uniqueId('sw');
+  await sweep({ sweepId, rules: [{ category: 'activity-log', periodDays: 365, action: 'erase', criterion: '5.2.1' }, { category: 'sharing-record', periodDays: 1, action: 'erase', criterion: '5.2.1' }] });
+  const got = await replies(sweepId, (r) => r.some((p) => p.status === 'completed'));
+  expect(got.filter((p) => p.status === 'in-progress').length).toBeGreaterThanOrEqual(2);
+  expect(got.find((p) => p.status === 'completed')).toMatchObject({ participant: 'identity', counts: { erased: 3, anonymized: 0, kept: 0 }, batches: 2 });
+  expect(await app.models.activity.countDocuments({ _id: { $in: old.map((o) => o._id) } })).toBe(0);
+  expect(await app.models.activity.exists({ _id: fresh._id })).toBeTruthy();
+
+  await sweep({ sweepId, rules: [{ category: 'activity-log', periodDays: 365, action: 'erase', criterion: '5.2.1' }], attempt: 2 });
+  const again = await replies(sweepId, (r) => r.filter((p) => p.status === 'completed').length >= 2);
+  expect(again.filter((p) => p.status === 'completed').map((p) => p.counts.erased)).toEqual([3, 3]);
+  expect(await app.models.activity.exists({ _id: fresh._id })).toBeTruthy();
+});
+
+it('anonymizes sign-in records when the rule says so: time, outcome and score stay, the subject and device go', async () => {
+  const subjectId = uniqueId('subj');
+  const id = uniqueId('si');
+  await app.models.signIns.create({ _id: id, subjectId, at: new Date(Date.now() - 800 * DAY), outcome: 'succeeded', method: 'password', score: 10, factors: [], deviceId: 'dev-1', ipPrefix: '203.0.113.0/24', purpose: 'security', legalBasis: 'consent' });
+  const sweepId = uniqueId('sw');
+  await sweep({ sweepId, rules: [{ category: 'device-info', periodDays: 365, action: 'anonymize', criterion: '5.2.2' }] });
+  await replies(sweepId, (r) => r.some((p) => p.status === 'completed'));
+  const doc = await app.models.signIns.findById(id).lean();
+  expect(doc).toMatchObject({ subjectId: 'anonymous', outcome: 'succeeded', score: 10 });
+  expect(doc).not.toHaveProperty('deviceId');
+  expect(doc).not.toHaveProperty('ipPrefix');
+});
