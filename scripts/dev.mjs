@@ -3,7 +3,7 @@
 // MONGO_URL and KAFKA_BROKERS point elsewhere, then every service through turbo with prefixed,
 // human-readable logs, waits until each answers /readyz, and prints where everything is.
 // Ctrl-C (or SIGTERM) stops the services, then the infrastructure it started.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { DEV_SERVICE_PORTS as SERVICE_PORTS, DEV_SMTP_PORT, devSecrets, down, up } from '@pipp/infra';
 
 const log = (msg) => process.stderr.write(`[dev] ${msg}\n`);
@@ -53,19 +53,37 @@ async function main() {
   log(`infrastructure: MONGO_URL=${infra.MONGO_URL} KAFKA_BROKERS=${infra.KAFKA_BROKERS}${external ? ' (external)' : ''}`);
   const env = { ...process.env, ...devEnvironment(infra, devSecrets()) };
 
+  // The shared packages first (the first run compiles them), so that the readiness clock below
+  // measures the services starting, not the build; `turbo run dev` then finds them cached.
+  log('building the shared packages …');
+  const built = spawnSync('npx', ['turbo', 'run', 'build', '--filter=./apps/*^...', '--output-logs=errors-only'], { stdio: 'inherit', env });
+  if (built.status !== 0) {
+    log('the build failed (see above); stopping');
+    if (infra.started.length) await down('dev', infra.started);
+    process.exit(1);
+  }
+  const t1 = Date.now();
+
   // Own process group, so that stopping reaches turbo and every service under it.
   const turbo = spawn('npx', ['turbo', 'run', 'dev', '--filter=./apps/*', '--concurrency=16', '--log-prefix=task'], {
     stdio: 'inherit', env, detached: true,
   });
+  /** True while any process of turbo's group (turbo, tsx, the services) is alive. */
+  const groupAlive = () => { try { process.kill(-turbo.pid, 0); return true; } catch { return false; } };
   let stopping = false;
   const stop = async (code) => {
     if (stopping) return;
     stopping = true;
     log('stopping services …');
-    try { process.kill(-turbo.pid, 'SIGTERM'); } catch { /* gone */ }
-    const timer = setTimeout(() => { try { process.kill(-turbo.pid, 'SIGKILL'); } catch { /* gone */ } }, 15_000);
-    await new Promise((r) => (turbo.exitCode !== null || turbo.signalCode !== null ? r() : turbo.once('exit', r)));
-    clearTimeout(timer);
+    // One SIGINT to the group, as Ctrl-C in a terminal does; each service closes gracefully (its
+    // SHUTDOWN_TIMEOUT_MS). The infrastructure stops only once every one of them has exited.
+    try { process.kill(-turbo.pid, 'SIGINT'); } catch { /* gone */ }
+    const deadline = Date.now() + 20_000;
+    while (groupAlive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    if (groupAlive()) {
+      log('services still running after 20 s: killing them');
+      try { process.kill(-turbo.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
     if (infra.started.length) {
       log(`stopping ${infra.started.join(', ')} …`);
       await down('dev', infra.started);
@@ -76,9 +94,9 @@ async function main() {
   process.on('SIGTERM', () => stop(0));
   turbo.on('exit', (code) => { if (!stopping) { log(`services exited (${code}); stopping`); void stop(code || 1); } });
 
-  const notReady = await waitReady(Date.now() + 180_000);
+  const notReady = await waitReady(t1 + 180_000);
   if (notReady.length) {
-    log(`not ready after 3 minutes: ${notReady.join(', ')} (see their logs above); stopping`);
+    log(`not ready 3 minutes after the build: ${notReady.join(', ')} (see their logs above); stopping`);
     await stop(1);
     return;
   }
