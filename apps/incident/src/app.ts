@@ -32,7 +32,7 @@ export async function incidentApp(app: FastifyInstance, opts: { config: Config }
   await app.register(channelsPlugin, { config: opts.config });
   await app.register(notifierPlugin, { config: opts.config });
   registerContactConsumer(app, opts.config);
-  registerRequestConsumers(app);
+  registerRequestConsumers(app, opts.config);
   registerFanoutConsumers(app);
   registerErasureConsumers(app, opts.config);
   await app.register(routes, { prefix: PREFIX, config: opts.config });

@@ -119,6 +119,21 @@ describe('erasure participant', () => {
     expect(later.map((m) => JSON.parse(m.value!).payload.attempt)).toEqual([1, 2, 4]);
   });
 
+  it('keeps no report or leak report of a subject whose account erasure has begun (a request racing the erasure)', async () => {
+    // Found by fuzzing: reports posted while the saga ran survived a completed erasure.
+    const xia = authority.token({ sub: 'xia', role: 'subject', sid: 'sx1' });
+    await produce(svc.env, 'privacy.erasure.requested', 'retention', { ...erasure(1), requestId: 'er-xia', subjectId: 'xia', requestedBy: { role: 'subject', actorId: 'xia' } }, 'xia');
+    await collectMessages(`${svc.env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => m.some((x) => x.value!.includes('er-xia')));
+    // The token is still valid here (identity's revocation travels separately): the report is refused.
+    const late = await api('POST', '/subjects/xia/reports', xia, { kind: 'question', title: 'Still there?', text: 'Reach me at xia@example.com' });
+    expect(late.statusCode).toBe(409);
+    expect(late.json()).toMatchObject({ code: 'PIPP_SUBJECT_ERASED' });
+    await produce(svc.env, 'privacy.account.leak-reported', 'identity', { reportId: 'lr-xia', subjectId: 'xia', reportedBy: 'subject', reportedAt: new Date().toISOString(), description: 'xia@example.com leaked' }, 'xia');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await svc.app.models.reports.countDocuments({ subjectId: 'xia' })).toBe(0);
+    expect(await svc.app.models.reports.exists({ _id: 'rep_leak_lr-xia' })).toBeNull();
+  });
+
   it('isolates reports under a legal hold instead of anonymizing them, for a category-scoped erasure', async () => {
     const zed = authority.token({ sub: 'zed', role: 'subject', sid: 'sz2' });
     const report = (await api('POST', '/subjects/zed/reports', zed, { kind: 'complaint', title: 'Fraud', text: 'Evidence for the police case' })).json();

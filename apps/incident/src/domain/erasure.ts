@@ -93,3 +93,21 @@ export function planErasure(input: {
 export function pseudonymOf(subjectId: string, key: string): string {
   return `ps_${createHmac('sha256', key).update(subjectId).digest('base64url').slice(0, 27)}`;
 }
+
+/**
+ * Stores a subject's new record unless their account was erased (policy 4.1, 4.2: nothing of an erased
+ * subject may remain). Race-free with `eraseSubject`, which records the tombstone before it erases:
+ * the record is written first and the tombstone checked after, so a record written before the erasure
+ * is erased by it, and one written after it sees the tombstone and is removed again here.
+ * Returns false (nothing kept) when the subject was erased.
+ */
+export async function storeUnlessErased(
+  isErased: () => Promise<unknown>,
+  store: () => Promise<unknown>,
+  undo: () => Promise<unknown>,
+): Promise<boolean> {
+  await store();
+  if (!await isErased()) return true;
+  await undo();
+  return false;
+}

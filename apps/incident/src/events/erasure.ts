@@ -27,6 +27,8 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
   const subjectId = p.subjectId;
   const plan = planErasure({ scope: p.scope, legalHolds: p.legalHolds, now, incidentRecordDays: config.INCIDENT_RECORD_RETENTION_DAYS });
   const pseudonym = pseudonymOf(subjectId, config.INCIDENT_PSEUDONYM_KEY);
+  // The tombstone first: records created from now on see it and are not kept (storeUnlessErased).
+  if (p.scope.kind === 'account') await m.erased.updateOne({ _id: pseudonym }, { $setOnInsert: { _id: pseudonym, at: now, requestId: p.requestId } }, { upsert: true });
   for (const item of plan) {
     if (item.holding === 'contacts') {
       if (item.action === 'isolate') continue; // contact details under a legal hold stay as they are

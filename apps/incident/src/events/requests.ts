@@ -1,6 +1,8 @@
 import { DATA_CATEGORIES, type DataCategory } from '@pipp/contracts';
 import { PoisonMessageError } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import { pseudonymOf, storeUnlessErased } from '../domain/erasure.js';
 
 /**
  * Notices other services ask for, delivered with the same channels and tracking as incident notices:
@@ -13,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
  *   gets an acknowledgment.
  * A notice lacking an element its clause requires is recorded as refused and dead-lettered.
  */
-export function registerRequestConsumers(app: FastifyInstance) {
+export function registerRequestConsumers(app: FastifyInstance, config: Config) {
   app.kafka.consume({
     name: 'notification-requests',
     handlers: {
@@ -62,11 +64,16 @@ export function registerRequestConsumers(app: FastifyInstance) {
         const p = event.payload;
         const id = `rep_leak_${p.reportId}`;
         const now = new Date();
-        await app.models.reports.create({
-          _id: id, subjectId: p.subjectId, kind: 'account-leak', status: 'open', title: 'Account or password leak reported',
-          text: p.description?.trim() || '(no description given)', replies: [], openedBy: p.reportedBy === 'support' ? 'support' : 'identity',
-          sourceReportId: p.reportId, createdAt: new Date(p.reportedAt), updatedAt: now,
-        }).catch((err: { code?: number }) => { if (err.code !== 11000) throw err; }); // a redelivered report
+        const kept = await storeUnlessErased(
+          () => app.models.erased.exists({ _id: pseudonymOf(p.subjectId, config.INCIDENT_PSEUDONYM_KEY) }),
+          () => app.models.reports.create({
+            _id: id, subjectId: p.subjectId, kind: 'account-leak', status: 'open', title: 'Account or password leak reported',
+            text: p.description?.trim() || '(no description given)', replies: [], openedBy: p.reportedBy === 'support' ? 'support' : 'identity',
+            sourceReportId: p.reportId, createdAt: new Date(p.reportedAt), updatedAt: now,
+          }).catch((err: { code?: number }) => { if (err.code !== 11000) throw err; }), // a redelivered report
+          () => app.models.reports.deleteOne({ _id: id }),
+        );
+        if (!kept) return; // the subject was erased meanwhile: nothing to open, nobody to tell
         await app.notifier.notify({
           notificationId: `ntf_leak_${p.reportId}`, kind: 'account-leak', clause: '5.4.1',
           title: 'We received your account leak report',

@@ -10,5 +10,5 @@ export default async function routes(app: FastifyInstance, opts: { config: Confi
   await app.register(incidentRoutes, { config: opts.config });
   await app.register(notificationRoutes);
   await app.register(announcementRoutes);
-  await app.register(reportRoutes);
+  await app.register(reportRoutes, { config: opts.config });
 }

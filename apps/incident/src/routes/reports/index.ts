@@ -3,6 +3,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { canTransition, REPORT_KIND_CLAUSE, statusAfterReply, type ReportStatus } from '../../domain/reports.js';
+import type { Config } from '../../config.js';
+import { pseudonymOf, storeUnlessErased } from '../../domain/erasure.js';
 import { IncidentErrors } from '../../errors.js';
 import type { Report } from '../../plugins/models.js';
 import { toReport } from '../views.js';
@@ -19,9 +21,10 @@ const ReplyBody = Type.Object({ text: Text(4000) }, { additionalProperties: fals
  *   support's queue, replies, status and resolution (operator, dpo; audited).
  * Leak reports made at identity arrive as `privacy.account.leak-reported` events and appear here too.
  */
-export default async function reportRoutes(fastify: FastifyInstance) {
+export default async function reportRoutes(fastify: FastifyInstance, opts: { config: Config }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const m = app.models;
+  const erased = (subjectId: string) => () => m.erased.exists({ _id: pseudonymOf(subjectId, opts.config.INCIDENT_PSEUDONYM_KEY) });
   const staff = app.requireRole('operator', 'dpo');
   const own = app.requireSubject('subjectId');
   const isStaff = (r: FastifyRequest) => r.user.role === 'operator' || r.user.role === 'dpo';
@@ -53,7 +56,7 @@ export default async function reportRoutes(fastify: FastifyInstance) {
     schema: {
       tags: ['reports'], summary: 'Open a report: account leak (5.4.1), question, complaint or wrong information (2.2)', params: SubjectParams,
       body: Type.Object({ kind: ReportKindSchema, title: Text(200), text: Text(8000) }, { additionalProperties: false }),
-      response: { 201: ReportSchema, ...errors(400, 401, 403) },
+      response: { 201: ReportSchema, ...errors(400, 401, 403, 409) },
     },
   }, async (request, reply_) => {
     const now = new Date();
@@ -61,7 +64,8 @@ export default async function reportRoutes(fastify: FastifyInstance) {
       _id: `rep_${randomUUID()}`, subjectId: request.params.subjectId, kind: request.body.kind, status: 'open', title: request.body.title,
       text: request.body.text, replies: [], openedBy: isStaff(request) ? 'support' : 'subject', createdAt: now, updatedAt: now,
     };
-    await m.reports.create(doc);
+    // A report racing the subject's erasure is not kept (409, nothing stored).
+    if (!await storeUnlessErased(erased(doc.subjectId!), () => m.reports.create(doc), () => m.reports.deleteOne({ _id: doc._id }))) throw IncidentErrors.subjectErased();
     await app.audit(request, 'report.opened', { type: 'report', id: doc._id }, { subjectId: doc.subjectId });
     return reply_.code(201).send(toReport(doc));
   });
