@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { actsForAnother, decideAccess, type Actor } from '../src/domain/access.js';
 import { mustAudit, outcomeOf, purposeOf, subjectOf } from '../src/domain/audit.js';
 import { CircuitBreaker } from '../src/domain/circuit.js';
-import { judgeContentType } from '../src/domain/content-type.js';
+import { judgeContentType, nestsDeeperThan } from '../src/domain/content-type.js';
 import { combineDocuments, routesOf, type OpenApiDocument } from '../src/domain/openapi.js';
 import { classifyPath, PathError, redactedPath } from '../src/domain/paths.js';
 
@@ -213,5 +213,14 @@ describe('OpenAPI combination', () => {
     expect(admin.responses['403']!.content['application/json']!.schema.$ref).toBe('#/components/schemas/Error');
     expect(combined.paths).not.toHaveProperty('/v1/other/admin/steal');
     expect(combined.info['x-pipp-unavailable']).toEqual(['identity']);
+  });
+});
+
+describe('nestsDeeperThan', () => {
+  it('measures object and array nesting without recursion, at any depth', () => {
+    expect(nestsDeeperThan({ a: [1, { b: 2 }] }, 3)).toBe(false);
+    expect(nestsDeeperThan({ a: [1, { b: 2 }] }, 2)).toBe(true);
+    expect(nestsDeeperThan('text', 0)).toBe(false);
+    expect(nestsDeeperThan(JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`))).toBe(true);
   });
 });

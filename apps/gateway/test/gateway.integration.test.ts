@@ -309,6 +309,9 @@ describe('bodies', () => {
       ['{"subjectId":"subjA1","purpose":"p","__proto__":{"role":"dpo"}}', 'application/json', 400, 'PIPP_VALIDATION'],
       ['{"subjectId":"subjA1","purpose":"p","constructor":{"prototype":{"x":1}}}', 'application/json', 400, 'PIPP_VALIDATION'],
       [JSON.stringify({ subjectId: A, purpose: 'profile', note: 'x'.repeat(4000) }), 'application/json', 413, 'PIPP_PAYLOAD_TOO_LARGE'],
+      // Deep nesting (found by fuzzing: 5000 levels overflowed the stack when re-serialized, a 500).
+      [`${'['.repeat(1000)}${']'.repeat(1000)}`, 'application/json', 400, 'PIPP_VALIDATION'],
+      [`{"subjectId":${'{"a":'.repeat(65)}1${'}'.repeat(65)}}`, 'application/json', 400, 'PIPP_VALIDATION'],
     ];
     for (const [payload, type, status, code] of cases) {
       const res = await post(payload, type);

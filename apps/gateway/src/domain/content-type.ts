@@ -31,3 +31,22 @@ export function judgeContentType(header: string | undefined): BodyType {
   }
   return { ok: true, mediaType };
 }
+
+/** Deepest nesting of objects and arrays a JSON body may have (no request schema needs more than a few). */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * True when a parsed JSON value nests objects/arrays deeper than `limit` levels. Iterative, so a
+ * hostile body (thousands of levels, which would overflow the stack when re-serialized and forwarded)
+ * is judged without recursion.
+ */
+export function nestsDeeperThan(value: unknown, limit = MAX_JSON_DEPTH): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}

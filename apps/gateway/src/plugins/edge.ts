@@ -10,7 +10,7 @@ import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
 import type { Actor } from '../domain/access.js';
 import { mustAudit, outcomeOf, purposeOf, subjectOf, type AuditRecord } from '../domain/audit.js';
-import { judgeContentType } from '../domain/content-type.js';
+import { judgeContentType, MAX_JSON_DEPTH, nestsDeeperThan } from '../domain/content-type.js';
 import { redactedPath, type ClassifiedPath } from '../domain/paths.js';
 import type { RouteInfo } from '../domain/openapi.js';
 
@@ -95,11 +95,14 @@ export const edgePlugin = fp(async function edge(app: FastifyInstance, opts: { c
     if (!judged.ok) return done(Errors.unsupportedMediaType(judged.reason), undefined);
     const text = body as string;
     if (text.trim() === '') return done(Errors.validation('The JSON body is empty'), undefined);
+    let parsed: unknown;
     try {
-      return done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      parsed = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
     } catch {
       return done(Errors.validation('The body is not valid JSON, or has __proto__/constructor keys'), undefined);
     }
+    if (nestsDeeperThan(parsed)) return done(Errors.validation(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels`), undefined);
+    return done(null, parsed);
   });
 
   await app.register(rateLimit, { global: false, cache: 100_000 });
