@@ -64,6 +64,13 @@ describe('bad input', () => {
     expect((await call('GET', '/admin/incidents/no$such', operator)).statusCode).toBe(400);
     expect((await call('GET', '/admin/incidents/inc_missing', operator)).json()).toMatchObject({ statusCode: 404, code: 'PIPP_INCIDENT_NOT_FOUND' });
     expect((await call('GET', '/admin/reports?status[$ne]=x', operator)).statusCode).toBe(400);
+    // Element names become document keys: operator characters are refused with 400, not a 500 (found by fuzzing).
+    const notices = await svc.app.models.notifications.countDocuments({});
+    for (const key of ['$set', 'a.b', 'x\u0000y', '']) {
+      const res = await call('POST', '/admin/notifications', operator, { kind: 'general', title: 'key test', body: 'b', elements: { [key]: 'x' }, audience: { subjectIds: ['subj-k1'] } });
+      expect(res.statusCode, JSON.stringify(key)).toBe(400);
+    }
+    expect(await svc.app.models.notifications.countDocuments({})).toBe(notices);
   });
 });
 

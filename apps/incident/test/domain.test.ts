@@ -49,6 +49,13 @@ describe('notice elements (5.4.2, VI, 2.4.2(5))', () => {
     expect(renderNotice(notice, 'email').text).toContain('What you can do to prevent or reduce the risk:');
   });
 
+  it('labels an element named like an Object.prototype member by its own name, not the function (found by fuzzing)', () => {
+    const notice: Notice = { ...incidentNotice(), kind: 'general', elements: { toString: 'q', constructor: 'r' } };
+    const r = renderNotice(notice, 'sms');
+    expect(r.text).not.toContain('native code');
+    expect(r.sections.map((x) => x.label)).toEqual(['constructor', 'toString', expect.any(String)]);
+  });
+
   it('refuses to render an incomplete notice or one without a contact line', () => {
     const notice = incidentNotice();
     expect(() => renderNotice({ ...notice, elements: { ...notice.elements, remedies: '' } }, 'email')).toThrow(IncompleteNoticeError);

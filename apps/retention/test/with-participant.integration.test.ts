@@ -1,6 +1,7 @@
 // Backups, kept-by-law purges and business shutdown against a real participant service (the kit-built
 // fixture in fixtures/participant-app.ts, standing in for identity) with its own database on the same
 // broker: what it erases, isolates and purges is checked in its database directly.
+import { NOTICE_REQUIRED_ELEMENTS } from '@pipp/contracts';
 import { waitFor, withMongo } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,7 +156,10 @@ describe('business shutdown (policy 2.4.2(5))', () => {
     const [shutdown] = await events(env, 'privacy.function.shutdown', (e) => e.length >= 1);
     expect(shutdown!.payload).toMatchObject({ shutdownId: sd.shutdownId, functionId: 'photo-prints', action: 'erase', categories: ['transaction-record'] });
     const notices = await events(env, 'privacy.notification.requested', (e) => e.some((x) => x.payload.kind === 'business-shutdown'));
-    expect(notices.find((x) => x.payload.kind === 'business-shutdown')!.payload).toMatchObject({ audience: { subjectIds: ['subj-s1', 'subj-s2'] }, clause: '2.4.2(5)', body: expect.stringMatching(/Photo prints stops operating/) });
+    const notice = notices.find((x) => x.payload.kind === 'business-shutdown')!.payload;
+    expect(notice).toMatchObject({ audience: { subjectIds: ['subj-s1', 'subj-s2'] }, clause: '2.4.2(5)', body: expect.stringMatching(/Photo prints stops operating/) });
+    // Every element incident requires of this kind, or it refuses the notice (found dead-lettered).
+    expect(NOTICE_REQUIRED_ELEMENTS['business-shutdown'].filter((e) => !notice.elements?.[e])).toEqual([]);
 
     // Collection for it is refused with a clear error citing the clause.
     const refused = await waitFor(async () => { const r = await collect('fd-3', 'subj-s3'); return r.statusCode === 410 ? r : null; }, { what: 'collection to be refused' });

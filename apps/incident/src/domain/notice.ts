@@ -1,27 +1,13 @@
-import { NOTIFICATION_KINDS, type Channel } from '@pipp/contracts';
+import { NOTICE_REQUIRED_ELEMENTS, NOTIFICATION_KINDS, type Channel } from '@pipp/contracts';
 
 /** Kinds of notices this service delivers (contracts: NOTIFICATION_KINDS). */
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 /**
- * What a notice must say, per kind, and where the duty comes from:
- * - `security-incident` (policy 5.4.2; PIPL art. 57): the basic situation of the incident, the
- *   categories of PI involved, the possible impact, the measures taken or to be taken, advice to the
- *   subject to prevent or reduce the risk, and the remedies offered;
- * - `policy-update` (policy VI): the specific changes;
- * - `business-shutdown` (policy 2.4.2(5)): from when the service stops, and what happens to the PI;
- * - the others: free text (`body`) only.
+ * What a notice must say, per kind (contracts `NOTICE_REQUIRED_ELEMENTS`, so that every producer knows).
  * Every notice also carries how to contact us (preamble, 2.2), added from configuration.
  */
-export const REQUIRED_ELEMENTS: Record<NotificationKind, readonly string[]> = {
-  'security-incident': ['basicSituation', 'categories', 'possibleImpact', 'measures', 'advice', 'remedies'],
-  'policy-update': ['changes'],
-  'business-shutdown': ['effectiveAt', 'dataHandling'],
-  'new-device-sign-in': [],
-  'account-leak': [],
-  'erasure-completed': [],
-  general: [],
-};
+export const REQUIRED_ELEMENTS = NOTICE_REQUIRED_ELEMENTS;
 
 /** The policy clause each kind of notice fulfils. */
 export const KIND_CLAUSE: Record<NotificationKind, string> = {
@@ -85,7 +71,7 @@ function orderedSections(notice: Notice) {
   const names = [...required, ...Object.keys(notice.elements).filter((n) => !required.includes(n) && n !== 'contact').sort()];
   const sections = names
     .filter((n) => notice.elements[n]?.trim())
-    .map((name) => ({ name, label: ELEMENT_LABELS[name] ?? name, text: notice.elements[name]!.trim() }));
+    .map((name) => ({ name, label: Object.hasOwn(ELEMENT_LABELS, name) ? ELEMENT_LABELS[name]! : name, text: notice.elements[name]!.trim() }));
   sections.push({ name: 'contact', label: ELEMENT_LABELS.contact!, text: notice.contact.trim() });
   return sections;
 }

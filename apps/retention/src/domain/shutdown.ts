@@ -20,12 +20,13 @@ export function noticeAudiences(affectedSubjects: string[] | undefined): NoticeA
 }
 
 /** The notice's text: what stops, from when, and what happens to the PI (2.4.2(5)). */
-export function shutdownNotice(input: { title: string; effectiveAt: Date; action: 'erase' | 'anonymize'; categories: DataCategory[] }): { title: string; body: string } {
+export function shutdownNotice(input: { title: string; effectiveAt: Date; action: 'erase' | 'anonymize'; categories: DataCategory[] }): { title: string; body: string; dataHandling: string } {
   const when = input.effectiveAt.toISOString().slice(0, 10);
   const what = input.categories.length ? ` (${input.categories.join(', ')})` : '';
   const fate = input.action === 'erase' ? 'deleted' : 'anonymized so that it can no longer identify you';
   return {
     title: `${input.title} stops operating`.slice(0, 200),
     body: `${input.title} stops operating on ${when}. We have stopped collecting personal information for it, and the personal information related to it that we hold${what} will be ${fate}. Other products and services are not affected.`,
+    dataHandling: `The personal information related to it that we hold${what} will be ${fate}, except what the law requires us to keep.`,
   };
 }

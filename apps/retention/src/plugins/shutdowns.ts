@@ -66,7 +66,7 @@ export class ShutdownService {
         payload: {
           notificationId: notificationIds[i]!, kind: 'business-shutdown', requestedBy: 'retention', audience,
           title: notice.title, body: notice.body, clause: '2.4.2(5)',
-          elements: { functionId: input.functionId, effectiveAt: effectiveAt.toISOString(), action: input.action },
+          elements: { functionId: input.functionId, effectiveAt: effectiveAt.toISOString(), action: input.action, dataHandling: notice.dataHandling },
         },
       })),
     ];

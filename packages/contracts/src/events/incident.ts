@@ -8,6 +8,25 @@ export const NOTIFICATION_KINDS = [
   'security-incident', 'policy-update', 'business-shutdown', 'new-device-sign-in', 'account-leak', 'erasure-completed', 'general',
 ] as const;
 
+/**
+ * The elements (keys of `elements`) a `privacy.notification.requested` of each kind must carry, or the
+ * incident service refuses the notice (dead-letters the request):
+ * - `security-incident` (policy 5.4.2; PIPL art. 57): the basic situation, the categories of PI, the
+ *   possible impact, the measures taken or planned, advice to the subject, and the remedies offered;
+ * - `policy-update` (policy VI): the specific changes;
+ * - `business-shutdown` (policy 2.4.2(5)): from when the service stops, and what happens to the PI;
+ * - the others: free text (`body`) only.
+ */
+export const NOTICE_REQUIRED_ELEMENTS: Record<(typeof NOTIFICATION_KINDS)[number], readonly string[]> = {
+  'security-incident': ['basicSituation', 'categories', 'possibleImpact', 'measures', 'advice', 'remedies'],
+  'policy-update': ['changes'],
+  'business-shutdown': ['effectiveAt', 'dataHandling'],
+  'new-device-sign-in': [],
+  'account-leak': [],
+  'erasure-completed': [],
+  general: [],
+};
+
 /** Events consumed (and produced) by the incident service. */
 export const incidentEvents = {
   /**
@@ -30,7 +49,7 @@ export const incidentEvents = {
       title: Type.String({ minLength: 1, maxLength: 200 }),
       body: Type.String({ minLength: 1, maxLength: 8000 }),
       /** Named parts a notice must carry, e.g. the changes of a policy update. */
-      elements: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 4000 }))),
+      elements: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]{0,63}$' }), Type.String({ maxLength: 4000 }), { additionalProperties: false, maxProperties: 32 })),
       channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 5, uniqueItems: true })),
       clause: Type.Optional(Type.String({ maxLength: 32 })),
     }, { additionalProperties: false }),

@@ -65,4 +65,4 @@ export {
   ERASURE_GROUNDS, ErasureGroundSchema, ErasureScopeSchema, LegalHoldSchema, RESIDENCY_EXCEPTIONS, RETENTION_CLOCKS, RetentionRuleSchema,
   type ErasureGround, type ErasureScope, type ResidencyException, type RetentionClock, type RetentionRule,
 } from './retention.js';
-export { NOTIFICATION_KINDS } from './incident.js';
+export { NOTICE_REQUIRED_ELEMENTS, NOTIFICATION_KINDS } from './incident.js';

@@ -67,7 +67,7 @@ export default async function notificationRoutes(fastify: FastifyInstance) {
       body: Type.Object({
         kind: Type.Union(NOTIFICATION_KINDS.filter((k) => k !== 'security-incident').map((k) => Type.Literal(k)), { description: 'Security incidents are notified from the incident' }),
         title: Text(200), body: Type.Optional(Text(8000)),
-        elements: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]{0,63}$' }), Text(4000))),
+        elements: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]{0,63}$' }), Text(4000), { additionalProperties: false, maxProperties: 32 })),
         channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 5, uniqueItems: true })),
         mode: Type.Optional(Type.Union(DELIVERY_MODES.map((x) => Type.Literal(x)), { description: 'first-channel (default): stop at the first channel that accepts; every-channel: all of them' })),
         audience: Type.Union([
