@@ -1,6 +1,6 @@
 // The anonymization check of policy 3.4 (last paragraph): direct identifiers and k-anonymity.
 import { describe, expect, it } from 'vitest';
-import { checkAnonymization, detectIdentifier, isValidResidentId, passesLuhn, type Row } from '../src/domain/anonymization.js';
+import { checkAnonymization, detectIdentifier, isIdentifyingColumnName, isValidResidentId, passesLuhn, type Row } from '../src/domain/anonymization.js';
 
 const rows = (spec: [string, string, string][]): Row[] => spec.map(([age, region, diagnosis]) => ({ age, region, diagnosis }));
 const classes = { quasiIdentifiers: ['age', 'region'], sensitive: ['diagnosis'] };
@@ -68,6 +68,14 @@ describe('direct identifiers', () => {
       ['4111 1111 1111 1111', 'bank-card'],
       ['10.1.2.3', 'ip-address'],
       ['2001:db8::1', 'ip-address'],
+      // Forms that passed as anonymous before (found by fuzzing).
+      ['１３９１２３４５６７８', 'phone'],
+      ['139.1234.5678', 'phone'],
+      ['+86 (139) 1234-5678', 'phone'],
+      ['139/1234/5678', 'phone'],
+      ['zhang.san＠example.com', 'email'],
+      ['zhangsan@例子.中国', 'email'],
+      ['１１０１０５１９４９１２３１００２Ｘ', 'id-number'],
     ];
     for (const [value, detector] of cases) {
       const data = Array.from({ length: 3 }, (_, i) => ({ age: '30-39', region: 'BJ', diagnosis: 'flu', note: i === 1 ? value : 'none' }));
@@ -75,6 +83,11 @@ describe('direct identifiers', () => {
       expect(r.passed, value).toBe(false);
       expect(r.directIdentifiers, value).toEqual([{ column: 'note', reason: 'values', detector, rows: 1 }]);
     }
+  });
+
+  it('recognizes identifying column names in Chinese and in full-width letters', () => {
+    for (const c of ['手机号', '姓名', '身份证号', 'ｐｈｏｎｅ', 'tel_no', 'cell', '联系电话', '电子邮件']) expect(isIdentifyingColumnName(c), c).toBe(true);
+    for (const c of ['age', 'region', '年龄', '城市', 'hotel', 'diagnosis']) expect(isIdentifyingColumnName(c), c).toBe(false);
   });
 
   it('does not flag ordinary codes and numbers', () => {

@@ -95,7 +95,12 @@ describe('sharing only with consent or a legal basis (3.1, 3.4)', () => {
     const again = await shareReq(subject, once, op());
     expect([first.statusCode, again.statusCode]).toEqual([201, 200]);
     expect(again.json().id).toBe(first.json().id);
-    expect(await app.models.shares.countDocuments({ subjectId: subject })).toBe(2);
+    // Concurrent repeats of a new key: one records (201), the others return that record (found by fuzzing: 409s).
+    const racing = { ...once, idempotencyKey: 'req-43' };
+    const raced = await Promise.all(Array.from({ length: 10 }, () => shareReq(subject, racing, op())));
+    expect(raced.map((r) => r.statusCode).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
+    expect(new Set(raced.map((r) => r.json().id)).size).toBe(1);
+    expect(await app.models.shares.countDocuments({ subjectId: subject })).toBe(3);
     const bad = await shareReq(subject, { recipientId: rid, categories: ['profile'], basis: { legalBasis: 'contract-necessity', evidenceRef: 'C-1' } });
     expect(bad.statusCode).toBe(422);
     expect(bad.json()).toMatchObject({ code: 'PIPP_BASIS_INADMISSIBLE', clause: '3.4' });

@@ -33,7 +33,7 @@ export interface LifecycleOptions {
   webhooks: WebhookReceiver;
   /** The data-protection officer's staff account (identity's IDENTITY_BOOTSTRAP_STAFF). */
   dpo: { phone: string; password: string };
-  /** Synthetic data subjects to register (default 24, at least 6). */
+  /** Synthetic data subjects to register (default 24, at least 10: the steps use disjoint groups). */
   subjects?: number;
   /** Called with each step's result as soon as it is known. */
   onStep?: (result: StepResult) => void;
@@ -83,7 +83,7 @@ function check(condition: unknown, message: string): asserts condition {
  */
 export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleReport> {
   const settle = opts.settleTimeoutMs ?? 120_000;
-  const count = Math.max(6, opts.subjects ?? 24);
+  const count = Math.max(10, opts.subjects ?? 24);
   const run = randomBytes(3).toString('hex');
   const clients: Api[] = [];
   const client = (k: number) => { const c = Api.from(opts.gatewayUrl, addressOf(k)); clients.push(c); return c; };

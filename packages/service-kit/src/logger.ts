@@ -28,9 +28,15 @@ const SCRUBBERS: [RegExp, string][] = [
  * text (log messages, error messages) with placeholders.
  */
 export function scrub(text: string): string {
-  let out = text;
+  // Full-width digits and signs (＋８６ １３９…) are the same number: fold them first.
+  let out = /[\uFF01-\uFF5E\u3000]/.test(text) ? text.normalize('NFKC') : text;
   for (const [re, replacement] of SCRUBBERS) out = out.replace(re, replacement);
   return out;
+}
+
+/** A URL path percent-decoded when it can be (so that an encoded `%2B86…` or `%40` is scrubbed too). */
+function decoded(path: string): string {
+  try { return decodeURIComponent(path); } catch { return path; }
 }
 
 /** Keeps the network part of an IP address only (IPv4 /24, IPv6 /48): enough to debug, not to identify. */
@@ -63,7 +69,7 @@ export function loggerOptions(service: string, level: string, format: 'json' | '
       req(req: FastifyRequest) {
         return {
           method: req.method,
-          url: req.url.split('?')[0],
+          url: scrub(decoded(req.url.split('?')[0]!)),
           route: req.routeOptions?.url,
           ip: maskIp(req.ip),
         };

@@ -7,7 +7,7 @@ import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
 import { errorHandlerPlugin, Errors, sendError } from './errors.js';
-import { loggerOptions } from './logger.js';
+import { loggerOptions, scrub } from './logger.js';
 import { Outbox } from './outbox.js';
 import { authPlugin, type AuthOptions } from './plugins/auth.js';
 import { healthPlugin } from './plugins/health.js';
@@ -40,13 +40,16 @@ export function createFastify(opts: { service: ServiceName; config: BaseConfig; 
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+      // Kept only when well-formed and not shaped like PI (it is on every log line): a client could send a phone number.
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) && scrub(incoming) === incoming ? incoming : randomUUID();
     },
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A client that never finishes sending its request is cut off (the gateway has its own client timeout).
+    requestTimeout: 30_000,
     trustProxy: opts.trustProxy ?? false,
     // A URL Fastify cannot decode (bad percent-encoding) gets the one error shape too, not Fastify's own.
     frameworkErrors: (error, request, reply) => {

@@ -136,5 +136,8 @@ describe('one error shape', () => {
     expect(kept.headers['x-request-id']).toBe('abc-123');
     const replaced = await app.inject({ url: '/refused', headers: { 'x-request-id': 'bad id\n<script>' } });
     expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    // A request id is on every log line: one shaped like a phone number is replaced too.
+    const phone = await app.inject({ url: '/refused', headers: { 'x-request-id': '8613911119999' } });
+    expect(phone.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

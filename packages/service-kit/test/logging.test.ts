@@ -36,6 +36,16 @@ describe('structured logs', () => {
     expect(out.code).toBe('[redacted]');
   });
 
+  it('scrubs full-width numbers, and PI in request paths, encoded or not (found by fuzzing)', () => {
+    expect(scrub('policy clause １３９１２３４５６７８ and ＋８６ １３９ １２３４ ５６７８')).not.toMatch(/[0-9０-９]{11}|１３９/);
+    const { log, lines } = capture();
+    for (const url of ['/v1/identity/subjects/+8613911112222/profile', '/v1/identity/subjects/%2B8613911113333/profile', '/v1/x/subjects/li%40example.cn/profile?x=1']) {
+      log.info({ req: { method: 'GET', url, ip: '203.0.113.9', headers: {} } }, 'request');
+    }
+    const out = lines.join('');
+    for (const secret of ['13911112222', '13911113333', 'li@example.cn', 'li%40example.cn']) expect(out).not.toContain(secret);
+  });
+
   it('leaves ordinary numbers, dates and ids alone', () => {
     expect(scrub('offset 1234 at 2026-11-29T10:00:00Z for request 8f0e6c5e-93b5-4f59-9d0b-2b1b3a0c4d11')).toBe(
       'offset 1234 at 2026-11-29T10:00:00Z for request 8f0e6c5e-93b5-4f59-9d0b-2b1b3a0c4d11');

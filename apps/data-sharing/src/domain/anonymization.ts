@@ -73,16 +73,23 @@ const IDENTIFYING_NAMES = new Set([
 /** Substrings of a normalized column name that denote a direct identifier wherever they occur. */
 const IDENTIFYING_PARTS = ['phone', 'email', 'mobile', 'passport', 'idcard', 'idnumber', 'ipaddress', 'deviceid', 'bankcard', 'cardnumber'];
 
-const normalizeName = (c: string) => c.toLowerCase().replace(/[^a-z0-9]/g, '');
+/** Chinese words in a column name that denote a direct identifier (phone, name, ID, e-mail, address …). */
+const IDENTIFYING_PARTS_ZH = ['手机', '电话', '号码', '姓名', '名字', '真实名', '昵称', '身份证', '证件', '护照', '邮箱', '电子邮件', '地址', '住址', '银行卡', '卡号', '账号', '帐号', '设备号', '车牌'];
+const MORE_NAMES = new Set(['cell', 'cellno', 'cellnumber', 'telno', 'telnumber', 'phoneno', 'mobileno', 'contact', 'contactno']);
 
-/** True when a column name denotes a direct identifier. */
+// Full-width letters and digits (ｐｈｏｎｅ, １３９…) are folded to ASCII first (NFKC).
+const normalizeName = (c: string) => c.normalize('NFKC').toLowerCase().replace(/[^a-z0-9]/g, '');
+
+/** True when a column name denotes a direct identifier (English or Chinese, any width). */
 export function isIdentifyingColumnName(column: string): boolean {
   const n = normalizeName(column);
-  return IDENTIFYING_NAMES.has(n) || IDENTIFYING_PARTS.some((p) => n.includes(p));
+  const folded = column.normalize('NFKC');
+  return IDENTIFYING_NAMES.has(n) || MORE_NAMES.has(n) || IDENTIFYING_PARTS.some((p) => n.includes(p)) || IDENTIFYING_PARTS_ZH.some((p) => folded.includes(p));
 }
 
 const PHONE = /(?<![\d])(?:(?:\+|00)?86[\s-]?)?1[3-9]\d(?:[\s-]?\d){8}(?!\d)|\+[1-9](?:[\s-]?\d){6,14}(?!\d)/;
-const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/;
+// Any script on either side of the @ (zhangsan@例子.中国 is an address too).
+const EMAIL = /[^\s@"'<>()[\],;:]+@[^\s@"'<>()[\],;:]+\.[^\s@"'<>()[\],;:.]{2,}/u;
 const ID18 = /(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])/g;
 const DIGIT_RUN = /(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g;
 const IPV4 = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])/g;
@@ -109,9 +116,12 @@ export function passesLuhn(digits: string): boolean {
 /** What direct identifier a single value looks like, if any. */
 export function detectIdentifier(value: Cell): DirectIdentifierFinding['detector'] | undefined {
   if (value === null || typeof value === 'boolean') return undefined;
-  const text = String(value);
+  // Folded first: full-width digits and signs (１３９…, ＠) are the same identifiers.
+  const text = String(value).normalize('NFKC');
   if (text.length < 7) return undefined;
   if (EMAIL.test(text)) return 'email';
+  // Phone numbers written with dots, slashes or brackets (139.1234.5678, +86 (139) 1234-5678).
+  if (PHONE.test(text.replace(/[\s()./-]/g, ''))) return 'phone';
   for (const m of text.matchAll(ID18)) if (isValidResidentId(m[0])) return 'id-number';
   for (const m of text.matchAll(DIGIT_RUN)) if (passesLuhn(m[0].replace(/[ -]/g, ''))) return 'bank-card';
   if (PHONE.test(text)) return 'phone';

@@ -139,7 +139,16 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
       } : {}),
       ...(b.functionId ? { functionId: b.functionId } : {}),
       requestedBy: actorOf(request), ...(sharing.policyVersion ? { policyVersion: sharing.policyVersion } : {}), sharedAt: new Date(), held: null,
+    }).catch(async (err: { code?: number }) => {
+      // The same idempotency key raced another request that recorded first: answer with its record.
+      if (err.code !== 11000 || !b.idempotencyKey) throw err;
+      return null;
     });
+    if (!doc) {
+      const first = await shares.findOne({ _id: id, held: null }).lean();
+      if (!first) throw DsErrors.conflict('The request was recorded meanwhile; repeat it to read the record');
+      return reply.code(200).send({ ...shareView(first), subjectRef: app.sealer.subjectRef(first.recipientId, subjectId) });
+    }
     request.log.info({ shareId: doc._id, recipientId: recipient._id, crossBorder: plan.crossBorder }, 'sharing recorded');
     return reply.code(201).send({ ...shareView(doc.toObject()), subjectRef: app.sealer.subjectRef(recipient._id, subjectId) });
   });
