@@ -23,6 +23,9 @@ beforeAll(async () => {
       WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
       WEBHOOK_ALLOW_LOOPBACK: 'true',
       SMTP_URL: mail.url,
+      // This test shares 2 cores with the rest of the suite (argon2id hashing, FerretDB): the gateway's
+      // 5 s production bound on an upstream answer would turn a slow moment into a 504.
+      UPSTREAM_TIMEOUT_MS: '30000',
     },
   });
   sms = await SmsInbox.open(process.env.MONGO_URL!, system.database('identity'));

@@ -237,7 +237,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
       clause: '2.4.1(2)',
       run: async () => {
         const body = { kind: 'browse', target: '/catalogue/green-tea' };
-        await pool(granters, 4, (s) => until('activity to be accepted after consent', async () => ((await s.api.send('POST', `/v1/identity/subjects/${s.id}/activity`, body)).status === 201 ? true : undefined), 10_000));
+        await pool(granters, 4, (s) => until('activity to be accepted after consent', async () => ((await s.api.send('POST', `/v1/identity/subjects/${s.id}/activity`, body)).status === 201 ? true : undefined)));
         const refused = await pool(refusers, 4, (s) => s.api.send('POST', `/v1/identity/subjects/${s.id}/activity`, body));
         check(refused.every((r) => r.status === 403), `activity without consent must be refused: ${refused.map((r) => r.status).join(',')}`);
         // Withdrawing the consent deletes what was recorded under it.
@@ -245,7 +245,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
         const log = await w.api.expect<{ entries: unknown[] }>(200, 'GET', `/v1/identity/subjects/${w.id}/activity`);
         check(log.entries.length > 0, 'the subject should see their activity log');
         await w.api.expect(201, 'POST', `/v1/consent/subjects/${w.id}/consents`, { channel: 'app', changes: [{ purpose: 'personalization', state: 'withdrawn' }] });
-        await until('the activity log to be deleted after the withdrawal', async () => ((await w.api.expect<{ entries: unknown[] }>(200, 'GET', `/v1/identity/subjects/${w.id}/activity`)).entries.length === 0 ? true : undefined), 10_000);
+        await until('the activity log to be deleted after the withdrawal', async () => ((await w.api.expect<{ entries: unknown[] }>(200, 'GET', `/v1/identity/subjects/${w.id}/activity`)).entries.length === 0 ? true : undefined));
         await w.api.expect(201, 'POST', `/v1/consent/subjects/${w.id}/consents`, { channel: 'app', changes: [{ purpose: 'personalization', state: 'granted' }] });
         return `${granters.length} activity records with consent; ${refusers.length} refused 403 ${errorCode(refused[0]!.body)}; a withdrawal deleted that subject's log`;
       },
@@ -268,7 +268,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
         const ok = await until('the share to be allowed after consent', async () => {
           const r = await alice.api.send<Body>('POST', `/v1/data-sharing/subjects/${alice.id}/shares`, share);
           return r.status === 201 ? r.body : undefined;
-        }, 10_000);
+        });
         const who = await alice.api.expect<{ recipients: { recipientId: string; ownPolicy: unknown }[] }>(200, 'GET', `/v1/data-sharing/subjects/${alice.id}/recipients`);
         check(who.recipients.some((r) => r.recipientId === domestic.id), '"who has my data" should list the recipient');
         return `refused (${errorCode(refused.body)}); after consent shared on basis ${(ok.basis as Body).kind as string}; "who has my data" lists the recipient and its own policy`;
@@ -283,12 +283,12 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
         const refused = await until('the cross-border refusal', async () => {
           const r = await alice.api.send<Body>('POST', `/v1/data-sharing/subjects/${alice.id}/shares`, share);
           return r.status === 403 && r.body.code === 'PIPP_CROSS_BORDER_REFUSED' ? r.body : undefined;
-        }, 10_000);
+        });
         await alice.api.expect(201, 'POST', `/v1/consent/subjects/${alice.id}/consents`, { channel: 'app', changes: [{ purpose: 'cross-border', scope: { country: 'SG' }, state: 'granted' }] });
         const ok = await until('the transfer to be allowed after authorization', async () => {
           const r = await alice.api.send<Body>('POST', `/v1/data-sharing/subjects/${alice.id}/shares`, share);
           return r.status === 201 ? r.body : undefined;
-        }, 10_000);
+        });
         check(ok.crossBorder === true, 'the transfer should be recorded as cross-border');
         return `to SG: refused under ${refused.clause as string} until the subject's separate authorization for SG; then transferred and recorded with ground 5.3.2`;
       },
@@ -316,7 +316,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
         const created = await until('the collection to be accepted after consent', async () => {
           const r = await operator.for('partner-verification').send<{ id: string; items: { category: string; status: string }[] }>('POST', url, body);
           return r.status === 201 ? r.body : undefined;
-        }, 10_000);
+        });
         check(created.items.find((x) => x.category === 'id-document')?.status === 'awaiting-confirmation', 'sensitive PI must wait for the subject');
         const blocked = await operator.for('partner-verification').send('GET', `${url}/${created.id}/data?categories=id-document`);
         check(blocked.status === 409, `sensitive PI must be unusable before confirmation, got ${blocked.status}`);
@@ -339,9 +339,9 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
         const paused = await until('personalization to pause under clause VI', async () => {
           const r = await s1.api.send<Body>('POST', `/v1/identity/subjects/${s1.id}/activity`, body);
           return r.status === 403 && r.body.clause === 'VI' ? r.body : undefined;
-        }, 10_000);
+        });
         await s1.api.expect(201, 'POST', `/v1/consent/subjects/${s1.id}/policy-acceptances`, { documentId: 'general', version, channel: 'app' });
-        await until('personalization to resume after express consent', async () => ((await s1.api.send('POST', `/v1/identity/subjects/${s1.id}/activity`, body)).status === 201 ? true : undefined), 10_000);
+        await until('personalization to resume after express consent', async () => ((await s1.api.send('POST', `/v1/identity/subjects/${s1.id}/activity`, body)).status === 201 ? true : undefined));
         const still = await s2.api.send('POST', `/v1/identity/subjects/${s2.id}/activity`, body);
         check(still.status === 403, `a subject who has not consented to version ${version} must stay paused, got ${still.status}`);
         const again = await signIn(s2.anon, '/v1/identity/public/sign-in', s2.phone, s2.password, s2.deviceId);
@@ -355,7 +355,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
       run: async () => {
         const s = refusers[0]!;
         const res = await s.api.expect<{ reportId: string; sessionsRevoked: number; passwordResetRequired: boolean }>(201, 'POST', `/v1/identity/subjects/${s.id}/leak-reports`, { description: 'Someone signed in to my account from a device I do not own' });
-        await until('the old token to stop working', async () => ((await s.api.send('GET', `/v1/identity/subjects/${s.id}/profile`)).status === 401 ? true : undefined), 10_000);
+        await until('the old token to stop working', async () => ((await s.api.send('GET', `/v1/identity/subjects/${s.id}/profile`)).status === 401 ? true : undefined));
         const report = await until('the report to reach support', async () => {
           const r = await operator.for('account').send<{ kind: string }[]>('GET', `/v1/incident/subjects/${s.id}/reports`);
           return r.status === 200 ? r.body.find((x) => x.kind === 'account-leak') : undefined;
@@ -409,7 +409,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
         const decision = await until('the function to stop', async () => {
           const d = await operator.expect<{ allowed: boolean; clause: string }>(200, 'POST', '/v1/consent/decisions', { subjectId: users[0]!.id, service: 'identity', purpose: 'personalization', categories: ['activity-log'], functionId });
           return d.allowed ? undefined : d;
-        }, 15_000);
+        });
         const listed = await visitor.expect<{ items: { functionId: string }[] }>(200, 'GET', '/v1/retention/public/shutdowns');
         check(listed.items.some((x) => x.functionId === functionId), 'the shutdown should be public');
         await until('the users\' shutdown notices', async () => {
