@@ -64,7 +64,10 @@ export class PolicyStore {
         summary: 'Initial version of the general privacy policy.', changes: [], restrictsRights: false,
       }, { role: 'system' });
     } catch (err) {
-      if ((err as { code?: string }).code !== ConsentErrors.staleRevision.code) throw err;
+      // Another instance starting at the same moment published it first (whatever this attempt then
+      // ran into: a stale revision, or a "version 2 without changes"): nothing left to do.
+      if (await this.deps.models.policyVersions.exists({ documentId: GENERAL, version: 1 })) return;
+      throw err;
     }
   }
 
