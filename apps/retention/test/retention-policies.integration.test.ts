@@ -26,6 +26,13 @@ it('seeds one general policy per data category, readable by operators, not by su
   expect((await app.inject({ url: '/v1/retention/admin/retention-policies', headers: h.auth('subj-1') })).statusCode).toBe(403);
 });
 
+it('seeds once when two instances start together on an empty database', async () => {
+  const fresh = h.env();
+  const [one, two] = await Promise.all([h.retention(fresh), h.retention(fresh)]);
+  expect(await one.store.policies.countDocuments()).toBe(DATA_CATEGORY_IDS.length);
+  expect(await two.store.policyVersions.countDocuments()).toBe(DATA_CATEGORY_IDS.length);
+});
+
 it('lets the DPO change a policy, keeps every version, audits it, and refuses stale edits', async () => {
   const body = { expectedVersion: 1, periodDays: 90, startsFrom: 'collection', criterion: '5.2.2', action: 'anonymize', rationale: 'shorter', note: 'DPIA 2026-03' };
   expect((await put('activity-log', body, op())).statusCode).toBe(403);

@@ -51,7 +51,9 @@ export class PolicyService {
     let created = 0;
     for (const p of DEFAULT_POLICIES) {
       const id = policyId(p);
-      const r = await this.app.store.policies.updateOne({ _id: id }, { $setOnInsert: { ...p, version: 1, updatedAt: now, updatedBy: SYSTEM } }, { upsert: true });
+      // Two instances starting together race here; FerretDB reports the loser of an upsert as a duplicate.
+      const r = await this.app.store.policies.updateOne({ _id: id }, { $setOnInsert: { ...p, version: 1, updatedAt: now, updatedBy: SYSTEM } }, { upsert: true })
+        .catch((err: { code?: number }) => { if (err.code === 11000) return { upsertedCount: 0 }; throw err; });
       if (r.upsertedCount) {
         created += 1;
         await this.app.store.policyVersions.updateOne({ _id: `${id}#1` }, { $setOnInsert: { policyId: id, version: 1, change: 'created', policy: p, at: now, by: SYSTEM, note: 'seeded default' } }, { upsert: true });
