@@ -1,8 +1,7 @@
 import { up } from '@pipp/infra';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { randomBytes } from 'node:crypto';
-import { runPrefixes } from './env.js';
+import { newTestRun, runPrefixes } from './env.js';
 
 /**
  * Vitest global setup shared by every package: integration tests talk to the real Kafka broker and
@@ -15,7 +14,7 @@ import { runPrefixes } from './env.js';
  * and the teardown deletes them all (PIPP_KEEP_TEST_DATA=1 keeps them for inspection).
  */
 export default async function setup(): Promise<() => Promise<void>> {
-  process.env.PIPP_TEST_RUN ??= `r${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  process.env.PIPP_TEST_RUN ??= newTestRun();
   if (!process.env.MONGO_URL || !process.env.KAFKA_BROKERS) {
     const env = await up('test');
     process.env.MONGO_URL = env.MONGO_URL;
