@@ -20,7 +20,9 @@ const server = fileURLToPath(new URL('./server.ts', import.meta.url));
 const gatewayServer = fileURLToPath(new URL('../../gateway/bench/servers.ts', import.meta.url));
 
 async function start(script: string, mode: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, mode], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_CPU_PROFILE=<mode> (hello, consent) writes a CPU profile of that server into ./bench-profiles.
+  const prof = process.env.BENCH_CPU_PROFILE === mode ? ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', script, mode], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
