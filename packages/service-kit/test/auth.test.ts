@@ -15,6 +15,10 @@ beforeAll(async () => {
   app.get('/me', { preHandler: app.authenticate }, async (request) => ({ sub: request.user.sub }));
   app.get('/ops', { preHandler: app.requireRole('operator', 'dpo') }, async () => ({ ok: true }));
   app.get('/subjects/:subjectId/data', { preHandler: app.requireSubject() }, async () => ({ ok: true }));
+  app.post('/subjects/:subjectId/notes', {
+    preHandler: app.requireSubject(),
+    schema: { body: { type: 'object', properties: { text: { type: 'string', maxLength: 10 } }, required: ['text'], additionalProperties: false } },
+  }, async () => ({ ok: true }));
   await app.ready();
 });
 afterAll(async () => {
@@ -23,6 +27,17 @@ afterAll(async () => {
 });
 
 const get = (url: string, token?: string) => app.inject({ url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+describe('guards before validation', () => {
+  it('answers 401/403 before judging the body, so a caller without access learns nothing of its schema', async () => {
+    const bad = { text: 'far too long for the schema', extra: 1 };
+    const post = (token?: string) => app.inject({ method: 'POST', url: '/subjects/u1/notes', payload: bad, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    expect((await post()).statusCode).toBe(401);
+    expect((await post(authority.token({ sub: 'u2', role: 'subject' }))).statusCode).toBe(403);
+    const own = await post(authority.token({ sub: 'u1', role: 'subject' }));
+    expect(own.statusCode).toBe(400);
+  });
+});
 
 describe('access tokens', () => {
   it('accepts a valid token', async () => {

@@ -117,6 +117,14 @@ export function cachedByKid(lookup: (kid: string | undefined) => Promise<string>
   };
 }
 
+const GUARD = Symbol.for('pipp.auth.guard');
+
+/** Marks an authentication/authorization hook (requireRole, requireSubject): moved before validation. */
+function guard<T extends object>(fn: T): T {
+  return Object.assign(fn, { [GUARD]: true });
+}
+const isGuard = (fn: unknown): boolean => typeof fn === 'function' && (fn as unknown as Record<symbol, unknown>)[GUARD] === true;
+
 const EXPIRED = new Set(['FST_JWT_AUTHORIZATION_TOKEN_EXPIRED', 'FAST_JWT_EXPIRED']);
 
 /**
@@ -179,17 +187,27 @@ export const authPlugin = fp(async function auth(app: FastifyInstance, opts: Aut
   };
   app.decorate('authenticate', authenticate);
 
-  app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => async function requireRole(request, reply) {
+  app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => guard(async function requireRole(request, reply) {
     await authenticate.call(this, request, reply);
     if (!roles.includes(request.user.role)) throw Errors.forbidden(`This needs one of the roles: ${roles.join(', ')}`);
-  });
+  }));
 
-  app.decorate('requireSubject', (param = 'subjectId', privileged: Role[] = ['operator', 'dpo']): preHandlerAsyncHookHandler => async function requireSubject(request, reply) {
+  app.decorate('requireSubject', (param = 'subjectId', privileged: Role[] = ['operator', 'dpo']): preHandlerAsyncHookHandler => guard(async function requireSubject(request, reply) {
     await authenticate.call(this, request, reply);
     const { role, sub } = request.user;
     if (privileged.includes(role)) return;
     const target = (request.params as Record<string, string | undefined>)[param];
     if (role !== 'subject' || target !== sub) throw Errors.forbidden('You may only reach your own data');
+  }));
+
+  // Routes name their guards as `preHandler`; they run before body validation instead, so that a
+  // caller without a valid token gets 401/403 and learns nothing of the body schema (a 400 first).
+  app.addHook('onRoute', (route) => {
+    const handlers = route.preHandler === undefined ? [] : [route.preHandler].flat();
+    const guards = handlers.filter(isGuard);
+    if (!guards.length) return;
+    route.preHandler = handlers.filter((h) => !isGuard(h));
+    route.preValidation = [...guards, ...(route.preValidation === undefined ? [] : [route.preValidation].flat())] as never;
   });
 
   if (app.hasDecorator('kafka')) {
