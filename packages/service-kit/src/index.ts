@@ -1,6 +1,7 @@
 export * from './config.js';
 export * from './consumer.js';
 export * from './document-locks.js';
+export * from './polling-loop.js';
 export * from './errors.js';
 export * from './logger.js';
 export * from './outbox.js';

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
 import { docKey, type KeyedLock } from './document-locks.js';
+import { PollingLoop } from './polling-loop.js';
 import { Schema, type Connection, type Model, type QueryOptions, type UpdateQuery } from 'mongoose';
 
 /**
@@ -51,11 +52,8 @@ interface Hint { _id: string; coll: string; docId: unknown; at: Date; v?: string
  */
 export class Outbox {
   private readonly models: Model<unknown>[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private draining: Promise<void> | undefined;
-  private again = false;
-  private stopped = true;
   private lastSweep = 0;
+  private readonly relay: PollingLoop;
 
   constructor(private readonly deps: {
     connection: Connection;
@@ -67,7 +65,16 @@ export class Outbox {
     sweepMs: number;
     /** The connection's document locks (`app.mongo.locks`), shared with every single-document write. */
     locks: KeyedLock;
-  }) {}
+  }) {
+    this.relay = new PollingLoop({
+      intervalMs: deps.pollMs,
+      pass: () => this.drainOnce(Date.now() - this.lastSweep >= this.deps.sweepMs),
+      log: deps.log,
+      what: 'outbox relay pass',
+      // Started outside the caller's document locks: the relay takes the locks it needs itself.
+      detach: (run) => deps.locks.outside(run),
+    });
+  }
 
   private get locks(): KeyedLock {
     return this.deps.locks;
@@ -141,33 +148,22 @@ export class Outbox {
 
   /** Asks the relay to run now (called after every write). */
   kick(): void {
-    if (this.stopped) return;
-    if (this.draining) { this.again = true; return; }
-    // Started outside the caller's document locks: the relay takes the locks it needs itself.
-    this.draining = this.locks.outside(() => this.drainLoop()).finally(() => { this.draining = undefined; });
+    this.relay.kick();
   }
 
   start(): void {
-    this.stopped = false;
     this.lastSweep = 0; // sweep once at start: recover entries left by a crash
-    const tick = () => {
-      this.kick();
-      this.timer = setTimeout(tick, this.deps.pollMs);
-      this.timer.unref();
-    };
-    tick();
+    this.relay.start();
   }
 
   /** Stops polling and waits for the pass in progress to finish. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.draining;
+    await this.relay.stop();
   }
 
   /** Publishes everything pending now; resolves when the outbox is empty (tests, shutdown). */
   async flush(): Promise<void> {
-    await this.draining;
+    await this.relay.idle();
     await this.drainOnce(true);
   }
 
@@ -186,18 +182,6 @@ export class Outbox {
     this.kick();
   }
 
-  private async drainLoop() {
-    do {
-      this.again = false;
-      try {
-        await this.drainOnce(Date.now() - this.lastSweep >= this.deps.sweepMs);
-      } catch (err) {
-        this.deps.log.warn({ err }, 'outbox relay pass failed; will retry');
-        return;
-      }
-    } while (this.again && !this.stopped);
-  }
-
   private async drainOnce(sweep: boolean) {
     if (sweep) {
       this.lastSweep = Date.now();
@@ -210,7 +194,7 @@ export class Outbox {
       const batch = await this.hints.find({}).sort({ at: 1 }).limit(BATCH).toArray();
       if (!batch.length) return;
       await this.publish(batch);
-      if (batch.length < BATCH || this.stopped) return;
+      if (batch.length < BATCH || this.relay.stopped) return;
     }
   }
 

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import { Agent } from 'undici';
+import { PollingLoop } from '@pipp/service-kit';
 import type { Config } from '../config.js';
 import { retryDelayMs } from '../domain/backoff.js';
 import { SIGNATURE_HEADER, signatureHeader } from '../domain/signature.js';
@@ -63,10 +64,7 @@ type ClosedListener = (notice: NoticeDoc) => Promise<void>;
 export class NoticeDispatcher {
   private readonly agent: Agent;
   readonly policy: WebhookPolicy;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = true;
+  private readonly delivery: PollingLoop;
   private readonly listeners: ClosedListener[] = [];
 
   constructor(private readonly app: FastifyInstance, private readonly config: Config, private readonly log: FastifyBaseLogger) {
@@ -77,6 +75,7 @@ export class NoticeDispatcher {
       bodyTimeout: config.WEBHOOK_TIMEOUT_MS,
       keepAliveTimeout: 10_000,
     });
+    this.delivery = new PollingLoop({ intervalMs: config.WEBHOOK_POLL_MS, pass: () => this.pass(), log, what: 'notice delivery pass' });
   }
 
   /** Called with each notice once it is acknowledged (the erasure saga replies again). */
@@ -85,37 +84,17 @@ export class NoticeDispatcher {
   }
 
   start(): void {
-    this.stopped = false;
-    const tick = () => {
-      this.kick();
-      this.timer = setTimeout(tick, this.config.WEBHOOK_POLL_MS);
-      this.timer.unref();
-    };
-    tick();
+    this.delivery.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.delivery.stop();
     await this.agent.close();
   }
 
   /** Runs a delivery pass now (after notices were created). */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) { this.again = true; return; }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.pass();
-        } catch (err) {
-          this.log.warn({ err }, 'notice delivery pass failed; will retry');
-          return;
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => { this.running = undefined; });
+    this.delivery.kick();
   }
 
   /** Delivers every due notice (in small parallel groups). */
@@ -125,7 +104,7 @@ export class NoticeDispatcher {
       const now = new Date();
       const due = await notices.find({ status: 'pending', nextAttemptAt: { $lte: now }, leaseUntil: { $lte: now } }, { _id: 1 })
         .sort({ nextAttemptAt: 1 }).limit(16).lean();
-      if (!due.length || this.stopped) return;
+      if (!due.length || this.delivery.stopped) return;
       await Promise.all(due.map((d) => this.attempt(d._id)));
       if (due.length < 16) return;
     }

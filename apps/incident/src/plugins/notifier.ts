@@ -1,6 +1,7 @@
 import type { Channel, EventPayload } from '@pipp/contracts';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { PollingLoop } from '@pipp/service-kit';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import { afterSuccess, announceUnreachable, decideReach, nextStep, planChannels, type AnnouncementReason, type DeliveryMode, type RetryPolicy } from '../domain/delivery.js';
@@ -61,13 +62,16 @@ declare module 'fastify' {
 export class Notifier {
   private readonly retry: RetryPolicy;
   private readonly noticeCache = new Map<string, { notice: Notice; at: number }>();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = true;
+  private readonly dispatcher: PollingLoop;
 
   constructor(private readonly app: FastifyInstance, private readonly config: Config, private readonly log: FastifyBaseLogger) {
     this.retry = { maxAttemptsPerChannel: config.DELIVERY_MAX_ATTEMPTS, baseDelayMs: config.DELIVERY_RETRY_BASE_MS, maxDelayMs: config.DELIVERY_RETRY_MAX_MS };
+    this.dispatcher = new PollingLoop({
+      intervalMs: config.DISPATCH_POLL_MS,
+      pass: async () => { while (!this.dispatcher.stopped && await this.dispatchOnce() > 0) { /* keep going while there is work */ } },
+      log,
+      what: 'dispatcher pass',
+    });
   }
 
   private get m() {
@@ -341,37 +345,15 @@ export class Notifier {
 
   /** Wakes the dispatcher. */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) { this.again = true; return; }
-    this.running = this.loop().finally(() => { this.running = undefined; });
+    this.dispatcher.kick();
   }
 
   start(): void {
-    this.stopped = false;
-    const tick = () => {
-      this.kick();
-      this.timer = setTimeout(tick, this.config.DISPATCH_POLL_MS);
-      this.timer.unref();
-    };
-    tick();
+    this.dispatcher.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private async loop() {
-    do {
-      this.again = false;
-      try {
-        while (!this.stopped && await this.dispatchOnce() > 0) { /* keep going while there is work */ }
-      } catch (err) {
-        this.log.warn({ err }, 'dispatcher pass failed; will retry');
-        return;
-      }
-    } while (this.again && !this.stopped);
+    await this.dispatcher.stop();
   }
 
   /**
@@ -408,7 +390,7 @@ export class Notifier {
     const touched = new Set<string>();
     let next = 0;
     const worker = async () => {
-      while (next < mine.length && !this.stopped) {
+      while (next < mine.length && !this.dispatcher.stopped) {
         const q = mine[next++]!;
         touched.add(q.notificationId);
         await this.deliver(q._id, q.round ?? 0).catch((err) => this.log.warn({ err, deliveryId: q._id }, 'delivery bookkeeping failed; the claim will expire and it is retried'));
@@ -471,7 +453,7 @@ export class Notifier {
     const reschedule = async (delayMs: number) => {
       await this.m.queue.updateOne({ _id: deliveryId }, { $set: { dueAt: new Date(at.getTime() + delayMs), leaseUntil: new Date(0), round: round + 1 } });
       await this.m.claims.deleteOne({ _id: `${deliveryId}@${round}` });
-      if (delayMs === 0) this.again = true;
+      if (delayMs === 0) this.dispatcher.kick(); // due at once: one more pass
     };
     const accepted = d.deliveredChannels ?? [];
     if (!failure) {
