@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -34,6 +35,7 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	var sqliteDir string
 	cfg := ferretdb.Config{
 		Listener: ferretdb.ListenerConfig{TCP: *listen},
 		Handler:  *handler,
@@ -50,6 +52,7 @@ func main() {
 		}
 		// FerretDB wants a file: URL naming an existing directory with a trailing slash.
 		cfg.SQLiteURL = "file:" + strings.TrimSuffix(dir, "/") + "/"
+		sqliteDir = dir
 	case "postgresql":
 		if *pgURL == "" {
 			fail("-postgresql-url is required with -handler=postgresql")
@@ -66,6 +69,9 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if sqliteDir != "" {
+		go maintainIDIndexes(ctx, sqliteDir, 250*time.Millisecond, logger)
+	}
 
 	logger.Warn("ferretdb-local listening", "address", *listen, "handler", *handler)
 	f.Run(ctx)

@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync,
+  closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync,
 } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -137,7 +137,7 @@ export async function ensureKafka() {
  */
 export async function ensureFerret() {
   const src = join(infraDir, 'ferretdb');
-  const key = hashFiles(['go.mod', 'go.sum', 'main.go'].map((f) => join(src, f)));
+  const key = hashFiles(['go.mod', 'go.sum', ...readdirSync(src).filter((f) => f.endsWith('.go')).sort()].map((f) => join(src, f)));
   const bin = join(cacheDir(), 'bin', `ferretdb-local-${key}`);
   if (existsSync(bin)) return bin;
   return withLock('ferretdb', async () => {

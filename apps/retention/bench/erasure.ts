@@ -10,6 +10,7 @@
 import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, uniqueId } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { Kafka, logLevel } from 'kafkajs';
+import type { mongo } from 'mongoose';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '../src/app.js';
@@ -24,6 +25,34 @@ const CONCURRENCY = arg('concurrency', 8);
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0; };
 const fmt = (n: number) => n.toFixed(1);
 if (!process.env.MONGO_URL || !process.env.KAFKA_BROKERS) throw new Error('set MONGO_URL and KAFKA_BROKERS (e.g. the test profile: node infra/cli.mjs env test)');
+
+/**
+ * BENCH_DB_PROFILE=1: time every database command of the service by shape (command, collection,
+ * filter keys) and print where the database time went, slowest shapes first.
+ */
+function profileCommands(client: mongo.MongoClient) {
+  const started = new Map<number, string>();
+  const byShape = new Map<string, { n: number; ms: number }>();
+  client.on('commandStarted', (e) => {
+    const c = e.command as Record<string, unknown>;
+    const filter = (c.filter ?? c.query ?? (c.updates as { q?: object }[] | undefined)?.[0]?.q ?? (c.deletes as { q?: object }[] | undefined)?.[0]?.q) as object | undefined;
+    started.set(e.requestId, `${e.commandName} ${String(c[e.commandName])} ${filter ? JSON.stringify(Object.keys(filter)) : ''}`);
+  });
+  client.on('commandSucceeded', (e) => {
+    const shape = started.get(e.requestId) ?? e.commandName;
+    started.delete(e.requestId);
+    const s = byShape.get(shape) ?? { n: 0, ms: 0 };
+    s.n += 1;
+    s.ms += e.duration;
+    byShape.set(shape, s);
+  });
+  return {
+    print() {
+      const rows = [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20);
+      process.stderr.write(`[bench] database time by command shape (total ms, count, mean ms):\n${rows.map(([k, v]) => `  ${v.ms.toFixed(0).padStart(8)} ${String(v.n).padStart(6)} ${(v.ms / v.n).toFixed(1).padStart(7)}  ${k}`).join('\n')}\n`);
+    },
+  };
+}
 
 /** Baseline: N messages produced in batches and consumed by a group, timestamps in the messages. */
 async function rawRoundTrip(n: number) {
@@ -71,7 +100,8 @@ async function sagaRun(n: number) {
     ERASURE_RETRY_BASE_MS: '600000', SWEEP_INTERVAL_MS: '0', OUTBOX_POLL_MS: '500',
   });
   const sim = fork(fileURLToPath(new URL('./sim-participants.ts', import.meta.url)), [], { env: { ...process.env, ...env }, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const app = await buildApp(loadConfig(ConfigSchema, env));
+  const app = await buildApp(loadConfig(ConfigSchema, process.env.BENCH_DB_PROFILE ? { ...env, MONGO_URL: `${env.MONGO_URL}${env.MONGO_URL!.includes('?') ? '&' : '/?'}monitorCommands=true` } : env));
+  const dbProfile = process.env.BENCH_DB_PROFILE ? profileCommands(app.mongo.connection.getClient()) : undefined;
   await app.listen({ host: '127.0.0.1', port: 0 });
   await new Promise((r) => sim.once('message', r));
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -112,6 +142,7 @@ async function sagaRun(n: number) {
       if (Date.now() - lastChange > 120_000) throw new Error(`stalled: ${completedAt.size}/${n} completed, no progress for 2 minutes`);
     }
     await watcher.disconnect();
+    dbProfile?.print();
     const durations = [...createdAt].map(([id, c]) => completedAt.get(id)! - c);
     const first = Math.min(...createdAt.values());
     const last = Math.max(...completedAt.values());

@@ -1,5 +1,6 @@
 export * from './config.js';
 export * from './consumer.js';
+export * from './bulk.js';
 export * from './document-locks.js';
 export * from './polling-loop.js';
 export * from './errors.js';

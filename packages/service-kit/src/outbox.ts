@@ -4,6 +4,7 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
+import { bulkWriteChunked } from './bulk.js';
 import { docKey, type KeyedLock } from './document-locks.js';
 import { PollingLoop } from './polling-loop.js';
 import { Schema, type Connection, type Model, type QueryOptions, type UpdateQuery } from 'mongoose';
@@ -238,11 +239,11 @@ export class Outbox {
         const ops = mine.map((p) => ({
           updateOne: { filter: { _id: p.docId as never }, update: { $pullAll: { [OUTBOX_FIELD]: p.entries } as never } },
         }));
-        if (ops.length) await this.locks.runAll(mine.map((p) => docKey(coll, p.docId)), () => this.deps.connection.collection(coll).bulkWrite(ops, { ordered: false }));
+        if (ops.length) await this.locks.runAll(mine.map((p) => docKey(coll, p.docId)), () => bulkWriteChunked(ops, (chunk) => this.deps.connection.collection(coll).bulkWrite(chunk, { ordered: false })));
       }
     }
     pulled = pending.length ? Date.now() : pulled;
-    await this.hints.bulkWrite(batch.map((h) => ({ deleteOne: { filter: h.v === undefined ? { _id: h._id, at: h.at } : { _id: h._id, v: h.v } } })), { ordered: false });
+    await bulkWriteChunked(batch.map((h) => ({ deleteOne: { filter: h.v === undefined ? { _id: h._id, at: h.at } : { _id: h._id, v: h.v } } })), (chunk) => this.hints.bulkWrite(chunk, { ordered: false }));
     const end = Date.now();
     this.deps.log.debug({ documents: pending.length, events: pending.reduce((n, p) => n + p.entries.length, 0), ms: end - started, phases: { read: found - started, send: sent - found, remove: pulled - sent, hints: end - pulled } }, 'outbox batch published');
   }

@@ -18,6 +18,7 @@ export const NON_PORTABLE_MONGO: { pattern: RegExp; why: string }[] = [
   { pattern: /\$pull\s*:/, why: '$pull with a condition is silently ignored on FerretDB 1.24; use $pullAll with exact elements' },
   { pattern: /\$(where|function|accumulator)\b/, why: 'server-side JavaScript is not supported' },
   { pattern: /\bDecimal128\b/, why: 'Decimal128 is not supported' },
+  { pattern: /\.bulkWrite\((?!chunk\b)/, why: 'one command of ~100 updates never returns on FerretDB 1.24; send bulk writes through bulkWriteChunked (its `chunk`)' },
 ];
 
 /** Removes // and /* *\/ comments so that prose about these features is not flagged. */

@@ -1,5 +1,6 @@
 import type { DecisionRequest } from '@pipp/contracts';
 import type { FastifyInstance } from 'fastify';
+import { bulkWriteChunked } from '@pipp/service-kit';
 import fp from 'fastify-plugin';
 import { sha256 } from '../domain/receipt.js';
 import type { ConsentModels } from './models.js';
@@ -50,7 +51,7 @@ export class LegalBasisLog {
     if (!this.pending.size) return;
     const batch = this.pending;
     this.pending = new Map();
-    this.flushing = this.models.legalBasisUses.bulkWrite([...batch].map(([id, p]) => ({
+    this.flushing = bulkWriteChunked([...batch].map(([id, p]) => ({
       updateOne: {
         filter: { _id: id },
         update: {
@@ -63,7 +64,7 @@ export class LegalBasisLog {
         },
         upsert: true,
       },
-    })), { ordered: false }).then(() => undefined, this.onError).finally(() => { this.flushing = undefined; });
+    })), (chunk) => this.models.legalBasisUses.bulkWrite(chunk, { ordered: false })).then(() => undefined, this.onError).finally(() => { this.flushing = undefined; });
     await this.flushing;
   }
 

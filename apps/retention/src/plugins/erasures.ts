@@ -1,7 +1,7 @@
 import type {
   DataCategory, ErasureGround, ErasureParticipant, ErasureScope, EventPayload,
 } from '@pipp/contracts';
-import { includeHidden, type OutboxEntry } from '@pipp/service-kit';
+import { bulkWriteChunked, includeHidden, type OutboxEntry } from '@pipp/service-kit';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
@@ -220,13 +220,13 @@ export class ErasureService {
    * repaired by the redelivered reply.
    */
   private async recordKept(reply: Reply, now: Date) {
-    await this.app.store.kept.bulkWrite(reply.kept.map((k) => ({
+    await bulkWriteChunked(reply.kept.map((k) => ({
       updateOne: {
         filter: { _id: `${reply.requestId}:${reply.participant}:${k.category}` },
-        update: { $setOnInsert: { requestId: reply.requestId, subjectId: reply.subjectId, participant: reply.participant, category: k.category, legalBasis: k.legalBasis, purgeAt: new Date(k.purgeAt), reason: k.reason, state: 'isolated', recordedAt: now } },
+        update: { $setOnInsert: { requestId: reply.requestId, subjectId: reply.subjectId, participant: reply.participant, category: k.category, legalBasis: k.legalBasis, purgeAt: new Date(k.purgeAt), reason: k.reason, state: 'isolated' as const, recordedAt: now } },
         upsert: true,
       },
-    })), { ordered: false });
+    })), (chunk) => this.app.store.kept.bulkWrite(chunk, { ordered: false }));
   }
 
   /** What follows a completion outside the request document (repaired by `repair` after a crash). */
