@@ -72,6 +72,12 @@ describe('a subject erases their account', () => {
     // The ledger holds ids, grounds and counts only.
     const raw = await app.mongo.connection.collection('erasure_requests').findOne({ _id: created.requestId as never });
     expect(Object.keys(raw!).sort()).not.toContain('phone');
+    // A closed request is joined by nothing: the next request for the subject and scope is a new one.
+    expect(await app.store.openRequests.findById(`erasure|subj-a|account`).lean()).toBeNull();
+    const next = await ask('subj-a', { scope: { kind: 'account' }, ground: '4.2.2' });
+    expect(next.statusCode).toBe(201);
+    expect(next.json().requestId).not.toBe(created.requestId);
+    await completed('subj-a', next.json().requestId);
   });
 
   it('joins a new request for the same subject and scope to the open one', async () => {

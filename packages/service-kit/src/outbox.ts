@@ -206,10 +206,10 @@ export class Outbox {
     for (const h of batch) byColl.set(h.coll, [...(byColl.get(h.coll) ?? []), h]);
     const pending: { coll: string; docId: unknown; entries: OutboxEntry[] }[] = [];
     for (const [coll, hints] of byColl) {
-      const docs = await this.deps.connection.collection(coll)
-        .find({ _id: { $in: hints.map((h) => h.docId) as never[] } }, { projection: { [OUTBOX_FIELD]: 1 } })
-        .toArray();
+      // One read by `_id` per document: FerretDB 1.24 reads a whole collection for `_id: { $in }`.
+      const docs = await Promise.all(hints.map((h) => this.deps.connection.collection(coll).findOne({ _id: h.docId as never }, { projection: { [OUTBOX_FIELD]: 1 } })));
       for (const d of docs) {
+        if (!d) continue;
         const entries = (d[OUTBOX_FIELD] ?? []) as OutboxEntry[];
         if (entries.length) pending.push({ coll, docId: d._id, entries });
       }

@@ -132,11 +132,17 @@ export class ErasureService {
           nextActionAt: nextActionAt(tracked, deadline, new Set(), this.retry),
         };
         await this.app.outbox.insert(this.requests, doc as unknown as Record<string, unknown>, [this.requestedEvent(doc as ErasureRequestDoc, 1, participants)]);
+        if (kind === 'erasure') await this.pointOpenKey(openKey, id);
         this.log.info({ requestId: id, subjectId: input.subjectId, ground: input.ground, origin: input.origin, kind, participants }, 'erasure request opened');
         return { request: doc as ErasureRequestDoc, outcome: 'created' };
       } catch (err) {
         if ((err as { code?: number }).code !== 11000) throw err;
-        // Raced with another request for the same subject and scope (or the same id): join it.
+        // Raced with another request for the same subject and scope (or the same id): join it. Its
+        // pointer may be missing (written just after its insert, or lost in a crash): find it the slow way.
+        if (kind === 'erasure' && !(await this.openRequest(openKey))) {
+          const holder = await this.requests.findOne({ openKey }, { _id: 1 }).lean();
+          if (holder) await this.pointOpenKey(openKey, holder._id);
+        }
       }
     }
     throw new Error('could not open or join an erasure request after repeated races');
@@ -146,14 +152,42 @@ export class ErasureService {
   private async joinOpen(input: OpenInput, openKey: string, now: Date): Promise<ErasureRequestDoc | null> {
     const keys = [openKey];
     if (input.scope.kind === 'categories') keys.push(`erasure|${input.subjectId}|account`);
-    const open = await this.requests.find({ openKey: { $in: keys } }).lean();
-    const target = open.find((r) => coversScope(r.scope, input.scope));
-    if (!target) return null;
-    const join = { at: now, origin: input.origin, ground: input.ground, requestedBy: input.requestedBy };
-    const updated = await this.app.outbox.withDocument(this.requests, target._id, () => this.requests.findOneAndUpdate({ _id: target._id, status: 'in-progress' }, { $push: { joins: join }, $set: { updatedAt: now } }, { new: true })
-      .select(includeHidden(this.requests)).lean());
-    if (updated) this.log.info({ requestId: target._id, subjectId: input.subjectId }, 'erasure request joined the open one');
-    return updated;
+    for (const key of keys) {
+      const target = await this.openRequest(key);
+      if (!target || !coversScope(target.scope, input.scope)) continue;
+      const join = { at: now, origin: input.origin, ground: input.ground, requestedBy: input.requestedBy };
+      const updated = await this.app.outbox.withDocument(this.requests, target._id, async () => {
+        const current = await this.requests.findById(target._id).lean();
+        if (current?.status !== 'in-progress') return null;
+        return this.requests.findOneAndUpdate(this.app.mongo.guarded({ _id: current._id, rev: current.rev }), { $push: { joins: join }, $set: { updatedAt: now }, $inc: { rev: 1 } }, { new: true })
+          .select(includeHidden(this.requests)).lean();
+      });
+      if (!updated) continue;
+      this.log.info({ requestId: target._id, subjectId: input.subjectId }, 'erasure request joined the open one');
+      return updated;
+    }
+    return null;
+  }
+
+  /** The open request an `openKey` points to, or null (no pointer, or a stale one). */
+  private async openRequest(openKey: string): Promise<ErasureRequestDoc | null> {
+    const pointer = await this.app.store.openRequests.findById(openKey).lean();
+    if (!pointer) return null;
+    const doc = await this.requests.findById(pointer.requestId).lean();
+    return doc?.status === 'in-progress' && doc.openKey === openKey ? doc : null;
+  }
+
+  /** Points `openKey` at a request (after its insert, or to repair a pointer lost in a crash). */
+  private async pointOpenKey(openKey: string, requestId: string): Promise<void> {
+    await this.app.outbox.withDocument(this.app.store.openRequests, openKey, () => this.app.store.openRequests.updateOne({ _id: openKey }, { $set: { requestId } }, { upsert: true }));
+  }
+
+  /** Removes the pointer of a closed request (unless it already points at a newer one). */
+  private async unpointOpenKey(openKey: string, requestId: string): Promise<void> {
+    await this.app.outbox.withDocument(this.app.store.openRequests, openKey, async () => {
+      const pointer = await this.app.store.openRequests.findById(openKey).lean();
+      if (pointer?.requestId === requestId) await this.app.store.openRequests.deleteOne({ _id: openKey });
+    });
   }
 
   /** The `privacy.erasure.requested` event of a request at an attempt, for some participants. */
@@ -198,9 +232,10 @@ export class ErasureService {
         const entries = complete && doc.kind === 'erasure'
           ? [this.app.outbox.entry('privacy.erasure.completed', { subject: doc.subjectId, correlationId: doc._id, payload: { requestId: doc._id, subjectId: doc.subjectId, completedAt: now.toISOString(), counts: totals(next) } })]
           : [];
+        const guard = this.app.mongo.guarded({ _id: doc._id, rev: doc.rev });
         const written = entries.length
-          ? await this.app.outbox.update(this.requests, { _id: doc._id, rev: doc.rev }, { $set: set, $inc: { rev: 1 } }, entries)
-          : (await this.requests.updateOne({ _id: doc._id, rev: doc.rev }, { $set: set, $inc: { rev: 1 } })).matchedCount > 0;
+          ? await this.app.outbox.update(this.requests, guard, { $set: set, $inc: { rev: 1 } }, entries)
+          : (await this.requests.updateOne(guard, { $set: set, $inc: { rev: 1 } })).matchedCount > 0;
         if (!written) continue; // another instance wrote meanwhile: read again
         const p = next[reply.participant]!;
         this.log.info({ requestId: doc._id, participant: reply.participant, state: p.state, attempt: reply.attempt, counts: reply.counts }, 'erasure participant replied');
@@ -231,7 +266,8 @@ export class ErasureService {
 
   /** What follows a completion outside the request document (repaired by `repair` after a crash). */
   private async afterCompletion(doc: ErasureRequestDoc, now: Date) {
-    await this.app.store.suppressions.updateOne({ _id: doc._id, completedAt: null }, { $set: { completedAt: now } });
+    await this.recordSuppressionCompleted(doc._id, now);
+    if (doc.kind === 'erasure') await this.unpointOpenKey(doc.openKey, doc._id);
     if (doc.kind === 'purge') {
       await this.app.store.kept.updateMany({ purgeRequestId: doc._id, state: 'purge-requested' }, { $set: { state: 'purged', purgedAt: now } });
     }
@@ -261,9 +297,10 @@ export class ErasureService {
         $inc: { rev: 1 },
         ...(plan.escalations.length ? { $push: { escalations: { $each: plan.escalations } } } : {}),
       };
+      const guard = this.app.mongo.guarded({ _id: doc._id, rev: doc.rev });
       const written = entries.length
-        ? await this.app.outbox.update(this.requests, { _id: doc._id, rev: doc.rev }, update, entries)
-        : (await this.requests.updateOne({ _id: doc._id, rev: doc.rev }, update)).matchedCount > 0;
+        ? await this.app.outbox.update(this.requests, guard, update, entries)
+        : (await this.requests.updateOne(guard, update)).matchedCount > 0;
       if (!written) return; // another instance wrote meanwhile; the next pass sees the new state
       if (plan.redeliver.length) {
         redelivered += 1;
@@ -306,12 +343,21 @@ export class ErasureService {
     });
   }
 
+  /** Records when the erasure behind a suppression entry completed (once: the first time stays). */
+  private async recordSuppressionCompleted(requestId: string, at: Date) {
+    const suppressions = this.app.store.suppressions;
+    await this.app.outbox.withDocument(suppressions, requestId, async () => {
+      const s = await suppressions.findById(requestId, { completedAt: 1 }).lean();
+      if (s && !s.completedAt) await suppressions.updateOne(this.app.mongo.guarded({ _id: requestId, completedAt: null }), { $set: { completedAt: at } });
+    });
+  }
+
   /** Fixes what a crash between a completion and its follow-up writes left behind (idempotent). */
   private async repair(now: Date) {
     const open = await this.app.store.suppressions.find({ status: 'active', completedAt: null }).limit(200).lean();
     if (open.length) {
       const done = await this.requests.find({ _id: { $in: open.map((s) => s._id) }, status: 'completed' }, { completedAt: 1 }).lean();
-      for (const r of done) await this.app.store.suppressions.updateOne({ _id: r._id, completedAt: null }, { $set: { completedAt: r.completedAt ?? now } });
+      for (const r of done) await this.recordSuppressionCompleted(r._id, r.completedAt ?? now);
     }
     const purging = await this.app.store.kept.find({ state: 'purge-requested' }, { purgeRequestId: 1 }).limit(200).lean();
     const ids = [...new Set(purging.map((k) => k.purgeRequestId).filter((x): x is string => Boolean(x)))];
@@ -343,7 +389,7 @@ export class ErasureService {
         throw err;
       }
       const fired = new Set(doc.escalations.map((e) => e.level));
-      const updated = await this.app.outbox.update(this.requests, { _id: doc._id, rev: doc.rev }, {
+      const updated = await this.app.outbox.update(this.requests, this.app.mongo.guarded({ _id: doc._id, rev: doc.rev }), {
         $set: { participants: planned.participants, attempt: planned.attempt, updatedAt: now, nextActionAt: nextActionAt(planned.participants, doc.deadline, fired, this.retry) },
         $inc: { rev: 1 },
       }, [this.requestedEvent(doc, planned.attempt, planned.redeliver)]);

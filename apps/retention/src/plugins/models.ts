@@ -123,6 +123,17 @@ export interface SuppressionDoc {
   liftedAt?: Date;
 }
 
+/**
+ * Where the open erasure request of a subject and scope is (`_id`: the request's `openKey`), so that
+ * opening a request finds the one to join by `_id` (FerretDB 1.24 reads the whole request collection
+ * for any other filter). The unique `openKey` index of the requests stays the guard against two open
+ * requests; a pointer to a closed or missing request is stale and ignored.
+ */
+export interface OpenRequestDoc {
+  _id: string;
+  requestId: string;
+}
+
 export interface BackupGenerationDoc {
   _id: string;
   service: ServiceName;
@@ -199,6 +210,7 @@ export interface ResidencyRecordDoc {
 
 export interface Store {
   requests: Model<ErasureRequestDoc>;
+  openRequests: Model<OpenRequestDoc>;
   policies: Model<RetentionPolicyDoc>;
   policyVersions: Model<RetentionPolicyVersionDoc>;
   audit: Model<AuditRecordDoc>;
@@ -350,8 +362,11 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   }, { ...opts, collection: 'residency_declarations' });
   residencySchema.index({ service: 1, lastSeenAt: -1 });
 
+  const openRequestSchema = new Schema({ _id: String, requestId: { type: String, required: true } }, { ...opts, collection: 'erasure_open_requests' });
+
   const store: Store = {
     requests: app.outbox.register(m<ErasureRequestDoc>('ErasureRequest', requestSchema)),
+    openRequests: m<OpenRequestDoc>('OpenErasureRequest', openRequestSchema),
     policies: m<RetentionPolicyDoc>('RetentionPolicy', policySchema),
     policyVersions: m<RetentionPolicyVersionDoc>('RetentionPolicyVersion', versionSchema),
     audit: m<AuditRecordDoc>('AuditRecord', auditSchema),

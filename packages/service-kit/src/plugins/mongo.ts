@@ -25,6 +25,17 @@ export interface MongoHandle {
   model<T>(name: string, schema: Schema<T>): Model<T>;
   /** Resolves when the server answers a ping within timeoutMs. */
   ping(timeoutMs?: number): Promise<void>;
+  /** True when the server is FerretDB (its buildInfo carries `ferretdbVersion`), the local stand-in. */
+  readonly ferretdb: boolean;
+  /**
+   * The filter to send for a conditional write of one document whose extra conditions (a version,
+   * a state) the caller checked on a copy it read while holding the document's lock
+   * (`app.outbox.withDocument`). On MongoDB: the whole filter, atomic there and the guard against
+   * other instances. On FerretDB 1.24: `{ _id }` alone, because a filter with more than `_id` is
+   * neither atomic there (it reads, then writes) nor indexed (it reads every document of the
+   * collection); the process's document lock is the guard (docs/infrastructure.md).
+   */
+  guarded<F extends { _id: unknown }>(filter: F): F;
 }
 
 declare module 'fastify' {
@@ -56,6 +67,7 @@ export const mongoPlugin = fp(async function mongo(app: FastifyInstance, opts: M
     maxPoolSize: 20,
   });
   await connection.asPromise();
+  const ferretdb = 'ferretdbVersion' in (await connection.db!.admin().command({ buildInfo: 1 }));
   // Every model on this connection serializes its single-document writes per document (FerretDB 1.24).
   const locks = new KeyedLock();
   connection.plugin(documentLocksPlugin(locks));
@@ -69,6 +81,8 @@ export const mongoPlugin = fp(async function mongo(app: FastifyInstance, opts: M
       models.push(m as unknown as Model<unknown>);
       return m;
     },
+    ferretdb,
+    guarded: <F extends { _id: unknown }>(filter: F): F => (ferretdb ? { _id: filter._id } as F : filter),
     async ping(timeoutMs = 1500) {
       const db = connection.db;
       if (!db) throw new Error('MongoDB is not connected');
