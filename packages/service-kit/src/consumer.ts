@@ -32,6 +32,13 @@ export interface ConsumerOptions {
   backoffMs?: number;
   /** Partitions processed in parallel (default 1). */
   partitionsConsumedConcurrently?: number;
+  /**
+   * Within one partition's batch, messages with different keys (different data subjects) processed
+   * in parallel, up to this many keys at once; one key's messages always stay in order (default 1:
+   * one message at a time). Offsets are committed up to the last message before the first one not
+   * yet done, so a stop or crash redelivers only what did not finish (handlers are idempotent).
+   */
+  keyConcurrency?: number;
   /** Make the group unique to this process (broadcast: every instance sees every message). */
   broadcast?: boolean;
 }
@@ -140,11 +147,17 @@ export class ManagedConsumer {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently ?? 1,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
-        for (const message of batch.messages) {
-          if (!isRunning() || isStale()) break;
-          await this.process(batch.topic, batch.partition, message);
-          resolveOffset(message.offset);
-          await heartbeat();
+        const go = () => isRunning() && !isStale();
+        const keys = this.opts.keyConcurrency ?? 1;
+        if (keys <= 1) {
+          for (const message of batch.messages) {
+            if (!go()) break;
+            await this.process(batch.topic, batch.partition, message);
+            resolveOffset(message.offset);
+            await heartbeat();
+          }
+        } else {
+          await this.processByKey(batch.topic, batch.partition, batch.messages, keys, go, resolveOffset, heartbeat);
         }
         await commitOffsetsIfNecessary();
       },
@@ -158,6 +171,39 @@ export class ManagedConsumer {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.consumer?.disconnect();
+  }
+
+  /**
+   * One partition's batch as lanes, one per message key, run `keys` at a time; each lane in offset
+   * order. Resolves the offset of the longest prefix of the batch that is done, as lanes progress.
+   */
+  private async processByKey(topic: string, partition: number, messages: KafkaMessage[], keys: number, go: () => boolean,
+    resolveOffset: (offset: string) => void, heartbeat: () => Promise<void>): Promise<void> {
+    const lanes = new Map<string, number[]>();
+    messages.forEach((m, i) => {
+      const key = m.key ? m.key.toString('latin1') : `#${i}`;
+      const lane = lanes.get(key);
+      if (lane) lane.push(i);
+      else lanes.set(key, [i]);
+    });
+    const done = new Array<boolean>(messages.length).fill(false);
+    let prefix = 0;
+    const queue = [...lanes.values()];
+    const worker = async () => {
+      for (let lane = queue.shift(); lane; lane = queue.shift()) {
+        for (const i of lane) {
+          if (!go()) return;
+          await this.process(topic, partition, messages[i]!);
+          done[i] = true;
+          if (i === prefix) {
+            while (prefix < messages.length && done[prefix]) prefix += 1;
+            resolveOffset(messages[prefix - 1]!.offset);
+            await heartbeat();
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(keys, queue.length) }, worker));
   }
 
   private async process(topic: string, partition: number, message: KafkaMessage): Promise<void> {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { effectiveRule } from '../domain/policies.js';
 import { scopeCategories } from '../domain/scope.js';
+import { KEY_CONCURRENCY } from './orchestrator.js';
 import { erasureParticipantHandler, sweepParticipantHandler, type ErasureEffect, type ErasureRequested, type SweepRequested, type SweepProgressFn } from './participant-protocol.js';
 
 const DAY_MS = 86_400_000;
@@ -63,6 +64,7 @@ export function registerParticipant(app: FastifyInstance, partitions: number) {
     // Idempotent by its reply records (a repeat is answered from them), so no processed-event record.
     dedupe: false,
     partitionsConsumedConcurrently: partitions,
+    keyConcurrency: KEY_CONCURRENCY,
     handlers: {
       'privacy.erasure.requested': erasureParticipantHandler(app, { name: 'retention', replies: app.store.replies, erase: (p) => eraseHere(app, p) }),
       'privacy.retention.sweep-requested': sweepParticipantHandler(app, { name: 'retention', replies: app.store.sweepReplies, sweep: (p, progress) => sweepHere(app, p, progress) }),
