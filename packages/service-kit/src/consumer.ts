@@ -181,7 +181,7 @@ export class ManagedConsumer {
     resolveOffset: (offset: string) => void, heartbeat: () => Promise<void>): Promise<void> {
     const lanes = new Map<string, number[]>();
     messages.forEach((m, i) => {
-      const key = m.key ? m.key.toString('latin1') : `#${i}`;
+      const key = m.key ? `k:${m.key.toString('latin1')}` : `n:${i}`; // a message without a key is a lane of its own
       const lane = lanes.get(key);
       if (lane) lane.push(i);
       else lanes.set(key, [i]);
@@ -198,8 +198,8 @@ export class ManagedConsumer {
           if (i === prefix) {
             while (prefix < messages.length && done[prefix]) prefix += 1;
             resolveOffset(messages[prefix - 1]!.offset);
-            await heartbeat();
           }
+          await heartbeat(); // (kafkajs sends one at most every heartbeatInterval)
         }
       }
     };

@@ -2,6 +2,7 @@ export * from './config.js';
 export * from './consumer.js';
 export * from './bulk.js';
 export * from './document-locks.js';
+export * from './upsert.js';
 export * from './polling-loop.js';
 export * from './errors.js';
 export * from './logger.js';

@@ -7,6 +7,7 @@ import type { Producer } from 'kafkajs';
 import { bulkWriteChunked } from './bulk.js';
 import { docKey, type KeyedLock } from './document-locks.js';
 import { PollingLoop } from './polling-loop.js';
+import { upsertRaced } from './upsert.js';
 import { Schema, type Connection, type Model, type QueryOptions, type UpdateQuery } from 'mongoose';
 
 /**
@@ -175,11 +176,7 @@ export class Outbox {
   private async hint(coll: string, docId: unknown) {
     const filter = { _id: `${coll}/${String(docId)}` };
     const update = { $set: { coll, docId, at: new Date(), v: randomUUID() } };
-    await this.hints.updateOne(filter, update, { upsert: true }).catch(async (err: { code?: number }) => {
-      // Two upserts of one hint raced (FerretDB 1.24 reports the loser as a duplicate): it exists now.
-      if (err.code !== 11000) throw err;
-      await this.hints.updateOne(filter, update, { upsert: true });
-    });
+    await upsertRaced(() => this.hints.updateOne(filter, update, { upsert: true }));
     this.kick();
   }
 

@@ -7,6 +7,7 @@ import fp from 'fastify-plugin';
 import { Schema } from 'mongoose';
 import { randomUUID } from 'node:crypto';
 import { outboxPlugin } from './outbox.js';
+import { upsertRaced } from './upsert.js';
 
 const COUNTRY = '^[A-Z]{2}$';
 
@@ -119,7 +120,8 @@ export const residencyPlugin = fp(async function residency(app: FastifyInstance,
     else app.log.info(fields, `data residency (policy 5.3): ${assessment.summary}`);
     if (model) {
       const entry = app.outbox.entry('privacy.residency.declared', { payload: declaration, key: opts.service });
-      await app.outbox.update(model, { _id: 'self' }, { $set: { declaration } }, [entry], { upsert: true });
+      // Two instances starting together upsert the same declaration.
+      await upsertRaced(() => app.outbox.update(model, { _id: 'self' }, { $set: { declaration } }, [entry], { upsert: true }));
     } else {
       // No database (the stateless gateway): no state changes here, the announcement itself is all.
       const event = createEvent('privacy.residency.declared', { source: opts.service, payload: declaration });

@@ -4,10 +4,11 @@
 //   queries use; the launcher adds one that does), so a read or write by `_id` does not scan;
 // - a bulk write of many updates in one command never returns (each update holds a pooled SQLite
 //   connection until the command ends); bulkWriteChunked sends commands small enough.
-import { dropDatabase, isolatedEnv, waitFor } from '@pipp/testing';
+import { dropDatabase, isolatedEnv, TestAuthority, waitFor } from '@pipp/testing';
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { bulkWriteChunked, MAX_WRITES_PER_COMMAND } from '../src/index.js';
+import { bulkWriteChunked, loadConfig, MAX_WRITES_PER_COMMAND } from '../src/index.js';
+import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
 
 let env: Record<string, string>;
 let conn: mongoose.Connection;
@@ -47,4 +48,20 @@ it('writes hundreds of updates in chunked commands (one command of that size nev
   expect(results).toHaveLength(11);
   expect(results.reduce((n, r) => n + r.upsertedCount, 0)).toBe(ops.length);
   expect(await coll.countDocuments({})).toBe(ops.length);
+});
+
+it('knows it talks to FerretDB and sends conditional writes as `_id` filters there', async () => {
+  const authority = await TestAuthority.start();
+  const app = await buildDemoApp(loadConfig(DemoConfigSchema, { ...env, AUTH_JWKS_URL: authority.jwksUrl }));
+  try {
+    await app.ready();
+    expect(app.mongo.ferretdb).toBe(true);
+    // The condition is the caller's to check under the document lock; FerretDB gets the indexed filter.
+    expect(app.mongo.guarded({ _id: 'n-1', rev: 3 })).toEqual({ _id: 'n-1' });
+    const explained = await conn.db!.command({ explain: { find: 'notes', filter: app.mongo.guarded({ _id: 'n-1', rev: 3 }) } });
+    expect(explained.filterPushdown).toBe(true);
+  } finally {
+    await app.close();
+    await authority.close();
+  }
 });

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { GENERAL, currentVersion } from '../domain/policy.js';
 import type { LedgerFact } from '../domain/projection.js';
 import { handleErasure, handleSweep } from './erasure.js';
-import { upsert } from '../plugins/upsert.js';
+import { upsertRaced } from '@pipp/service-kit';
 
 const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document: 1, state: 1, consentType: 1, categories: 1, policyVersion: 1, at: 1, recordedAt: 1, pseudonymized: 1 };
 
@@ -50,10 +50,10 @@ export function registerConsumers(app: FastifyInstance, config: Config): void {
       'privacy.subject.registered': async (event) => recordRegistration(app, event),
       'privacy.function.shutdown': async (event) => {
         const { shutdownId, functionId, title, effectiveAt } = event.payload;
-        await upsert(() => app.models.shutdowns.updateOne({ _id: shutdownId }, {
+        await upsertRaced(() => app.models.shutdowns.updateOne({ _id: shutdownId }, {
           $setOnInsert: { functionId, title, effectiveAt: new Date(effectiveAt), receivedAt: new Date() },
         }, { upsert: true }));
-        await upsert(() => app.models.revisions.updateOne({ _id: 'shutdowns' }, { $inc: { rev: 1 } }, { upsert: true }));
+        await upsertRaced(() => app.models.revisions.updateOne({ _id: 'shutdowns' }, { $inc: { rev: 1 } }, { upsert: true }));
         app.projection.addShutdown({ shutdownId, functionId, title, effectiveAt: Date.parse(effectiveAt) });
       },
       'privacy.erasure.requested': async (event) => {

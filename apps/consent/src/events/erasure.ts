@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { planErasure, type ErasurePlan } from '../domain/erasure.js';
 import { pseudonymFor, sha256 } from '../domain/receipt.js';
 import type { ConsentRecordDoc, ErasureDoc, SweepDoc } from '../plugins/models.js';
-import { upsert } from '../plugins/upsert.js';
+import { upsertRaced } from '@pipp/service-kit';
 
 /**
  * This service's part of the erasure saga (policy 4.1, 4.2; DESIGN.md): the subject's ledger is
@@ -95,7 +95,7 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
     return;
   }
   if (!existing) {
-    await upsert(() => models.sweeps.updateOne({ _id: sweepId }, { $setOnInsert: { status: 'in-progress', counts: { erased: 0, anonymized: 0, kept: 0 }, batches: 0, startedAt: new Date() } }, { upsert: true }));
+    await upsertRaced(() => models.sweeps.updateOne({ _id: sweepId }, { $setOnInsert: { status: 'in-progress', counts: { erased: 0, anonymized: 0, kept: 0 }, batches: 0, startedAt: new Date() } }, { upsert: true }));
   }
   const progress = async (erased: number, anonymized: number) => {
     const doc = await outbox.update(models.sweeps, { _id: sweepId }, { $inc: { 'counts.erased': erased, 'counts.anonymized': anonymized, batches: 1 } }, []);

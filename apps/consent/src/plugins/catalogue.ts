@@ -3,7 +3,7 @@ import { SEED_CATALOGUE, catalogueProblems, type Catalogue, type ProcessingFunct
 import { ConsentErrors } from '../errors.js';
 import type { Actor, ConsentModels, FunctionDoc, PurposeDoc } from './models.js';
 import type { Projection } from '../domain/projection.js';
-import { upsert } from './upsert.js';
+import { upsertRaced } from '@pipp/service-kit';
 
 const PURPOSE_FIELDS = ['id', 'title', 'description', 'kind', 'policyClause', 'categories', 'legalBases', 'standingBasis', 'requires', 'grantedAtRegistration', 'why', 'status'] as const;
 const FUNCTION_FIELDS = ['id', 'title', 'kind', 'purposes', 'categories', 'why', 'status'] as const;
@@ -31,11 +31,11 @@ export class CatalogueStore {
     const by: Actor = { role: 'system' };
     let inserted = 0;
     for (const p of SEED_CATALOGUE.purposes) {
-      const r = await upsert(() => this.models.purposes.updateOne({ _id: p.id }, { $setOnInsert: { ...p, _id: p.id, revision: 1, updatedAt: now, updatedBy: by } }, { upsert: true }));
+      const r = await upsertRaced(() => this.models.purposes.updateOne({ _id: p.id }, { $setOnInsert: { ...p, _id: p.id, revision: 1, updatedAt: now, updatedBy: by } }, { upsert: true }));
       inserted += r.upsertedCount;
     }
     for (const f of SEED_CATALOGUE.functions) {
-      const r = await upsert(() => this.models.functions.updateOne({ _id: f.id }, { $setOnInsert: { ...f, _id: f.id, revision: 1, updatedAt: now, updatedBy: by } }, { upsert: true }));
+      const r = await upsertRaced(() => this.models.functions.updateOne({ _id: f.id }, { $setOnInsert: { ...f, _id: f.id, revision: 1, updatedAt: now, updatedBy: by } }, { upsert: true }));
       inserted += r.upsertedCount;
     }
     if (inserted) await this.bump();
@@ -118,6 +118,6 @@ export class CatalogueStore {
   }
 
   private async bump() {
-    await upsert(() => this.models.revisions.updateOne({ _id: 'catalogue' }, { $inc: { rev: 1 } }, { upsert: true }));
+    await upsertRaced(() => this.models.revisions.updateOne({ _id: 'catalogue' }, { $inc: { rev: 1 } }, { upsert: true }));
   }
 }

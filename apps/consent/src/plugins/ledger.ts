@@ -7,7 +7,7 @@ import { buildReceipt, pseudonymFor, recordHash, sha256, type ConsentReceipt, ty
 import { canonicalScope, scopeKey, type ConsentScope } from '../domain/scope.js';
 import type { Actor, ConsentChannel, ConsentRecordDoc, ConsentModels } from './models.js';
 import type { Outbox } from '@pipp/service-kit';
-import { upsert } from './upsert.js';
+import { upsertRaced } from '@pipp/service-kit';
 
 /** A record to append to a subject's ledger. */
 export interface NewRecord {
@@ -160,7 +160,7 @@ export class Ledger {
   async storeNotice(text: string): Promise<string> {
     const hash = sha256(text);
     if (!this.knownNotices.has(hash)) {
-      await upsert(() => this.deps.models.notices.updateOne({ _id: hash }, { $setOnInsert: { text, firstSeenAt: new Date() } }, { upsert: true }));
+      await upsertRaced(() => this.deps.models.notices.updateOne({ _id: hash }, { $setOnInsert: { text, firstSeenAt: new Date() } }, { upsert: true }));
       this.knownNotices.add(hash);
     }
     return hash;

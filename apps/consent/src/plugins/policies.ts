@@ -8,7 +8,7 @@ import {
 import type { Projection } from '../domain/projection.js';
 import { ConsentErrors } from '../errors.js';
 import type { Actor, ConsentModels, PolicyVersionDoc } from './models.js';
-import { upsert } from './upsert.js';
+import { upsertRaced } from '@pipp/service-kit';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -147,7 +147,7 @@ export class PolicyStore {
       if ((err as { code?: number }).code === 11000) throw ConsentErrors.staleRevision(`Version ${version} of ${input.documentId} was published meanwhile; re-read and retry`);
       throw err;
     }
-    await upsert(() => models.revisions.updateOne({ _id: 'policies' }, { $inc: { rev: 1 } }, { upsert: true }));
+    await upsertRaced(() => models.revisions.updateOne({ _id: 'policies' }, { $inc: { rev: 1 } }, { upsert: true }));
     await this.load();
     return doc;
   }

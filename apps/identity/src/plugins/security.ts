@@ -1,3 +1,4 @@
+import { upsertRaced } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHmac } from 'node:crypto';
@@ -9,17 +10,6 @@ import type { KeyRing } from './keys.js';
 
 const HOUR_MS = 3_600_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Two racing upserts of one new _id: one gets E11000; the document exists then, so retry as an update. */
-async function retryDuplicate<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await fn();
-    } catch (err) {
-      if ((err as { code?: number }).code !== 11000 || attempt >= 3) throw err;
-    }
-  }
-}
 
 /** Outcome of reserving a sign-in attempt: verify only when `allowed`; wait `delayMs` first. */
 export interface AttemptTicket { allowed: boolean; delayMs: number; key: string }
@@ -78,7 +68,7 @@ export const securityPlugin = fp(async function security(app: FastifyInstance, o
   async function hit(key: string, windowMs: number): Promise<number> {
     const now = new Date();
     const start = windowStart(now, windowMs);
-    const doc = await retryDuplicate(() => counters.findOneAndUpdate(
+    const doc = await upsertRaced(() => counters.findOneAndUpdate(
       { _id: `${key}@${start}` },
       { $inc: { count: 1 }, $setOnInsert: { purgeAt: new Date(start + windowMs + HOUR_MS) } },
       { upsert: true, new: true },
@@ -145,7 +135,7 @@ export const securityPlugin = fp(async function security(app: FastifyInstance, o
       const before = await counters.findById(key, { lockedUntil: 1 }).lean();
       if (isLocked(before?.lockedUntil, now)) return { allowed: false, delayMs: 0, key };
       // Count the attempt before checking it, so concurrent guesses each get their own number.
-      const doc = await retryDuplicate(() => counters.findOneAndUpdate(
+      const doc = await upsertRaced(() => counters.findOneAndUpdate(
         { _id: key },
         { $inc: { count: 1 }, $set: { purgeAt: new Date(now.getTime() + rules.lockMs + 24 * HOUR_MS) } },
         { upsert: true, new: true },

@@ -52,8 +52,10 @@ declare module 'fastify' {
  * open one for the same subject and scope, refusing with a coded reason under a blocking legal hold),
  * publishes them through the outbox, applies participants' replies, redelivers with backoff, escalates
  * to the DPO, lets an operator retry, and closes a request only when every participant completed.
- * Every state change is one conditional write of the request document (optimistic `rev`), with the
- * events announcing it in that same write.
+ * Every state change is one write of the request document, with the events announcing it in that same
+ * write, made while holding the document's lock in this process and conditional on its `rev` against
+ * other instances on MongoDB (`app.mongo.guarded`: on FerretDB the condition is neither atomic nor
+ * indexed, and the process lock is the guard).
  */
 export class ErasureService {
   readonly retry: RetryPolicy;
@@ -214,7 +216,7 @@ export class ErasureService {
    * recorded first (idempotent), then the request; the write that completes the request also carries
    * `privacy.erasure.completed`. Unknown or closed requests and replies that change nothing are ignored.
    * One read-modify-write at a time per request in this process (`withDocument`), and conditional on
-   * `rev` against other instances.
+   * `rev` against other instances on MongoDB.
    */
   async applyReply(reply: Reply, now = new Date()): Promise<void> {
     await this.app.outbox.withDocument(this.requests, reply.requestId, async () => {
