@@ -67,6 +67,11 @@ export class Outbox {
     sweepMs: number;
     /** The connection's document locks (`app.mongo.locks`), shared with every single-document write. */
     locks: KeyedLock;
+    /**
+     * Read hinted documents one `_id` at a time instead of one `_id: { $in }` query: on FerretDB 1.24
+     * (`app.mongo.ferretdb`), where only a filter of exactly `{ _id }` uses an index.
+     */
+    readOneByOne?: boolean;
   }) {
     this.relay = new PollingLoop({
       intervalMs: deps.pollMs,
@@ -203,10 +208,12 @@ export class Outbox {
     for (const h of batch) byColl.set(h.coll, [...(byColl.get(h.coll) ?? []), h]);
     const pending: { coll: string; docId: unknown; entries: OutboxEntry[] }[] = [];
     for (const [coll, hints] of byColl) {
-      // One read by `_id` per document: FerretDB 1.24 reads a whole collection for `_id: { $in }`.
-      const docs = await Promise.all(hints.map((h) => this.deps.connection.collection(coll).findOne({ _id: h.docId as never }, { projection: { [OUTBOX_FIELD]: 1 } })));
+      const collection = this.deps.connection.collection(coll);
+      const projection = { [OUTBOX_FIELD]: 1 };
+      const docs = this.deps.readOneByOne
+        ? (await Promise.all(hints.map((h) => collection.findOne({ _id: h.docId as never }, { projection })))).filter((d) => d !== null)
+        : await collection.find({ _id: { $in: hints.map((h) => h.docId) as never[] } }, { projection }).toArray();
       for (const d of docs) {
-        if (!d) continue;
         const entries = (d[OUTBOX_FIELD] ?? []) as OutboxEntry[];
         if (entries.length) pending.push({ coll, docId: d._id, entries });
       }

@@ -116,6 +116,7 @@ export const infrastructurePlugin = fp(async function infrastructure(app: Fastif
       pollMs: config.OUTBOX_POLL_MS,
       sweepMs: config.OUTBOX_SWEEP_MS,
       locks: app.mongo.locks,
+      readOneByOne: app.mongo.ferretdb,
     });
     app.decorate('outbox', outbox);
     app.addHook('onReady', async () => outbox.start());
