@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -27,12 +28,9 @@ const idIndexSuffix = "__id_lookup"
 // per read or write. The extra index is plain SQLite, invisible to FerretDB's own index metadata,
 // and goes away with its table. See docs/infrastructure.md.
 func maintainIDIndexes(ctx context.Context, dir string, every time.Duration, logger *slog.Logger) {
-	open := map[string]*sql.DB{}
-	defer func() {
-		for _, db := range open {
-			_ = db.Close()
-		}
-	}()
+	// What each file looked like when it was last checked: a file whose database and log are unchanged
+	// since then has no new table.
+	checked := map[string]string{}
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	for {
@@ -40,26 +38,21 @@ func maintainIDIndexes(ctx context.Context, dir string, every time.Duration, log
 		present := map[string]bool{}
 		for _, f := range files {
 			present[f] = true
-			db := open[f]
-			if db == nil {
-				// mode=rw: never create a database file FerretDB has just removed.
-				var err error
-				if db, err = sql.Open("sqlite", "file:"+f+"?mode=rw&_pragma=busy_timeout(10000)"); err != nil {
-					continue
-				}
-				db.SetMaxOpenConns(1)
-				open[f] = db
+			stamp := fileStamp(f) + "|" + fileStamp(f+"-wal")
+			if checked[f] == stamp {
+				continue
 			}
-			if n, err := indexTables(ctx, db); err != nil {
+			if n, err := indexFile(ctx, f); err != nil {
 				logger.Debug("id index pass failed", "file", filepath.Base(f), "error", err)
+				continue
 			} else if n > 0 {
 				logger.Debug("id lookup indexes created", "file", filepath.Base(f), "tables", n)
 			}
+			checked[f] = stamp
 		}
-		for f, db := range open {
+		for f := range checked {
 			if !present[f] {
-				_ = db.Close()
-				delete(open, f)
+				delete(checked, f)
 			}
 		}
 		select {
@@ -68,6 +61,30 @@ func maintainIDIndexes(ctx context.Context, dir string, every time.Duration, log
 		case <-ticker.C:
 		}
 	}
+}
+
+// fileStamp is a file's size and modification time, or "" when it does not exist.
+func fileStamp(path string) string {
+	info, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d@%d", info.Size(), info.ModTime().UnixNano())
+}
+
+// indexFile opens one database only for the time of its pass (FerretDB's own connections stay the
+// last ones, so closing ours never checkpoints or removes its log), never creates a file (mode=rw: a
+// database FerretDB has just dropped stays dropped), and never waits for a lock (busy_timeout 0):
+// when FerretDB is busy with the file (creating it, switching it to WAL) the pass gives up at once
+// and the next one tries again, so FerretDB never waits on us.
+func indexFile(ctx context.Context, path string) (int, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=rw&_pragma=busy_timeout(0)")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	return indexTables(ctx, db)
 }
 
 // indexTables creates the missing lookup indexes of one database; returns how many it created.
