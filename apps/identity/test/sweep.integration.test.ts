@@ -4,9 +4,8 @@
 import { createEvent, type EventPayload } from '@pipp/contracts';
 import { collectMessages, produceRaw, uniqueId } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { identityEnv, startIdentity, stopIdentity } from './helpers.js';
+import { identityEnv, startIdentity, stopIdentity, type IdentityApp } from './helpers.js';
 
-type IdentityApp = Awaited<ReturnType<typeof startIdentity>>;
 let app: IdentityApp;
 let env: Record<string, string>;
 beforeAll(async () => {

@@ -141,7 +141,7 @@ export class ErasureService {
         if ((err as { code?: number }).code !== 11000) throw err;
         // Raced with another request for the same subject and scope (or the same id): join it. Its
         // pointer may be missing (written just after its insert, or lost in a crash): find it the slow way.
-        if (kind === 'erasure' && !(await this.openRequest(openKey))) {
+        if (kind === 'erasure' && !(await this.pointsAtOpen(openKey))) {
           const holder = await this.requests.findOne({ openKey }, { _id: 1 }).lean();
           if (holder) await this.pointOpenKey(openKey, holder._id);
         }
@@ -155,28 +155,27 @@ export class ErasureService {
     const keys = [openKey];
     if (input.scope.kind === 'categories') keys.push(`erasure|${input.subjectId}|account`);
     for (const key of keys) {
-      const target = await this.openRequest(key);
-      if (!target || !coversScope(target.scope, input.scope)) continue;
+      const pointer = await this.app.store.openRequests.findById(key).lean();
+      if (!pointer) continue;
       const join = { at: now, origin: input.origin, ground: input.ground, requestedBy: input.requestedBy };
-      const updated = await this.app.outbox.withDocument(this.requests, target._id, async () => {
-        const current = await this.requests.findById(target._id).lean();
-        if (current?.status !== 'in-progress') return null;
+      // Read once, under the request's lock: the request it points at must still be open and cover the scope.
+      const updated = await this.app.outbox.withDocument(this.requests, pointer.requestId, async () => {
+        const current = await this.requests.findById(pointer.requestId).lean();
+        if (!isOpenAt(current, key) || !coversScope(current.scope, input.scope)) return null;
         return this.requests.findOneAndUpdate(this.app.mongo.guarded({ _id: current._id, rev: current.rev }), { $push: { joins: join }, $set: { updatedAt: now }, $inc: { rev: 1 } }, { new: true })
           .select(includeHidden(this.requests)).lean();
       });
       if (!updated) continue;
-      this.log.info({ requestId: target._id, subjectId: input.subjectId }, 'erasure request joined the open one');
+      this.log.info({ requestId: updated._id, subjectId: input.subjectId }, 'erasure request joined the open one');
       return updated;
     }
     return null;
   }
 
-  /** The open request an `openKey` points to, or null (no pointer, or a stale one). */
-  private async openRequest(openKey: string): Promise<ErasureRequestDoc | null> {
+  /** True when an `openKey`'s pointer leads to an open request (a pointer to a closed or missing one is stale). */
+  private async pointsAtOpen(openKey: string): Promise<boolean> {
     const pointer = await this.app.store.openRequests.findById(openKey).lean();
-    if (!pointer) return null;
-    const doc = await this.requests.findById(pointer.requestId).lean();
-    return doc?.status === 'in-progress' && doc.openKey === openKey ? doc : null;
+    return pointer ? isOpenAt(await this.requests.findById(pointer.requestId).lean(), openKey) : false;
   }
 
   /** Points `openKey` at a request (after its insert, or to repair a pointer lost in a crash). */
@@ -406,6 +405,11 @@ export class ErasureService {
   static keptCategories(doc: ErasureRequestDoc): DataCategory[] {
     return doc.legalHolds.map((h) => h.category);
   }
+}
+
+/** True when `doc` is the open request of `openKey`. */
+function isOpenAt(doc: ErasureRequestDoc | null, openKey: string): doc is ErasureRequestDoc {
+  return doc?.status === 'in-progress' && doc.openKey === openKey;
 }
 
 export const erasuresPlugin = fp(async function erasures(app: FastifyInstance, opts: { config: Config }) {
