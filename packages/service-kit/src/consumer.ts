@@ -18,6 +18,10 @@ export interface HandlerContext {
 export type EventHandler<T extends EventType> = (event: EventEnvelope<T>, ctx: HandlerContext) => Promise<void>;
 export type EventHandlers = { [T in EventType]?: EventHandler<T> };
 
+/** Handles several events of one type and one key together (see `ConsumerOptions.batchHandlers`). */
+export type BatchEventHandler<T extends EventType> = (events: EventEnvelope<T>[], ctx: { log: FastifyBaseLogger }) => Promise<void>;
+export type BatchEventHandlers = { [T in EventType]?: BatchEventHandler<T> };
+
 export interface ConsumerOptions {
   /** Consumer group name, unique within the service (prefixed with the topic prefix and service name). */
   name: string;
@@ -39,6 +43,14 @@ export interface ConsumerOptions {
    * yet done, so a stop or crash redelivers only what did not finish (handlers are idempotent).
    */
   keyConcurrency?: number;
+  /**
+   * With `keyConcurrency` > 1 and `dedupe: false`: the valid events of one key and type in a
+   * partition's batch (one lane, in offset order) are given to this handler together, e.g. several
+   * replies about one request applied in one database write. Infrastructure outages are retried; any
+   * other failure hands the events one by one to `handlers` (which must exist for the type), with the
+   * usual retries and dead-lettering.
+   */
+  batchHandlers?: BatchEventHandlers;
   /** Make the group unique to this process (broadcast: every instance sees every message). */
   broadcast?: boolean;
 }
@@ -93,6 +105,9 @@ export class ManagedConsumer {
     this.groupId = deps.groupId;
     this.maxAttempts = opts.maxAttempts ?? deps.defaults.maxAttempts;
     this.backoffMs = opts.backoffMs ?? deps.defaults.backoffMs;
+    const batched = Object.keys(opts.batchHandlers ?? {}) as EventType[];
+    if (batched.length && ((opts.dedupe ?? true) || (opts.keyConcurrency ?? 1) <= 1)) throw new Error(`consumer ${opts.name}: batchHandlers need keyConcurrency > 1 and dedupe: false`);
+    for (const t of batched) if (!opts.handlers[t]) throw new Error(`consumer ${opts.name}: batch handler for ${t} without a handler`);
   }
 
   /** Event types this consumer handles. */
@@ -175,7 +190,8 @@ export class ManagedConsumer {
 
   /**
    * One partition's batch as lanes, one per message key, run `keys` at a time; each lane in offset
-   * order. Resolves the offset of the longest prefix of the batch that is done, as lanes progress.
+   * order (runs of one type with a batch handler together). Resolves the offset of the longest prefix
+   * of the batch that is done, as lanes progress.
    */
   private async processByKey(topic: string, partition: number, messages: KafkaMessage[], keys: number, go: () => boolean,
     resolveOffset: (offset: string) => void, heartbeat: () => Promise<void>): Promise<void> {
@@ -188,22 +204,64 @@ export class ManagedConsumer {
     });
     const done = new Array<boolean>(messages.length).fill(false);
     let prefix = 0;
+    const finished = (i: number) => {
+      done[i] = true;
+      if (i !== prefix) return;
+      while (prefix < messages.length && done[prefix]) prefix += 1;
+      resolveOffset(messages[prefix - 1]!.offset);
+    };
     const queue = [...lanes.values()];
     const worker = async () => {
       for (let lane = queue.shift(); lane; lane = queue.shift()) {
-        for (const i of lane) {
+        for (let at = 0; at < lane.length;) {
           if (!go()) return;
-          await this.process(topic, partition, messages[i]!);
-          done[i] = true;
-          if (i === prefix) {
-            while (prefix < messages.length && done[prefix]) prefix += 1;
-            resolveOffset(messages[prefix - 1]!.offset);
+          const run = this.batchRun(topic, lane, at, messages);
+          if (run) {
+            await this.processRun(topic, partition, run.indexes.map((i) => messages[i]!), run.events);
+            for (const i of run.indexes) finished(i);
+            at += run.indexes.length;
+          } else {
+            await this.process(topic, partition, messages[lane[at]!]!);
+            finished(lane[at]!);
+            at += 1;
           }
           await heartbeat(); // (kafkajs sends one at most every heartbeatInterval)
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(keys, queue.length) }, worker));
+  }
+
+  /**
+   * The longest run of valid events of one type with a batch handler, from `lane[at]` on; undefined
+   * when `lane[at]` is not one (invalid, misplaced or without a batch handler: handled alone).
+   */
+  private batchRun(topic: string, lane: number[], at: number, messages: KafkaMessage[]) {
+    const batchHandlers = this.opts.batchHandlers;
+    if (!batchHandlers) return undefined;
+    const indexes: number[] = [];
+    const events: EventEnvelope<EventType>[] = [];
+    for (let j = at; j < lane.length; j += 1) {
+      const parsed = parseEvent(messages[lane[j]!]!.value);
+      if (!parsed.ok || !batchHandlers[parsed.event.type] || this.deps.topicOf(parsed.event.type) !== topic) break;
+      if (events.length && parsed.event.type !== events[0]!.type) break;
+      indexes.push(lane[j]!);
+      events.push(parsed.event);
+    }
+    return indexes.length ? { indexes, events } : undefined;
+  }
+
+  /** Runs a batch handler (outages retried); on any other failure, each event alone through `process`. */
+  private async processRun(topic: string, partition: number, messages: KafkaMessage[], events: EventEnvelope<EventType>[]) {
+    const log = this.deps.log.child({ topic, partition, offsets: `${messages[0]!.offset}-${messages.at(-1)!.offset}`, group: this.groupId });
+    const handler = this.opts.batchHandlers![events[0]!.type] as BatchEventHandler<EventType>;
+    try {
+      await this.withInfraRetry(() => handler(events, { log }), log);
+    } catch (err) {
+      if (this.stopping) throw err; // leave the offsets unresolved: redelivered after restart
+      log.warn({ err, events: events.length }, 'batch handler failed; handling the events one by one');
+      for (const m of messages) await this.process(topic, partition, m);
+    }
   }
 
   private async process(topic: string, partition: number, message: KafkaMessage): Promise<void> {

@@ -2,12 +2,10 @@ import {
   createEvent, topicFor, type EventEnvelope, type EventPayload, type EventType, type ServiceName,
 } from '@pipp/contracts';
 import type { FastifyBaseLogger } from 'fastify';
-import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
 import { bulkWriteChunked } from './bulk.js';
 import { docKey, type KeyedLock } from './document-locks.js';
 import { PollingLoop } from './polling-loop.js';
-import { upsertRaced } from './upsert.js';
 import { Schema, type Connection, type Model, type QueryOptions, type UpdateQuery } from 'mongoose';
 
 /**
@@ -25,7 +23,6 @@ export interface OutboxEntry {
 
 /** Field that holds a document's pending events; hidden from normal reads. */
 export const OUTBOX_FIELD = '_outbox';
-const HINTS = 'outbox_pending';
 
 /**
  * Mongoose schema plugin: adds the hidden outbox array to a schema whose documents announce their
@@ -35,25 +32,24 @@ export function outboxPlugin(schema: Schema): void {
   schema.add({ [OUTBOX_FIELD]: { type: [Schema.Types.Mixed], default: undefined, select: false } });
 }
 
-/**
- * A pointer to a document with pending events. `v` changes on every write (a random token): the relay
- * deletes a hint only if `v` is still the one it read, so an event appended meanwhile — even within
- * the same millisecond, which `at` cannot tell apart — keeps its hint and is published at once.
- */
-interface Hint { _id: string; coll: string; docId: unknown; at: Date; v?: string }
+/** A document that may hold pending events: its collection and `_id`. */
+interface Pending { coll: string; docId: unknown }
 
 
 /**
  * The transactional outbox (DESIGN.md "Events", house style 11), without multi-document transactions:
  * - a state change and the events announcing it are one single-document write (`insert`, `update`);
- * - then a small hint `{collection, _id}` is upserted so the relay finds the document without scanning;
- * - the relay publishes each pending entry (idempotent producer, acks=all, keyed by data subject),
- *   then removes exactly those entries; a periodic sweep of the registered collections recreates hints
- *   lost when a process died between the write and the hint.
+ * - the writing process remembers the document (in memory, no second write) and wakes the relay;
+ * - the relay reads the remembered documents' pending entries, publishes them (idempotent producer,
+ *   acks=all, keyed by data subject), then removes exactly those entries with `$pullAll`;
+ * - what a process could not publish before it died stays in its documents: a sweep of the registered
+ *   collections finds it, at start and every `sweepMs` (so another instance publishes it within that).
  * Delivery is at least once; consumers deduplicate by event id.
  */
 export class Outbox {
   private readonly models: Model<unknown>[] = [];
+  /** Documents written with events and not yet published, by `collection/_id`, oldest first. */
+  private readonly pending = new Map<string, Pending>();
   private lastSweep = 0;
   private readonly relay: PollingLoop;
 
@@ -68,7 +64,7 @@ export class Outbox {
     /** The connection's document locks (`app.mongo.locks`), shared with every single-document write. */
     locks: KeyedLock;
     /**
-     * Read hinted documents one `_id` at a time instead of one `_id: { $in }` query: on FerretDB 1.24
+     * Read pending documents one `_id` at a time instead of one `_id: { $in }` query: on FerretDB 1.24
      * (`app.mongo.ferretdb`), where only a filter of exactly `{ _id }` uses an index.
      */
     readOneByOne?: boolean;
@@ -116,7 +112,7 @@ export class Outbox {
   /** Inserts a document together with the events that announce it. */
   async insert<T>(model: Model<T>, doc: Record<string, unknown>, entries: OutboxEntry[]) {
     const created = await model.create({ ...doc, [OUTBOX_FIELD]: entries });
-    await this.hint(model.collection.collectionName, created._id);
+    this.remember(model.collection.collectionName, created._id);
     return created;
   }
 
@@ -134,7 +130,7 @@ export class Outbox {
       const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options })
         .select(includeHidden(model))
         .exec();
-      if (doc && entries.length) await this.hint(model.collection.collectionName, (doc as { _id: unknown })._id);
+      if (doc && entries.length) this.remember(model.collection.collectionName, (doc as { _id: unknown })._id);
       return doc;
     };
     const id = filter._id;
@@ -163,9 +159,19 @@ export class Outbox {
     this.relay.start();
   }
 
-  /** Stops polling and waits for the pass in progress to finish. */
+  /**
+   * Stops polling, waits for the pass in progress, then tries once more (at most `STOP_DRAIN_MS`) to
+   * publish what this process wrote meanwhile. Whatever is left stays in its documents, for the sweep
+   * at the next start or another instance's periodic sweep.
+   */
   async stop(): Promise<void> {
     await this.relay.stop();
+    if (!this.pending.size) return;
+    let timer: NodeJS.Timeout | undefined;
+    const drained = this.drainOnce(false).then(() => true, (err: unknown) => { this.deps.log.warn({ err }, 'outbox not drained at stop'); return false; });
+    const done = await Promise.race([drained, new Promise<false>((r) => { timer = setTimeout(() => r(false), STOP_DRAIN_MS); })]);
+    clearTimeout(timer);
+    if (!done) this.deps.log.warn({ documents: this.pending.size }, 'events left unpublished at stop; the next outbox sweep publishes them');
   }
 
   /** Publishes everything pending now; resolves when the outbox is empty (tests, shutdown). */
@@ -174,15 +180,10 @@ export class Outbox {
     await this.drainOnce(true);
   }
 
-  private get hints() {
-    return this.deps.connection.collection<Hint>(HINTS);
-  }
-
-  private async hint(coll: string, docId: unknown) {
-    const filter = { _id: `${coll}/${String(docId)}` };
-    const update = { $set: { coll, docId, at: new Date(), v: randomUUID() } };
-    await upsertRaced(() => this.hints.updateOne(filter, update, { upsert: true }));
-    this.kick();
+  /** Notes that a document holds pending events and wakes the relay. */
+  private remember(coll: string, docId: unknown, kick = true) {
+    this.pending.set(`${coll}/${String(docId)}`, { coll, docId });
+    if (kick) this.kick();
   }
 
   private async drainOnce(sweep: boolean) {
@@ -190,42 +191,48 @@ export class Outbox {
       this.lastSweep = Date.now();
       for (const m of this.models) {
         const stranded = await m.collection.find({ [`${OUTBOX_FIELD}.0`]: { $exists: true } }, { projection: { _id: 1 } }).toArray();
-        for (const d of stranded) await this.hints.updateOne({ _id: `${m.collection.collectionName}/${String(d._id)}` }, { $setOnInsert: { coll: m.collection.collectionName, docId: d._id, at: new Date(0), v: randomUUID() } }, { upsert: true });
+        for (const d of stranded) this.remember(m.collection.collectionName, d._id, false);
       }
     }
     for (;;) {
-      const batch = await this.hints.find({}).sort({ at: 1 }).limit(BATCH).toArray();
+      const batch = [...this.pending].slice(0, BATCH);
       if (!batch.length) return;
-      await this.publish(batch);
+      for (const [key] of batch) this.pending.delete(key);
+      try {
+        await this.publish(batch.map(([, p]) => p));
+      } catch (err) {
+        // Not published: remembered again (a write meanwhile may have remembered it already).
+        for (const [key, p] of batch) if (!this.pending.has(key)) this.pending.set(key, p);
+        throw err;
+      }
       if (batch.length < BATCH || this.relay.stopped) return;
     }
   }
 
-  /** Publishes the pending entries of a batch of hinted documents, then removes exactly those. */
-  private async publish(batch: Hint[]) {
+  /** Publishes the pending entries of a batch of documents, then removes exactly those. */
+  private async publish(batch: Pending[]) {
     const started = Date.now();
-    const byColl = new Map<string, Hint[]>();
-    for (const h of batch) byColl.set(h.coll, [...(byColl.get(h.coll) ?? []), h]);
-    const pending: { coll: string; docId: unknown; entries: OutboxEntry[] }[] = [];
-    for (const [coll, hints] of byColl) {
+    const byColl = new Map<string, Pending[]>();
+    for (const p of batch) byColl.set(p.coll, [...(byColl.get(p.coll) ?? []), p]);
+    const toSend: { coll: string; docId: unknown; entries: OutboxEntry[] }[] = [];
+    for (const [coll, list] of byColl) {
       const collection = this.deps.connection.collection(coll);
       const projection = { [OUTBOX_FIELD]: 1 };
       const docs = this.deps.readOneByOne
-        ? (await Promise.all(hints.map((h) => collection.findOne({ _id: h.docId as never }, { projection })))).filter((d) => d !== null)
-        : await collection.find({ _id: { $in: hints.map((h) => h.docId) as never[] } }, { projection }).toArray();
+        ? (await Promise.all(list.map((p) => collection.findOne({ _id: p.docId as never }, { projection })))).filter((d) => d !== null)
+        : await collection.find({ _id: { $in: list.map((p) => p.docId) as never[] } }, { projection }).toArray();
       for (const d of docs) {
         const entries = (d[OUTBOX_FIELD] ?? []) as OutboxEntry[];
-        if (entries.length) pending.push({ coll, docId: d._id, entries });
+        if (entries.length) toSend.push({ coll, docId: d._id, entries });
       }
     }
     const found = Date.now();
     let sent = found;
-    let pulled = found;
-    if (pending.length) {
+    if (toSend.length) {
       // One topicMessages entry per topic, entries in document order, so one subject's events keep
       // their order (same key, same partition, idempotent producer with one request in flight).
       const byTopic = new Map<string, OutboxEntry[]>();
-      for (const e of pending.flatMap((p) => p.entries)) byTopic.set(e.topic, [...(byTopic.get(e.topic) ?? []), e]);
+      for (const e of toSend.flatMap((p) => p.entries)) byTopic.set(e.topic, [...(byTopic.get(e.topic) ?? []), e]);
       await this.deps.producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, entries]) => ({
@@ -239,21 +246,20 @@ export class Outbox {
       });
       sent = Date.now();
       for (const [coll] of byColl) {
-        const mine = pending.filter((p) => p.coll === coll);
+        const mine = toSend.filter((p) => p.coll === coll);
         const ops = mine.map((p) => ({
           updateOne: { filter: { _id: p.docId as never }, update: { $pullAll: { [OUTBOX_FIELD]: p.entries } as never } },
         }));
         if (ops.length) await this.locks.runAll(mine.map((p) => docKey(coll, p.docId)), () => bulkWriteChunked(ops, (chunk) => this.deps.connection.collection(coll).bulkWrite(chunk, { ordered: false })));
       }
     }
-    pulled = pending.length ? Date.now() : pulled;
-    await bulkWriteChunked(batch.map((h) => ({ deleteOne: { filter: h.v === undefined ? { _id: h._id, at: h.at } : { _id: h._id, v: h.v } } })), (chunk) => this.hints.bulkWrite(chunk, { ordered: false }));
     const end = Date.now();
-    this.deps.log.debug({ documents: pending.length, events: pending.reduce((n, p) => n + p.entries.length, 0), ms: end - started, phases: { read: found - started, send: sent - found, remove: pulled - sent, hints: end - pulled } }, 'outbox batch published');
+    this.deps.log.debug({ documents: toSend.length, events: toSend.reduce((n, p) => n + p.entries.length, 0), ms: end - started, phases: { read: found - started, send: sent - found, remove: end - sent } }, 'outbox batch published');
   }
 }
 
 const BATCH = 200;
+const STOP_DRAIN_MS = 5000;
 
 /**
  * A mongoose selection (`+a +b`) of every path a schema hides (`select: false`). Mongoose turns hidden

@@ -130,7 +130,7 @@ describe('crash between the state write and the publish', () => {
   const child = fileURLToPath(new URL('./fixtures/crash-after-write.ts', import.meta.url));
 
   /** Runs the fixture in a real child process that writes, then SIGKILLs itself before publishing. */
-  function crashAfterWrite(env: Record<string, string>, mode: 'with-hint' | 'without-hint') {
+  function crashAfterWrite(env: Record<string, string>, mode: 'outbox-insert' | 'plain-create') {
     return new Promise<NodeJS.Signals | null>((resolve, reject) => {
       const proc = fork(child, [mode], { env: { ...process.env, ...env }, execArgv: ['--import', 'tsx'], stdio: 'inherit' });
       proc.once('error', reject);
@@ -138,7 +138,7 @@ describe('crash between the state write and the publish', () => {
     });
   }
 
-  for (const mode of ['with-hint', 'without-hint'] as const) {
+  for (const mode of ['outbox-insert', 'plain-create'] as const) {
     it(`still gets the event out after a restart (${mode})`, async () => {
       const env = demoEnv({ OUTBOX_SWEEP_MS: '1000' });
       expect(await crashAfterWrite(env, mode)).toBe('SIGKILL');

@@ -3,7 +3,7 @@
 // order, each once; offsets committed only for what finished, so a new member resumes after it.
 import { createEvent } from '@pipp/contracts';
 import { TestAuthority, dropDatabase, isolatedEnv, produceRaw, waitFor } from '@pipp/testing';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFastify, infrastructurePlugin, loadConfig } from '../src/index.js';
 import { DemoConfigSchema } from './fixtures/demo-app.js';
 
@@ -74,4 +74,63 @@ it('handles different subjects of one partition in parallel and each subject in 
   } finally {
     await later.close();
   }
+});
+
+describe('batch handlers', () => {
+  // A topic of their own (another prefix): the events above are not theirs to see.
+  let batchEnv: Record<string, string>;
+  beforeAll(() => { batchEnv = isolatedEnv('keybatch', { AUTH_JWKS_URL: authority.jwksUrl, KAFKA_PARTITIONS: '1' }); });
+  afterAll(async () => { await dropDatabase(batchEnv.MONGO_DB!); });
+
+  it('gives a batch handler one subject\'s events together, in order, and falls back to one by one when it fails', async () => {
+    const config = loadConfig(DemoConfigSchema, batchEnv);
+    const app = createFastify({ service: 'incident', config });
+    await app.register(infrastructurePlugin, { service: 'incident', config, topics: ['privacy.notification.requested'] });
+    const batches: string[][] = [];
+    const single: string[] = [];
+    app.kafka.consume({
+      name: 'batcher',
+      dedupe: false,
+      keyConcurrency: 4,
+      handlers: {
+        'privacy.notification.requested': async (event) => { single.push(event.payload.notificationId); },
+      },
+      batchHandlers: {
+        'privacy.notification.requested': async (events) => {
+          if (events.some((e) => e.subject === 'bad')) throw new Error('this batch cannot be applied together');
+          batches.push(events.map((e) => e.payload.notificationId));
+        },
+      },
+    });
+    try {
+      // Produced before the consumer starts, so one fetch holds them all: interleaved subjects, one partition.
+      const events = Array.from({ length: 5 }, (_, n) => ['a', 'b', 'bad'].map((s) => notice(s, n))).flat();
+      await produceRaw(`${batchEnv.KAFKA_TOPIC_PREFIX}privacy.notification.requested`, events.map((e) => ({ key: e.subject!, value: JSON.stringify(e) })));
+      await app.ready();
+      await waitFor(() => batches.flat().length + single.length >= 15, { what: 'every event', timeoutMs: 30_000 });
+      await new Promise((r) => setTimeout(r, 300)); // nothing more arrives (each event is handled once)
+      for (const s of ['a', 'b']) {
+        expect(batches.flat().filter((id) => id.startsWith(`${s}-`)), s).toEqual([0, 1, 2, 3, 4].map((n) => `${s}-${n}`));
+      }
+      expect(batches.some((b) => b.length > 1)).toBe(true);
+      // The failing batch went to the per-event handler, in order, each once.
+      expect(single).toEqual([0, 1, 2, 3, 4].map((n) => `bad-${n}`));
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('refuses batch handlers where they cannot keep their promises', async () => {
+    const config = loadConfig(DemoConfigSchema, batchEnv);
+    const app = createFastify({ service: 'incident', config });
+    await app.register(infrastructurePlugin, { service: 'incident', config, topics: ['privacy.notification.requested'] });
+    const handler = async () => {};
+    try {
+      expect(() => app.kafka.consume({ name: 'x1', keyConcurrency: 4, handlers: { 'privacy.notification.requested': handler }, batchHandlers: { 'privacy.notification.requested': handler } })).toThrow(/dedupe: false/);
+      expect(() => app.kafka.consume({ name: 'x2', dedupe: false, handlers: { 'privacy.notification.requested': handler }, batchHandlers: { 'privacy.notification.requested': handler } })).toThrow(/keyConcurrency/);
+      expect(() => app.kafka.consume({ name: 'x3', dedupe: false, keyConcurrency: 4, handlers: {}, batchHandlers: { 'privacy.notification.requested': handler } })).toThrow(/without a handler/);
+    } finally {
+      await app.close();
+    }
+  });
 });

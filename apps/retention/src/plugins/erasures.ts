@@ -211,43 +211,57 @@ export class ErasureService {
   }
 
   /**
-   * Applies a participant's reply (consumer of `privacy.erasure.participant-replied`). What it kept is
-   * recorded first (idempotent), then the request; the write that completes the request also carries
-   * `privacy.erasure.completed`. Unknown or closed requests and replies that change nothing are ignored.
-   * One read-modify-write at a time per request in this process (`withDocument`), and conditional on
-   * `rev` against other instances on MongoDB.
+   * Applies participants' replies (consumer of `privacy.erasure.participant-replied`; the replies about
+   * one request that arrive together are applied in one write). What they kept is recorded first
+   * (idempotent), then the request; the write that completes the request also carries
+   * `privacy.erasure.completed`. Unknown or closed requests and replies that change nothing are
+   * ignored. One read-modify-write at a time per request in this process (`withDocument`), and
+   * conditional on `rev` against other instances on MongoDB.
    */
-  async applyReply(reply: Reply, now = new Date()): Promise<void> {
-    await this.app.outbox.withDocument(this.requests, reply.requestId, async () => {
-      for (let round = 0; round < 20; round += 1) {
-        const doc = await this.requests.findById(reply.requestId).lean();
-        if (!doc) { this.log.warn({ requestId: reply.requestId, participant: reply.participant }, 'reply for an unknown erasure request ignored'); return; }
-        if (doc.status !== 'in-progress' || doc.subjectId !== reply.subjectId) return;
-        const next = applyReply(doc.participants, reply, now, this.retry);
-        if (!next) return;
-        if (reply.status === 'completed' && reply.kept.length) await this.recordKept(reply, now);
-        const complete = isComplete(next);
-        const fired = new Set(doc.escalations.map((e) => e.level));
-        const set: Record<string, unknown> = { participants: next, totals: totals(next), updatedAt: now, nextActionAt: complete ? null : nextActionAt(next, doc.deadline, fired, this.retry) };
-        if (complete) Object.assign(set, { status: 'completed', completedAt: now, openKey: `closed:${doc._id}` });
-        const entries = complete && doc.kind === 'erasure'
-          ? [this.app.outbox.entry('privacy.erasure.completed', { subject: doc.subjectId, correlationId: doc._id, payload: { requestId: doc._id, subjectId: doc.subjectId, completedAt: now.toISOString(), counts: totals(next) } })]
-          : [];
-        const guard = this.app.mongo.guarded({ _id: doc._id, rev: doc.rev });
-        const written = entries.length
-          ? await this.app.outbox.update(this.requests, guard, { $set: set, $inc: { rev: 1 } }, entries)
-          : (await this.requests.updateOne(guard, { $set: set, $inc: { rev: 1 } })).matchedCount > 0;
-        if (!written) continue; // another instance wrote meanwhile: read again
-        const p = next[reply.participant]!;
-        this.log.info({ requestId: doc._id, participant: reply.participant, state: p.state, attempt: reply.attempt, counts: reply.counts }, 'erasure participant replied');
-        if (complete) {
-          this.log.info({ requestId: doc._id, subjectId: doc.subjectId, kind: doc.kind, totals: totals(next), ms: now.getTime() - doc.createdAt.getTime() }, 'erasure request completed');
-          await this.afterCompletion(doc, now);
-        }
-        return;
+  async applyReplies(replies: Reply[], now = new Date()): Promise<void> {
+    const byRequest = new Map<string, Reply[]>();
+    for (const r of replies) byRequest.set(r.requestId, [...(byRequest.get(r.requestId) ?? []), r]);
+    for (const [requestId, list] of byRequest) await this.app.outbox.withDocument(this.requests, requestId, () => this.applyLocked(requestId, list, now));
+  }
+
+  private async applyLocked(requestId: string, replies: Reply[], now: Date): Promise<void> {
+    for (let round = 0; round < 20; round += 1) {
+      const doc = await this.requests.findById(requestId).lean();
+      if (!doc) { this.log.warn({ requestId, participants: replies.map((r) => r.participant) }, 'reply for an unknown erasure request ignored'); return; }
+      if (doc.status !== 'in-progress') return;
+      let next = doc.participants;
+      const applied: Reply[] = [];
+      for (const reply of replies) {
+        if (reply.subjectId !== doc.subjectId) continue;
+        const after = applyReply(next, reply, now, this.retry);
+        if (!after) continue;
+        next = after;
+        applied.push(reply);
       }
-      throw new Error(`erasure request ${reply.requestId}: too many concurrent writes`);
-    });
+      if (!applied.length) return;
+      for (const reply of applied) if (reply.status === 'completed' && reply.kept.length) await this.recordKept(reply, now);
+      const complete = isComplete(next);
+      const fired = new Set(doc.escalations.map((e) => e.level));
+      const set: Record<string, unknown> = { participants: next, totals: totals(next), updatedAt: now, nextActionAt: complete ? null : nextActionAt(next, doc.deadline, fired, this.retry) };
+      if (complete) Object.assign(set, { status: 'completed', completedAt: now, openKey: `closed:${doc._id}` });
+      const entries = complete && doc.kind === 'erasure'
+        ? [this.app.outbox.entry('privacy.erasure.completed', { subject: doc.subjectId, correlationId: doc._id, payload: { requestId: doc._id, subjectId: doc.subjectId, completedAt: now.toISOString(), counts: totals(next) } })]
+        : [];
+      const guard = this.app.mongo.guarded({ _id: doc._id, rev: doc.rev });
+      const written = entries.length
+        ? await this.app.outbox.update(this.requests, guard, { $set: set, $inc: { rev: 1 } }, entries)
+        : (await this.requests.updateOne(guard, { $set: set, $inc: { rev: 1 } })).matchedCount > 0;
+      if (!written) continue; // another instance wrote meanwhile: read again
+      for (const reply of applied) {
+        this.log.info({ requestId, participant: reply.participant, state: next[reply.participant]!.state, attempt: reply.attempt, counts: reply.counts }, 'erasure participant replied');
+      }
+      if (complete) {
+        this.log.info({ requestId, subjectId: doc.subjectId, kind: doc.kind, totals: totals(next), ms: now.getTime() - doc.createdAt.getTime() }, 'erasure request completed');
+        await this.afterCompletion(doc, now);
+      }
+      return;
+    }
+    throw new Error(`erasure request ${requestId}: too many concurrent writes`);
   }
 
   /**
