@@ -58,10 +58,15 @@ async function open(base: string | { inject: (o: object) => Promise<{ statusCode
   return res.json().requestId;
 }
 async function statuses(db: string, ids: string[]) {
-  return withMongo(async (c) => c.db(db).collection('erasure_requests').find({ _id: { $in: ids as never[] } }, { projection: { status: 1 } }).toArray());
+  return withMongo(async (c) => c.db(db).collection('erasure_requests').find({ _id: { $in: ids as never[] } }, { projection: { status: 1, participants: 1, attempt: 1 } }).toArray());
 }
 async function allCompleted(db: string, ids: string[], timeoutMs: number) {
-  await waitFor(async () => (await statuses(db, ids)).filter((r) => r.status === 'completed').length === ids.length, { what: `all ${ids.length} requests to complete`, timeoutMs, intervalMs: 500 });
+  await waitFor(async () => {
+    const open = (await statuses(db, ids)).filter((r) => r.status !== 'completed');
+    // On a timeout the message shows where the first open requests stand.
+    if (open.length) throw new Error(`${open.length} open, e.g. ${JSON.stringify(open.slice(0, 3).map((r) => ({ id: r._id, attempt: r.attempt, participants: Object.fromEntries(Object.entries(r.participants ?? {}).map(([n, p]) => [n, (p as { state: string }).state])) })))}`);
+    return true;
+  }, { what: `all ${ids.length} requests to complete`, timeoutMs, intervalMs: 500 });
 }
 /** Every subject erased exactly once, for exactly its request. */
 async function erasedOnce(db: string, bySubject: Map<string, string>) {

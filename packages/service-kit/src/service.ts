@@ -58,15 +58,18 @@ export function createFastify(opts: { service: ServiceName; config: BaseConfig; 
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks (not async) on every request: no promise and microtask per hook.
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    done();
   });
   // While closing, answers carry `Connection: close`, so a keep-alive client does not hold the server
   // open after its in-flight request finished (new requests get 503 from Fastify itself).
   let closing = false;
   app.addHook('preClose', async () => { closing = true; });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close');
+    done(null, payload);
   });
   return app;
 }

@@ -2,7 +2,7 @@
 import { TestAuthority } from '@pipp/testing';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authPlugin, errorHandlerPlugin, RevocationList } from '../src/index.js';
+import { authPlugin, errorHandlerPlugin, RevocationList, VerifiedTokens, type AccessTokenClaims } from '../src/index.js';
 
 let authority: TestAuthority;
 let app: FastifyInstance;
@@ -105,6 +105,46 @@ describe('access tokens', () => {
     // A token issued after the revocation (a new sign-in) works again.
     const later = authority.token({ sub: 'rv1', role: 'subject', sid: 'sD', iat: Math.floor(Date.now() / 1000) + 1 });
     expect((await get('/me', later)).statusCode).toBe(200);
+  });
+
+  it('stops accepting a token at its expiry, though it was verified (and remembered) before', async () => {
+    const token = authority.token({ sub: 'short', role: 'subject', expiresInS: 1 });
+    const { exp } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number };
+    expect((await get('/me', token)).statusCode).toBe(200);
+    expect((await get('/me', token)).statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    const late = await get('/me', token);
+    expect(late.statusCode).toBe(401);
+    expect(late.json().message).toMatch(/expired/);
+  });
+
+  it('checks each distinct token: a verified one vouches for no altered copy of it', async () => {
+    const good = authority.token({ sub: 'tamper', role: 'subject' });
+    expect((await get('/me', good)).statusCode).toBe(200);
+    const [h, p, sig] = good.split('.') as [string, string, string];
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), role: 'dpo' })).toString('base64url')}.${sig}`;
+    expect((await get('/ops', forged)).statusCode).toBe(401);
+  });
+});
+
+describe('VerifiedTokens', () => {
+  const claims = (exp: number): AccessTokenClaims => ({ sub: 's', role: 'subject', iss: 'i', aud: 'a', iat: exp - 60, exp });
+  it('trusts a token until its exp and for at most the TTL, and keeps at most `max`', () => {
+    const now = 1_000_000_000_000;
+    const tokens = new VerifiedTokens(60_000, 2);
+    tokens.set('a', claims(now / 1000 + 10), now);
+    expect(tokens.get('a', now + 9_999)?.sub).toBe('s');
+    expect(tokens.get('a', now + 10_000)).toBeUndefined(); // its exp
+    tokens.set('b', claims(now / 1000 + 3600), now);
+    expect(tokens.get('b', now + 59_999)).toBeDefined();
+    expect(tokens.get('b', now + 60_000)).toBeUndefined(); // the TTL
+    tokens.set('c', claims(now / 1000 + 3600), now);
+    tokens.set('d', claims(now / 1000 + 3600), now);
+    tokens.set('e', claims(now / 1000 + 3600), now);
+    expect(tokens.get('c', now)).toBeUndefined(); // the oldest, dropped
+    expect(tokens.get('e', now)).toBeDefined();
+    tokens.set('f', claims(now / 1000 - 1), now); // already expired: not remembered
+    expect(tokens.get('f', now)).toBeUndefined();
   });
 });
 

@@ -68,6 +68,10 @@ it('tracks MongoDB and Kafka outages and recovers from both', async () => {
 
   await startBroker();
   // A broker restart on 2 cores shared with the rest of the suite can take a minute or more (seen in a full run).
-  await waitFor(async () => (await readiness()).status === 200, { what: 'readiness after Kafka returned', timeoutMs: 120_000 });
+  await waitFor(async () => {
+    const r = await readiness();
+    if (r.status !== 200) throw new Error(`still ${r.status}: ${JSON.stringify(r.checks)}`); // named in the timeout message
+    return true;
+  }, { what: 'readiness after Kafka returned', timeoutMs: 120_000 });
   await waitFor(async () => (await app.models.effects.findById('r-1'))?.count === 1, { what: 'the event written during the outage to be delivered', timeoutMs: 90_000 });
 }, 330_000);

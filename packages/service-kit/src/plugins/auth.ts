@@ -117,6 +117,43 @@ export function cachedByKid(lookup: (kid: string | undefined) => Promise<string>
   };
 }
 
+/**
+ * Access tokens this process verified, by the raw token, with their claims: trusted again until their
+ * `exp` and for at most `ttlMs`, so a client reusing its token costs one map lookup instead of
+ * @fastify/jwt's decode, option merging and ES256 verification on every request. Only a fully verified
+ * token enters; revocations are checked on every request, cached or not. At most `max` tokens (the
+ * oldest is dropped first). A key that identity stops publishing is still accepted for tokens seen in
+ * the last `ttlMs`, as with the key cache above.
+ */
+export class VerifiedTokens {
+  private readonly tokens = new Map<string, { claims: AccessTokenClaims; until: number }>();
+
+  constructor(private readonly ttlMs: number, private readonly max: number) {}
+
+  /** The claims of a token verified before and still trusted at `now` (ms), else undefined. */
+  get(token: string, now = Date.now()): AccessTokenClaims | undefined {
+    const hit = this.tokens.get(token);
+    if (!hit) return undefined;
+    if (hit.until > now) return hit.claims;
+    this.tokens.delete(token);
+    return undefined;
+  }
+
+  /** Remembers a token that was just verified (never past its `exp`, seconds). */
+  set(token: string, claims: AccessTokenClaims, now = Date.now()): void {
+    const until = Math.min(claims.exp * 1000, now + this.ttlMs);
+    if (until <= now) return;
+    if (this.tokens.size >= this.max) this.tokens.delete(this.tokens.keys().next().value as string);
+    this.tokens.set(token, { claims, until });
+  }
+}
+
+/** The token of an `Authorization: Bearer <token>` header, else undefined (then @fastify/jwt decides). */
+function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return header !== undefined && header.length > 7 && header.startsWith('Bearer ') && !header.includes(' ', 7) ? header.slice(7) : undefined;
+}
+
 const GUARD = Symbol.for('pipp.auth.guard');
 
 /** Marks an authentication/authorization hook (requireRole, requireSubject): moved before validation. */
@@ -162,24 +199,27 @@ export const authPlugin = fp(async function auth(app: FastifyInstance, opts: Aut
       allowedIss: opts.issuer,
       allowedAud: opts.audience,
       requiredClaims: ['sub', 'role', 'iat', 'exp', 'iss', 'aud'],
-      // Verified tokens are remembered (by a hash of the token, never past their `exp`, at most 60 s)
-      // so a client reusing its token does not pay an ES256 verification per request; revocations
-      // are checked on every request after this, cached or not.
-      cache: 10_000,
-      cacheTTL: 60_000,
     },
   } as never);
 
   const revocations = new RevocationList(opts.maxTokenLifetimeMs ?? 3600_000);
   app.decorate('revocations', revocations);
+  const verified = new VerifiedTokens(60_000, 10_000);
 
   const authenticate: preHandlerAsyncHookHandler = async (request) => {
-    try {
-      await request.jwtVerify();
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      if ((err as { statusCode?: number }).statusCode === 401 && code.startsWith('PIPP_')) throw err;
-      throw Errors.unauthorized(EXPIRED.has(code) ? 'The access token has expired; refresh it' : 'The access token is missing, invalid or expired');
+    const token = bearerToken(request);
+    const known = token === undefined ? undefined : verified.get(token);
+    if (known) {
+      request.user = known;
+    } else {
+      try {
+        await request.jwtVerify();
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if ((err as { statusCode?: number }).statusCode === 401 && code.startsWith('PIPP_')) throw err;
+        throw Errors.unauthorized(EXPIRED.has(code) ? 'The access token has expired; refresh it' : 'The access token is missing, invalid or expired');
+      }
+      if (token !== undefined) verified.set(token, request.user);
     }
     const user = request.user;
     if (!ROLES.includes(user.role)) throw Errors.unauthorized('The access token carries no known role');
