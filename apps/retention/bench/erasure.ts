@@ -2,12 +2,17 @@
 // (HTTP → outbox → Kafka → participants → replies → completion), next to the raw kafkajs
 // produce→consume round trip measured in the same run on the same broker.
 //
-//   MONGO_URL=mongodb://127.0.0.1:27018 KAFKA_BROKERS=127.0.0.1:19092 npx tsx apps/retention/bench/erasure.ts [--subjects 1000]
+//   MONGO_URL=mongodb://127.0.0.1:27018 KAFKA_BROKERS=127.0.0.1:19092 npx tsx apps/retention/bench/erasure.ts [--subjects 1000] [--participants real|simulated]
 //
 // Prints figures (requests/s, p50/p95 completion in ms) and ratios; the target is 10,000 subjects in
-// ≤ 60 s (≥ 167 completed erasures/s). Participants other than retention are simulated as a real
-// process replying on the broker until the other services are merged.
-import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, uniqueId } from '@pipp/testing';
+// ≤ 60 s (≥ 167 completed erasures/s). `--participants real` (the default; build first: npx turbo run
+// build) runs identity, consent, data-sharing, incident and retention as their built processes
+// (RunningSystem), with every subject registered first (identity's `privacy.subject.registered`
+// event, so consent holds a ledger for each); `simulated` runs retention in this process and the other
+// four as one process replying `completed` on the broker, to measure the orchestrator alone
+// (`BENCH_DB_PROFILE=1` then prints its database time by command shape).
+import { SERVICES, createEvent, type ServiceName } from '@pipp/contracts';
+import { RunningSystem, TestAuthority, dropDatabase, dropTopics, isolatedEnv, produceRaw, uniqueId } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { Kafka, logLevel } from 'kafkajs';
 import type { mongo } from 'mongoose';
@@ -22,6 +27,12 @@ const arg = (name: string, def: number) => {
 };
 const N = arg('subjects', 1000);
 const CONCURRENCY = arg('concurrency', 8);
+const MODE = (() => {
+  const i = process.argv.indexOf('--participants');
+  const m = i > 0 ? process.argv[i + 1] : 'real';
+  if (m !== 'real' && m !== 'simulated') throw new Error('--participants is real or simulated');
+  return m;
+})();
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0; };
 const fmt = (n: number) => n.toFixed(1);
 if (!process.env.MONGO_URL || !process.env.KAFKA_BROKERS) throw new Error('set MONGO_URL and KAFKA_BROKERS (e.g. the test profile: node infra/cli.mjs env test)');
@@ -92,8 +103,11 @@ async function rawRoundTrip(n: number) {
   return { perSecond: n / seconds, p50: pct(latencies, 50), p95: pct(latencies, 95), seconds };
 }
 
-async function sagaRun(n: number) {
-  const authority = await TestAuthority.start();
+/** Retention's base URL and topic prefix for a run, and how to end it. */
+interface Stand { base: string; topicPrefix: string; dbProfile?: { print(): void } | undefined; close(): Promise<void> }
+
+/** Retention in this process, the other participants simulated by one child process on the broker. */
+async function simulatedStand(authority: TestAuthority): Promise<Stand> {
   const env = isolatedEnv('benchret', {
     AUTH_JWKS_URL: authority.jwksUrl, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', KAFKA_PARTITIONS: '3',
     // Production defaults, except no scheduled sweep during the run and retries that cannot fire in it.
@@ -104,13 +118,72 @@ async function sagaRun(n: number) {
   const dbProfile = process.env.BENCH_DB_PROFILE ? profileCommands(app.mongo.connection.getClient()) : undefined;
   await app.listen({ host: '127.0.0.1', port: 0 });
   await new Promise((r) => sim.once('message', r));
-  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  return {
+    base: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`,
+    topicPrefix: env.KAFKA_TOPIC_PREFIX!,
+    dbProfile,
+    async close() {
+      sim.kill('SIGTERM');
+      await app.close();
+      await dropDatabase(env.MONGO_DB!);
+      await dropTopics(env.KAFKA_TOPIC_PREFIX!);
+    },
+  };
+}
+
+/**
+ * Every participant real: identity, consent, data-sharing, incident and retention as their built
+ * processes, verifying the benchmark's tokens; the `n` subjects registered first (consent records each
+ * registration in its ledger, so its part of every erasure has something to pseudonymize).
+ */
+async function realStand(authority: TestAuthority, n: number): Promise<Stand> {
+  const services: ServiceName[] = ['identity', 'consent', 'data-sharing', 'incident', 'retention'];
+  const system = await RunningSystem.start({
+    services,
+    env: {
+      AUTH_JWKS_URL: authority.jwksUrl, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', KAFKA_PARTITIONS: '3',
+      ERASURE_RETRY_BASE_MS: '600000', SWEEP_INTERVAL_MS: '0', OUTBOX_POLL_MS: '500',
+    },
+  });
+  const close = async () => {
+    await system.stop();
+    await Promise.all(SERVICES.map((s) => dropDatabase(system.database(s))));
+    await dropTopics(system.env.KAFKA_TOPIC_PREFIX!);
+  };
+  try {
+    const events = Array.from({ length: n }, (_, i) => createEvent('privacy.subject.registered', {
+      source: 'identity', subject: `bench-${i}`, payload: { subjectId: `bench-${i}`, registeredAt: new Date().toISOString(), policyAcknowledged: { documentId: 'general', version: 1 } },
+    }));
+    for (let i = 0; i < events.length; i += 500) {
+      await produceRaw(system.topic('privacy.subject.registered'), events.slice(i, i + 500).map((e) => ({ key: e.subject!, value: JSON.stringify(e) })));
+    }
+    // Registered once consent allows the last subject's basic function.
+    const token = authority.token({ sub: 'data-sharing', role: 'service', expiresInS: 3600 });
+    const body = JSON.stringify({ subjectId: `bench-${n - 1}`, service: 'data-sharing', purpose: 'account', categories: ['phone-number'], functionId: 'sign-in' });
+    for (const deadline = Date.now() + 300_000; ;) {
+      const res = await fetch(`${system.url('consent')}/v1/consent/decisions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+      if (res.ok && ((await res.json()) as { allowed: boolean }).allowed) break;
+      if (Date.now() > deadline) throw new Error('the subjects were not registered within 5 minutes');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    process.stderr.write(`[bench] ${n} subjects registered (consent ledger) on the real services\n`);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { base: system.url('retention'), topicPrefix: system.env.KAFKA_TOPIC_PREFIX!, close };
+}
+
+async function sagaRun(n: number) {
+  const authority = await TestAuthority.start();
+  const stand = MODE === 'real' ? await realStand(authority, n) : await simulatedStand(authority);
+  const { base, dbProfile } = stand;
   try {
     // Completions are read from the broker (privacy.erasure.completed), not by polling the database.
     const kafka = new Kafka({ clientId: 'bench-watch', brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
-    const watcher = kafka.consumer({ groupId: `${env.KAFKA_TOPIC_PREFIX}bench-watch`, maxWaitTimeInMs: 100 });
+    const watcher = kafka.consumer({ groupId: `${stand.topicPrefix}bench-watch`, maxWaitTimeInMs: 100 });
     await watcher.connect();
-    await watcher.subscribe({ topic: `${env.KAFKA_TOPIC_PREFIX}privacy.erasure.completed`, fromBeginning: true });
+    await watcher.subscribe({ topic: `${stand.topicPrefix}privacy.erasure.completed`, fromBeginning: true });
     const completedAt = new Map<string, number>();
     let lastChange = Date.now();
     await watcher.run({
@@ -148,11 +221,8 @@ async function sagaRun(n: number) {
     const last = Math.max(...completedAt.values());
     return { acceptedPerSecond: n / accepted, completedPerSecond: n / ((last - first) / 1000), p50: pct(durations, 50), p95: pct(durations, 95), seconds: (last - first) / 1000 };
   } finally {
-    sim.kill('SIGTERM');
-    await app.close();
+    await stand.close();
     await authority.close();
-    await dropDatabase(env.MONGO_DB!);
-    await dropTopics(env.KAFKA_TOPIC_PREFIX!);
   }
 }
 
@@ -160,7 +230,7 @@ const raw = await rawRoundTrip(N);
 const saga = await sagaRun(N);
 const target = 10_000 / 60;
 console.log(`
-Erasure saga benchmark, ${N} subjects, 5 participants each (retention real; identity, consent, data-sharing, incident simulated by one real process on the broker)
+Erasure saga benchmark, ${N} subjects, 5 participants each (${MODE === 'real' ? 'identity, consent, data-sharing, incident and retention: the real services, each its own process' : 'retention real; identity, consent, data-sharing, incident simulated by one real process on the broker'})
   raw kafkajs produce→consume (same broker, ${N} msgs): ${fmt(raw.perSecond)} msgs/s, p50 ${raw.p50} ms, p95 ${raw.p95} ms
   erasure requests accepted (HTTP 201, outbox write):   ${fmt(saga.acceptedPerSecond)} requests/s
   erasures completed end to end:                        ${fmt(saga.completedPerSecond)} requests/s over ${fmt(saga.seconds)} s
