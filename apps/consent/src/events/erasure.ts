@@ -23,15 +23,14 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
   const pseudonym = pseudonymFor(p.subjectId, config.CONSENT_PSEUDONYM_KEY);
 
   let doc = await models.erasures.findById(p.requestId).lean<ErasureDoc>();
+  // The subject's records, found once and then changed by `_id`: on FerretDB 1.24 a filter other than
+  // `{ _id }` reads the whole collection, once per query (docs/infrastructure.md).
+  let recordIds: string[] | undefined;
   if (!doc) {
-    const [records, uses] = inScope
-      ? await Promise.all([
-        models.records.countDocuments({ subjectId: p.subjectId }),
-        models.legalBasisUses.countDocuments({ subjectId: p.subjectId }),
-      ])
-      : [0, 0];
+    recordIds = inScope ? await recordIdsOf(app, p.subjectId) : [];
+    const uses = inScope ? await models.legalBasisUses.countDocuments({ subjectId: p.subjectId }) : 0;
     const plan: ErasurePlan = planErasure({
-      records, legalBasisUses: uses, legalHolds: p.legalHolds, now: new Date(), proofRetentionDays: config.CONSENT_PROOF_RETENTION_DAYS,
+      records: recordIds.length, legalBasisUses: uses, legalHolds: p.legalHolds, now: new Date(), proofRetentionDays: config.CONSENT_PROOF_RETENTION_DAYS,
     });
     try {
       await models.erasures.create({ _id: p.requestId, pseudonym, status: 'in-progress', counts: plan.counts, kept: plan.kept, startedAt: new Date(), replies: 0 });
@@ -45,18 +44,20 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
     app.projection.drop(p.subjectId);
     const kept = doc.kept[0];
     if (kept) {
-      // Repeated until no record names the subject: FerretDB 1.24 can lose an update that races with
-      // the outbox relay removing published entries from the same document.
-      for (let pass = 0; pass < 10 && await models.records.exists({ subjectId: p.subjectId }); pass += 1) {
-        await models.records.updateMany({ subjectId: p.subjectId }, {
-          $set: {
-            // Unique per request, so a later erasure of records made since cannot collide on (subjectId, seq).
-            subjectId: `${pseudonym}.${sha256(p.requestId).slice(0, 8)}`,
-            pseudonymized: { at: new Date(), requestId: p.requestId, pseudonym, purgeAt: new Date(kept.purgeAt), legalBasis: kept.legalBasis, reason: kept.reason },
-          },
-        });
+      const set = {
+        // Unique per request, so a later erasure of records made since cannot collide on (subjectId, seq).
+        subjectId: `${pseudonym}.${sha256(p.requestId).slice(0, 8)}`,
+        pseudonymized: { at: new Date(), requestId: p.requestId, pseudonym, purgeAt: new Date(kept.purgeAt), legalBasis: kept.legalBasis, reason: kept.reason },
+      };
+      // Repeated until no record names the subject (one appended meanwhile is found by the next look).
+      // Each write holds the record's lock: FerretDB 1.24 loses an update that races with the outbox
+      // relay removing published entries from the same document.
+      recordIds ??= await recordIdsOf(app, p.subjectId);
+      for (let pass = 0; pass < 10 && recordIds.length; pass += 1) {
+        for (const id of recordIds) await outbox.withDocument(models.records, id, () => models.records.updateOne({ _id: id }, { $set: set }));
+        recordIds = await recordIdsOf(app, p.subjectId);
       }
-      if (await models.records.exists({ subjectId: p.subjectId })) throw new Error('records of the subject are still not pseudonymized; retrying');
+      if (recordIds.length) throw new Error('records of the subject are still not pseudonymized; retrying');
     }
     app.legalBasisLog.forget(p.subjectId);
     await models.legalBasisUses.deleteMany({ subjectId: p.subjectId });
@@ -75,6 +76,11 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
   await outbox.update(models.erasures, { _id: p.requestId }, {
     $set: { status: 'completed', completedAt: doc.completedAt ?? new Date() }, $inc: { replies: 1 },
   }, [reply]);
+}
+
+/** The `_id`s of the consent records that name a subject. */
+async function recordIdsOf(app: FastifyInstance, subjectId: string): Promise<string[]> {
+  return (await app.models.records.find({ subjectId }, { _id: 1 }).lean<Pick<ConsentRecordDoc, '_id'>[]>()).map((r) => r._id);
 }
 
 /**
