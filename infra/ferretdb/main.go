@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // served only with -pprof-addr
 	"os"
@@ -74,6 +75,9 @@ func main() {
 		debug.SetGCPercent(*gcPercent)
 	}
 	if *pprofAddr != "" {
+		if host, _, err := net.SplitHostPort(*pprofAddr); err != nil || !net.ParseIP(host).IsLoopback() {
+			fail("-pprof-addr must be a loopback address with a port, e.g. 127.0.0.1:6061")
+		}
 		go func() { logger.Error("pprof server stopped", "error", http.ListenAndServe(*pprofAddr, nil)) }()
 	}
 

@@ -217,7 +217,7 @@ export class ManagedConsumer {
           if (!go()) return;
           const run = this.batchRun(topic, lane, at, messages);
           if (run) {
-            await this.processRun(topic, partition, run.indexes.map((i) => messages[i]!), run.events);
+            await this.processRun(topic, partition, run.indexes.map((i) => messages[i]!), run.events, heartbeat);
             for (const i of run.indexes) finished(i);
             at += run.indexes.length;
           } else {
@@ -252,7 +252,7 @@ export class ManagedConsumer {
   }
 
   /** Runs a batch handler (outages retried); on any other failure, each event alone through `process`. */
-  private async processRun(topic: string, partition: number, messages: KafkaMessage[], events: EventEnvelope<EventType>[]) {
+  private async processRun(topic: string, partition: number, messages: KafkaMessage[], events: EventEnvelope<EventType>[], heartbeat: () => Promise<void>) {
     const log = this.deps.log.child({ topic, partition, offsets: `${messages[0]!.offset}-${messages.at(-1)!.offset}`, group: this.groupId });
     const handler = this.opts.batchHandlers![events[0]!.type] as BatchEventHandler<EventType>;
     try {
@@ -260,7 +260,10 @@ export class ManagedConsumer {
     } catch (err) {
       if (this.stopping) throw err; // leave the offsets unresolved: redelivered after restart
       log.warn({ err, events: events.length }, 'batch handler failed; handling the events one by one');
-      for (const m of messages) await this.process(topic, partition, m);
+      for (const m of messages) {
+        await this.process(topic, partition, m);
+        await heartbeat();
+      }
     }
   }
 

@@ -48,8 +48,12 @@ interface Pending { coll: string; docId: unknown }
  */
 export class Outbox {
   private readonly models: Model<unknown>[] = [];
-  /** Documents written with events and not yet published, by `collection/_id`, oldest first. */
-  private readonly pending = new Map<string, Pending>();
+  /**
+   * Documents written with events and not yet published, by `collection/_id`, oldest first. A key
+   * stays in place until its document is published; a write meanwhile replaces the value (same place),
+   * so the relay knows to read that document again.
+   */
+  private pending = new Map<string, Pending>();
   private lastSweep = 0;
   private readonly relay: PollingLoop;
 
@@ -160,18 +164,20 @@ export class Outbox {
   }
 
   /**
-   * Stops polling, waits for the pass in progress, then tries once more (at most `STOP_DRAIN_MS`) to
-   * publish what this process wrote meanwhile. Whatever is left stays in its documents, for the sweep
-   * at the next start or another instance's periodic sweep.
+   * Stops polling, waits for the pass in progress, then tries (for at most `STOP_DRAIN_MS`) to publish
+   * what this process wrote meanwhile. Whatever is left stays in its documents, for the sweep at the
+   * next start or another instance's periodic sweep. Call it after the consumers stopped (the kit's
+   * infrastructure plugin does), so that their last writes are drained too.
    */
   async stop(): Promise<void> {
     await this.relay.stop();
-    if (!this.pending.size) return;
-    let timer: NodeJS.Timeout | undefined;
-    const drained = this.drainOnce(false).then(() => true, (err: unknown) => { this.deps.log.warn({ err }, 'outbox not drained at stop'); return false; });
-    const done = await Promise.race([drained, new Promise<false>((r) => { timer = setTimeout(() => r(false), STOP_DRAIN_MS); })]);
-    clearTimeout(timer);
-    if (!done) this.deps.log.warn({ documents: this.pending.size }, 'events left unpublished at stop; the next outbox sweep publishes them');
+    if (this.pending.size) {
+      let timer: NodeJS.Timeout | undefined;
+      const drained = this.drainOnce(false, true).catch((err: unknown) => { this.deps.log.warn({ err }, 'outbox not drained at stop'); });
+      await Promise.race([drained, new Promise<void>((r) => { timer = setTimeout(r, STOP_DRAIN_MS); })]);
+      clearTimeout(timer);
+    }
+    if (this.pending.size) this.deps.log.warn({ documents: this.pending.size }, 'events left unpublished at stop; the next outbox sweep publishes them');
   }
 
   /** Publishes everything pending now; resolves when the outbox is empty (tests, shutdown). */
@@ -181,31 +187,41 @@ export class Outbox {
   }
 
   /** Notes that a document holds pending events and wakes the relay. */
-  private remember(coll: string, docId: unknown, kick = true) {
+  private remember(coll: string, docId: unknown) {
     this.pending.set(`${coll}/${String(docId)}`, { coll, docId });
-    if (kick) this.kick();
+    this.kick();
   }
 
-  private async drainOnce(sweep: boolean) {
+  /**
+   * Publishes the remembered documents, oldest first, in batches; with `sweep`, first finds the
+   * documents that hold entries nobody remembers (left by a crash) and puts them first. Returns when
+   * nothing is left, or after one batch once the relay is stopping (unless `untilEmpty`).
+   */
+  private async drainOnce(sweep: boolean, untilEmpty = false) {
     if (sweep) {
       this.lastSweep = Date.now();
+      const found = new Map<string, Pending>();
       for (const m of this.models) {
+        const coll = m.collection.collectionName;
         const stranded = await m.collection.find({ [`${OUTBOX_FIELD}.0`]: { $exists: true } }, { projection: { _id: 1 } }).toArray();
-        for (const d of stranded) this.remember(m.collection.collectionName, d._id, false);
+        for (const d of stranded) found.set(`${coll}/${String(d._id)}`, { coll, docId: d._id });
+      }
+      if (found.size) {
+        for (const [key, p] of this.pending) if (!found.has(key)) found.set(key, p);
+        this.pending = found;
       }
     }
     for (;;) {
-      const batch = [...this.pending].slice(0, BATCH);
-      if (!batch.length) return;
-      for (const [key] of batch) this.pending.delete(key);
-      try {
-        await this.publish(batch.map(([, p]) => p));
-      } catch (err) {
-        // Not published: remembered again (a write meanwhile may have remembered it already).
-        for (const [key, p] of batch) if (!this.pending.has(key)) this.pending.set(key, p);
-        throw err;
+      const batch: [string, Pending][] = [];
+      for (const entry of this.pending) {
+        batch.push(entry);
+        if (batch.length >= BATCH) break;
       }
-      if (batch.length < BATCH || this.relay.stopped) return;
+      if (!batch.length) return;
+      await this.publish(batch.map(([, p]) => p));
+      // Forgotten only if not written again meanwhile (then its new entries need another read).
+      for (const [key, p] of batch) if (this.pending.get(key) === p) this.pending.delete(key);
+      if (batch.length < BATCH || (this.relay.stopped && !untilEmpty)) return;
     }
   }
 

@@ -123,7 +123,12 @@ export const infrastructurePlugin = fp(async function infrastructure(app: Fastif
     });
     app.decorate('outbox', outbox);
     app.addHook('onReady', async () => outbox.start());
-    app.addHook('onClose', async () => outbox.stop());
+    // Consumers first (their last messages may write events), then the outbox's last drain, then
+    // (in the Kafka plugin's own hook, which runs after this one) the producer.
+    app.addHook('onClose', async () => {
+      await app.kafka.stopConsumers();
+      await outbox.stop();
+    });
   }
   if (opts.residency !== false) await app.register(residencyPlugin, { service: opts.service, config, mongo: opts.mongo !== false });
   if (opts.auth !== false) {

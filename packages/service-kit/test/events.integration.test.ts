@@ -126,6 +126,36 @@ describe('outbox.update', () => {
   });
 });
 
+describe('a failed publish', () => {
+  it('keeps one subject\'s events in order: what failed goes out before what was written after it', async () => {
+    const env = demoEnv();
+    const app = await startDemo(env);
+    try {
+      const note = (id: string) => app.outbox.entry('privacy.notification.requested', {
+        subject: 'subj-order',
+        payload: { notificationId: id, kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-order'] }, title: id, body: 'b' },
+      });
+      // The first publish fails (as when the broker restarts); while it is failing, the same subject's
+      // next event is written.
+      const producer = app.kafka.producer;
+      const real = producer.sendBatch.bind(producer);
+      let failed = false;
+      producer.sendBatch = async (batch) => {
+        if (failed) return real(batch);
+        failed = true;
+        await app.outbox.insert(app.models.notes, { _id: 'order-2', subjectId: 'subj-order', text: 'second' }, [note('order-2')]);
+        throw new Error('broker unavailable (injected)');
+      };
+      await app.outbox.insert(app.models.notes, { _id: 'order-1', subjectId: 'subj-order', text: 'first' }, [note('order-1')]);
+      const messages = await collectMessages(topic(env), (m) => m.filter((x) => x.key === 'subj-order').length >= 2);
+      expect(failed).toBe(true);
+      expect(messages.filter((m) => m.key === 'subj-order').map((m) => JSON.parse(m.value!).payload.notificationId)).toEqual(['order-1', 'order-2']);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('crash between the state write and the publish', () => {
   const child = fileURLToPath(new URL('./fixtures/crash-after-write.ts', import.meta.url));
 

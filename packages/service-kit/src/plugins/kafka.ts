@@ -36,6 +36,12 @@ export interface KafkaHandle {
   ping(timeoutMs?: number): Promise<void>;
   /** Group ids of consumers that crashed and will not restart (for /readyz). */
   failedConsumers(): string[];
+  /**
+   * Stops every consumer (each finishes and commits what it has in hand); idempotent. Runs on close
+   * before the producer disconnects; the outbox calls it first, to publish what the consumers' last
+   * messages wrote before it stops.
+   */
+  stopConsumers(): Promise<void>;
 }
 
 declare module 'fastify' {
@@ -140,6 +146,7 @@ export const kafkaPlugin = fp(async function kafka(app: FastifyInstance, opts: K
   await ensureTopics(admin, topicSpecs(opts.topics, true), opts.partitions, opts.replicationFactor);
 
   const consumers: ManagedConsumer[] = [];
+  let consumersStopped: Promise<void> | undefined;
   let ready = false;
   app.decorate('kafka', {
     client,
@@ -166,6 +173,7 @@ export const kafkaPlugin = fp(async function kafka(app: FastifyInstance, opts: K
       })(), timeoutMs, 'Kafka metadata request');
     },
     failedConsumers: () => consumers.filter((c) => c.failure).map((c) => c.groupId),
+    stopConsumers: () => (consumersStopped ??= Promise.all(consumers.map((c) => c.stop())).then(() => undefined)),
   } satisfies KafkaHandle);
 
   app.addHook('onReady', async () => {
@@ -175,7 +183,7 @@ export const kafkaPlugin = fp(async function kafka(app: FastifyInstance, opts: K
     await Promise.all(consumers.map((c) => c.start()));
   });
   app.addHook('onClose', async () => {
-    await Promise.all(consumers.map((c) => c.stop()));
+    await app.kafka.stopConsumers();
     await Promise.allSettled([producer.disconnect(), admin.disconnect(), probe.disconnect()]);
   });
 }, { name: 'pipp-kafka' });
