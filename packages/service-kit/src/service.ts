@@ -142,11 +142,15 @@ export const infrastructurePlugin = fp(async function infrastructure(app: Fastif
   await app.register(healthPlugin);
 }, { name: 'pipp-infrastructure' });
 
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+const REPEATED_SIGNAL_MS = 2000;
+
 /**
  * Starts a service from its server.ts: reads the config (a bad one stops the process with exit code
  * 1 and a message naming each variable), builds the app, listens, and on SIGTERM/SIGINT closes it
  * within SHUTDOWN_TIMEOUT_MS: stop accepting, finish in-flight requests and messages, commit offsets,
- * disconnect. A crash (uncaught exception) also closes and exits non-zero.
+ * disconnect. A crash (uncaught exception) also closes and exits non-zero. A second stop signal
+ * within 2 s is the same stop delivered twice and is ignored; a later one exits at once.
  */
 export async function runServer<S extends TObject>(opts: {
   service: ServiceName;
@@ -164,11 +168,25 @@ export async function runServer<S extends TObject>(opts: {
     throw err;
   }
   const app = await opts.build(config);
-  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
+  const grace = closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, skip: [...STOP_SIGNALS] }, async ({ err }) => {
     if (err) app.log.error({ err }, 'crashed; closing');
-    else app.log.info({ signal }, 'shutting down');
     await app.close();
   });
+  // Our own handling of the stop signals: a repeat within REPEATED_SIGNAL_MS is the same stop delivered
+  // twice (Ctrl-C reaches the whole process group, and a watcher such as `tsx watch` under `make dev`
+  // forwards it again), so it does not cut the graceful close short; a later one does (exit 1).
+  let stoppingSince = 0;
+  const onStop = (signal: NodeJS.Signals) => {
+    if (!stoppingSince) {
+      stoppingSince = Date.now();
+      app.log.info({ signal }, 'shutting down');
+      void grace.close();
+    } else if (Date.now() - stoppingSince > REPEATED_SIGNAL_MS) {
+      app.log.error({ signal }, 'second stop signal; exiting now');
+      process.exit(1);
+    }
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onStop);
   await app.listen({ host: config.HOST, port: config.PORT });
   return app;
 }
