@@ -60,12 +60,13 @@ export function trustedProxies(value: string): string[] | false {
 
 /** Builds the gateway (tests call this and `inject()`; server.ts calls it and listens). */
 export async function buildApp(config: Config, options: GatewayOptions = {}) {
-  const app = createFastify({ service: SERVICE, config, bodyLimit: config.BODY_LIMIT_BYTES, trustProxy: trustedProxies(config.TRUSTED_PROXIES) });
+  // Slow clients (slowloris) cannot hold connections: a request must arrive whole within
+  // CLIENT_TIMEOUT_MS (the kit gives it to the HTTP server, checked every second), and a connection
+  // may not stay silent for longer than that either.
+  const app = createFastify({
+    service: SERVICE, config, bodyLimit: config.BODY_LIMIT_BYTES, trustProxy: trustedProxies(config.TRUSTED_PROXIES), requestTimeoutMs: config.CLIENT_TIMEOUT_MS,
+  });
   await app.register(fp(gatewayApp, { name: 'pipp-gateway' }), { config, ...options });
-  // Slow clients (slowloris) cannot hold connections: a request must arrive whole, and a connection
-  // may not stay silent, for longer than CLIENT_TIMEOUT_MS (Fastify leaves both unbounded by default).
-  app.server.requestTimeout = config.CLIENT_TIMEOUT_MS;
-  app.server.headersTimeout = Math.min(config.CLIENT_TIMEOUT_MS, 10_000);
   app.server.setTimeout(config.CLIENT_TIMEOUT_MS);
   return app;
 }

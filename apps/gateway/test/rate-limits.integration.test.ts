@@ -131,4 +131,22 @@ describe('slow clients', () => {
     await new Promise<void>((resolve) => { socket.once('close', () => resolve()); socket.on('data', () => undefined); socket.on('error', () => undefined); });
     expect(Date.now() - started).toBeLessThan(5000);
   });
+
+  it('cuts off a connection that trickles a request too slowly to ever be silent (slowloris)', async () => {
+    const app = await gateway({ CLIENT_TIMEOUT_MS: '500' });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as import('node:net').AddressInfo;
+    const { connect } = await import('node:net');
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('POST /v1/consent/public/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
+    // One byte every 100 ms: never silent for CLIENT_TIMEOUT_MS, never done either.
+    const trickle = setInterval(() => { if (!socket.destroyed) socket.write(' '); }, 100);
+    const started = Date.now();
+    let received = '';
+    await new Promise<void>((resolve) => { socket.once('close', () => resolve()); socket.on('data', (d) => { received += d.toString(); }); socket.on('error', () => undefined); });
+    clearInterval(trickle);
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
 });

@@ -21,6 +21,7 @@ export const BaseConfigProperties = {
   AUTH_ISSUER: Type.String({ default: 'pipp-identity', description: 'Expected `iss` of access tokens' }),
   AUTH_AUDIENCE: Type.String({ default: 'pipp', description: 'Expected `aud` of access tokens' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000, description: 'Graceful shutdown bound (ms)' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000, description: 'A client that has not sent its whole request within this is answered 408 and cut off (ms)' }),
   OUTBOX_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 500, description: 'Outbox relay polling interval when idle (ms)' }),
   OUTBOX_SWEEP_MS: Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 30_000, description: 'Full outbox sweep interval (ms): publishes events a crashed process wrote but could not publish' }),
   CONSUMER_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'Handler attempts before a message is dead-lettered' }),

@@ -141,3 +141,31 @@ describe('one error shape', () => {
     expect(phone.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+describe('slow clients', () => {
+  it('answers 408 and closes the connection of a client that never finishes its request (REQUEST_TIMEOUT_MS)', async () => {
+    const { connect } = await import('node:net');
+    const config = loadConfig(defineConfig({}, { PORT: 0, MONGO_DB: 'x' }), {
+      MONGO_URL: 'mongodb://127.0.0.1:1', KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent', REQUEST_TIMEOUT_MS: '1000',
+    });
+    const slow = createFastify({ service: 'consent', config });
+    slow.post('/things', async () => ({ ok: true }));
+    await slow.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = slow.server.address() as { port: number };
+      const socket = connect(port, '127.0.0.1');
+      const started = Date.now();
+      let received = '';
+      socket.on('data', (d) => { received += d.toString(); });
+      // Headers promise 100 bytes of body; only one ever comes.
+      socket.write('POST /things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+      await new Promise((resolve) => socket.once('close', resolve));
+      const ms = Date.now() - started;
+      expect(received).toMatch(/^HTTP\/1\.1 408/);
+      expect(ms).toBeGreaterThanOrEqual(900);
+      expect(ms).toBeLessThan(5000); // the timeout plus Node's 1 s check interval, with room for a busy machine
+    } finally {
+      await slow.close();
+    }
+  });
+});
