@@ -119,34 +119,38 @@ describe('sign-in and code endpoints', () => {
 });
 
 describe('slow clients', () => {
-  it('cuts off a connection that sends part of a request and then stays silent', async () => {
-    const app = await gateway({ CLIENT_TIMEOUT_MS: '300' });
+  /**
+   * A raw connection to a gateway with CLIENT_TIMEOUT_MS `ms` that has sent `head`; `closed` resolves
+   * with what the gateway answered once it cut the connection, `startedAt` is when `head` was sent.
+   */
+  async function rawClient(ms: number, head: string) {
+    const app = await gateway({ CLIENT_TIMEOUT_MS: String(ms) });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as import('node:net').AddressInfo;
     const { connect } = await import('node:net');
     const socket = connect(port, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
-    socket.write('POST /v1/consent/public/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"phone":');
-    const started = Date.now();
-    await new Promise<void>((resolve) => { socket.once('close', () => resolve()); socket.on('data', () => undefined); socket.on('error', () => undefined); });
-    expect(Date.now() - started).toBeLessThan(5000);
+    let received = '';
+    socket.on('data', (d) => { received += d.toString(); });
+    socket.on('error', () => undefined);
+    const closed = new Promise<string>((resolve) => socket.once('close', () => resolve(received)));
+    socket.write(head);
+    return { socket, closed, startedAt: Date.now() };
+  }
+
+  it('cuts off a connection that sends part of a request and then stays silent', async () => {
+    const { closed, startedAt } = await rawClient(300, 'POST /v1/consent/public/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"phone":');
+    await closed;
+    expect(Date.now() - startedAt).toBeLessThan(5000);
   });
 
   it('cuts off a connection that trickles a request too slowly to ever be silent (slowloris)', async () => {
-    const app = await gateway({ CLIENT_TIMEOUT_MS: '500' });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as import('node:net').AddressInfo;
-    const { connect } = await import('node:net');
-    const socket = connect(port, '127.0.0.1');
-    await new Promise((r) => socket.once('connect', r));
-    socket.write('POST /v1/consent/public/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
+    const { socket, closed, startedAt } = await rawClient(500, 'POST /v1/consent/public/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
     // One byte every 100 ms: never silent for CLIENT_TIMEOUT_MS, never done either.
     const trickle = setInterval(() => { if (!socket.destroyed) socket.write(' '); }, 100);
-    const started = Date.now();
-    let received = '';
-    await new Promise<void>((resolve) => { socket.once('close', () => resolve()); socket.on('data', (d) => { received += d.toString(); }); socket.on('error', () => undefined); });
+    const received = await closed;
     clearInterval(trickle);
     expect(received).toMatch(/^HTTP\/1\.1 408/);
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(Date.now() - startedAt).toBeLessThan(5000);
   });
 });
