@@ -18,6 +18,8 @@ export interface HandlerContext {
 export type EventHandler<T extends EventType> = (event: EventEnvelope<T>, ctx: HandlerContext) => Promise<void>;
 export type EventHandlers = { [T in EventType]?: EventHandler<T> };
 
+type ParseResult = ReturnType<typeof parseEvent>;
+
 /** Handles several events of one type and one key together (see `ConsumerOptions.batchHandlers`). */
 export type BatchEventHandler<T extends EventType> = (events: EventEnvelope<T>[], ctx: { log: FastifyBaseLogger }) => Promise<void>;
 export type BatchEventHandlers = { [T in EventType]?: BatchEventHandler<T> };
@@ -203,6 +205,9 @@ export class ManagedConsumer {
       else lanes.set(key, [i]);
     });
     const done = new Array<boolean>(messages.length).fill(false);
+    // Each message is parsed once, whether it ends up in a batch run or alone.
+    const parsedAt: ParseResult[] = [];
+    const parse = (i: number) => (parsedAt[i] ??= parseEvent(messages[i]!.value));
     let prefix = 0;
     const finished = (i: number) => {
       done[i] = true;
@@ -215,13 +220,13 @@ export class ManagedConsumer {
       for (let lane = queue.shift(); lane; lane = queue.shift()) {
         for (let at = 0; at < lane.length;) {
           if (!go()) return;
-          const run = this.batchRun(topic, lane, at, messages);
+          const run = this.batchRun(topic, lane, at, parse);
           if (run) {
-            await this.processRun(topic, partition, run.indexes.map((i) => messages[i]!), run.events, heartbeat);
+            await this.processRun(topic, partition, run.indexes.map((i) => messages[i]!), run.events, heartbeat, run.indexes.map(parse));
             for (const i of run.indexes) finished(i);
             at += run.indexes.length;
           } else {
-            await this.process(topic, partition, messages[lane[at]!]!);
+            await this.process(topic, partition, messages[lane[at]!]!, parse(lane[at]!));
             finished(lane[at]!);
             at += 1;
           }
@@ -236,13 +241,13 @@ export class ManagedConsumer {
    * The longest run of valid events of one type with a batch handler, from `lane[at]` on; undefined
    * when `lane[at]` is not one (invalid, misplaced or without a batch handler: handled alone).
    */
-  private batchRun(topic: string, lane: number[], at: number, messages: KafkaMessage[]) {
+  private batchRun(topic: string, lane: number[], at: number, parse: (i: number) => ParseResult) {
     const batchHandlers = this.opts.batchHandlers;
     if (!batchHandlers) return undefined;
     const indexes: number[] = [];
     const events: EventEnvelope<EventType>[] = [];
     for (let j = at; j < lane.length; j += 1) {
-      const parsed = parseEvent(messages[lane[j]!]!.value);
+      const parsed = parse(lane[j]!);
       if (!parsed.ok || !batchHandlers[parsed.event.type] || this.deps.topicOf(parsed.event.type) !== topic) break;
       if (events.length && parsed.event.type !== events[0]!.type) break;
       indexes.push(lane[j]!);
@@ -252,7 +257,8 @@ export class ManagedConsumer {
   }
 
   /** Runs a batch handler (outages retried); on any other failure, each event alone through `process`. */
-  private async processRun(topic: string, partition: number, messages: KafkaMessage[], events: EventEnvelope<EventType>[], heartbeat: () => Promise<void>) {
+  private async processRun(topic: string, partition: number, messages: KafkaMessage[], events: EventEnvelope<EventType>[],
+    heartbeat: () => Promise<void>, parsed: ParseResult[]) {
     const log = this.deps.log.child({ topic, partition, offsets: `${messages[0]!.offset}-${messages.at(-1)!.offset}`, group: this.groupId });
     const handler = this.opts.batchHandlers![events[0]!.type] as BatchEventHandler<EventType>;
     try {
@@ -260,16 +266,15 @@ export class ManagedConsumer {
     } catch (err) {
       if (this.stopping) throw err; // leave the offsets unresolved: redelivered after restart
       log.warn({ err, events: events.length }, 'batch handler failed; handling the events one by one');
-      for (const m of messages) {
-        await this.process(topic, partition, m);
+      for (const [i, m] of messages.entries()) {
+        await this.process(topic, partition, m, parsed[i]);
         await heartbeat();
       }
     }
   }
 
-  private async process(topic: string, partition: number, message: KafkaMessage): Promise<void> {
+  private async process(topic: string, partition: number, message: KafkaMessage, parsed: ParseResult = parseEvent(message.value)): Promise<void> {
     const log = this.deps.log.child({ topic, partition, offset: message.offset, group: this.groupId });
-    const parsed = parseEvent(message.value);
     if (!parsed.ok) {
       await this.deadLetter(topic, partition, message, parsed.reason, 0, log);
       return;
