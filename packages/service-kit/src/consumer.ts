@@ -100,6 +100,7 @@ export class ManagedConsumer {
   private consumer: Consumer | undefined;
   private stopping = false;
   private crashed: Error | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
 
@@ -141,7 +142,10 @@ export class ManagedConsumer {
     consumer.on(consumer.events.CRASH, (e) => {
       const error = e.payload.error;
       this.deps.log.error({ err: error, group: this.groupId, restart: e.payload.restart }, 'consumer crashed');
-      if (!e.payload.restart) this.crashed = error;
+      if (!e.payload.restart) {
+        this.crashed = error;
+        this.scheduleRestart(); // kafkajs gives up on a non-retriable error; a consumer must not stay dead
+      }
     });
     consumer.on(consumer.events.GROUP_JOIN, () => { this.crashed = undefined; });
     await consumer.connect();
@@ -181,12 +185,37 @@ export class ManagedConsumer {
     }).catch((err: Error) => {
       this.crashed = err;
       this.deps.log.error({ err, group: this.groupId }, 'consumer failed to start');
+      this.scheduleRestart();
     });
+    if (this.stopping) await consumer.disconnect(); // stopped while (re)starting
+  }
+
+  /**
+   * Replaces a consumer that kafkajs will not restart (a non-retriable error, e.g. after the broker
+   * came back) with a new one, after `delayMs` (doubling up to 30 s while restarts fail); never while
+   * stopping. Until it rejoins its group, /readyz reports it crashed.
+   */
+  private scheduleRestart(delayMs = 2000) {
+    if (this.restartTimer || this.stopping) return;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void (async () => {
+        await this.consumer?.disconnect().catch(() => undefined);
+        if (this.stopping) return;
+        this.deps.log.warn({ group: this.groupId }, 'consumer restarting after a crash kafkajs does not recover from');
+        await this.start();
+      })().catch((err: unknown) => {
+        this.deps.log.error({ err, group: this.groupId }, 'consumer restart failed; retrying');
+        this.scheduleRestart(Math.min(delayMs * 2, 30_000));
+      });
+    }, delayMs);
+    this.restartTimer.unref();
   }
 
   /** Stops fetching, lets the batch in hand finish, commits what was resolved, leaves the group. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.restartTimer);
     await this.consumer?.disconnect();
   }
 
