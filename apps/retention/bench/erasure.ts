@@ -10,14 +10,18 @@
 // (RunningSystem), with every subject registered first (identity's `privacy.subject.registered`
 // event, so consent holds a ledger for each); `simulated` runs retention in this process and the other
 // four as one process replying `completed` on the broker, to measure the orchestrator alone
-// (`BENCH_DB_PROFILE=1` then prints its database time by command shape).
+// (`BENCH_DB_PROFILE=1`, in either mode, prints each service's database time by command shape).
 import { SERVICES, createEvent, type ServiceName } from '@pipp/contracts';
 import { RunningSystem, TestAuthority, dropDatabase, dropTopics, isolatedEnv, produceRaw, uniqueId } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { Kafka, logLevel } from 'kafkajs';
-import type { mongo } from 'mongoose';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+// @ts-expect-error a plain ES module of the benchmark (it is also preloaded into the service processes)
+import { profileCommands } from './db-profile.mjs';
 import { buildApp } from '../src/app.js';
 import { ConfigSchema } from '../src/config.js';
 
@@ -36,34 +40,6 @@ const MODE = (() => {
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0; };
 const fmt = (n: number) => n.toFixed(1);
 if (!process.env.MONGO_URL || !process.env.KAFKA_BROKERS) throw new Error('set MONGO_URL and KAFKA_BROKERS (e.g. the test profile: node infra/cli.mjs env test)');
-
-/**
- * BENCH_DB_PROFILE=1: time every database command of the service by shape (command, collection,
- * filter keys) and print where the database time went, slowest shapes first.
- */
-function profileCommands(client: mongo.MongoClient) {
-  const started = new Map<number, string>();
-  const byShape = new Map<string, { n: number; ms: number }>();
-  client.on('commandStarted', (e) => {
-    const c = e.command as Record<string, unknown>;
-    const filter = (c.filter ?? c.query ?? (c.updates as { q?: object }[] | undefined)?.[0]?.q ?? (c.deletes as { q?: object }[] | undefined)?.[0]?.q) as object | undefined;
-    started.set(e.requestId, `${e.commandName} ${String(c[e.commandName])} ${filter ? JSON.stringify(Object.keys(filter)) : ''}`);
-  });
-  client.on('commandSucceeded', (e) => {
-    const shape = started.get(e.requestId) ?? e.commandName;
-    started.delete(e.requestId);
-    const s = byShape.get(shape) ?? { n: 0, ms: 0 };
-    s.n += 1;
-    s.ms += e.duration;
-    byShape.set(shape, s);
-  });
-  return {
-    print() {
-      const rows = [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20);
-      process.stderr.write(`[bench] database time by command shape (total ms, count, mean ms):\n${rows.map(([k, v]) => `  ${v.ms.toFixed(0).padStart(8)} ${String(v.n).padStart(6)} ${(v.ms / v.n).toFixed(1).padStart(7)}  ${k}`).join('\n')}\n`);
-    },
-  };
-}
 
 /** Baseline: N messages produced in batches and consumed by a group, timestamps in the messages. */
 async function rawRoundTrip(n: number) {
@@ -115,7 +91,8 @@ async function simulatedStand(authority: TestAuthority): Promise<Stand> {
   });
   const sim = fork(fileURLToPath(new URL('./sim-participants.ts', import.meta.url)), [], { env: { ...process.env, ...env }, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const app = await buildApp(loadConfig(ConfigSchema, process.env.BENCH_DB_PROFILE ? { ...env, MONGO_URL: `${env.MONGO_URL}${env.MONGO_URL!.includes('?') ? '&' : '/?'}monitorCommands=true` } : env));
-  const dbProfile = process.env.BENCH_DB_PROFILE ? profileCommands(app.mongo.connection.getClient()) : undefined;
+  const commands = process.env.BENCH_DB_PROFILE ? profileCommands(app.mongo.connection.getClient()) as { table(): string } : undefined;
+  const dbProfile = commands && { print: () => process.stderr.write(`[bench] retention: database time by command shape (total ms, count, mean ms):\n${commands.table()}\n`) };
   await app.listen({ host: '127.0.0.1', port: 0 });
   await new Promise((r) => sim.once('message', r));
   return {
@@ -138,15 +115,25 @@ async function simulatedStand(authority: TestAuthority): Promise<Stand> {
  */
 async function realStand(authority: TestAuthority, n: number): Promise<Stand> {
   const services: ServiceName[] = ['identity', 'consent', 'data-sharing', 'incident', 'retention'];
+  const profileOut = process.env.BENCH_DB_PROFILE ? join(tmpdir(), `pipp-bench-db-${uniqueId()}.txt`) : undefined;
+  const mongoUrl = process.env.MONGO_URL!;
   const system = await RunningSystem.start({
     services,
     env: {
       AUTH_JWKS_URL: authority.jwksUrl, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', KAFKA_PARTITIONS: '3',
       ERASURE_RETRY_BASE_MS: '600000', SWEEP_INTERVAL_MS: '0', OUTBOX_POLL_MS: '500',
+      ...(profileOut ? {
+        MONGO_URL: `${mongoUrl}${mongoUrl.includes('?') ? '&' : '/?'}monitorCommands=true`,
+        NODE_OPTIONS: `--import ${fileURLToPath(new URL('./db-profile.mjs', import.meta.url))}`, BENCH_DB_PROFILE_OUT: profileOut,
+      } : {}),
     },
   });
   const close = async () => {
     await system.stop();
+    if (profileOut) {
+      process.stderr.write(readFileSync(profileOut, 'utf8'));
+      rmSync(profileOut, { force: true });
+    }
     await Promise.all(SERVICES.map((s) => dropDatabase(system.database(s))));
     await dropTopics(system.env.KAFKA_TOPIC_PREFIX!);
   };

@@ -16,3 +16,4 @@ export * from './portability.js';
 export * from './plugins/openapi.js';
 export * from './service-tokens.js';
 export * from './residency.js';
+export * from './subject-lookup.js';

@@ -4,9 +4,13 @@ import type { Config } from '../config.js';
 import { GENERAL, currentVersion } from '../domain/policy.js';
 import type { LedgerFact } from '../domain/projection.js';
 import { handleErasure, handleSweep } from './erasure.js';
-import { upsertRaced } from '@pipp/service-kit';
+import { subjectLookup, upsertRaced } from '@pipp/service-kit';
+import type { ConsentRecordDoc } from '../plugins/models.js';
 
 const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document: 1, state: 1, consentType: 1, categories: 1, policyVersion: 1, at: 1, recordedAt: 1, pseudonymized: 1 };
+
+/** Subjects whose events the service's consumer handles at once (their erasures then share ledger reads). */
+const KEY_CONCURRENCY = 16;
 
 /**
  * Records what registration implies (policy preamble, 2.1.1): the acknowledgment of the policy version
@@ -38,14 +42,22 @@ export async function recordRegistration(app: FastifyInstance, event: EventEnvel
 /**
  * The consent service's consumers:
  * - `consent-events` (one group for the service, deduplicated): registrations (policy acknowledgment),
- *   function shutdowns (2.4.2(5)), erasure requests (4.1, 4.2) and retention sweeps (5.1);
+ *   function shutdowns (2.4.2(5)), erasure requests (4.1, 4.2) and retention sweeps (5.1); 16 subjects
+ *   at once, each in order, and the erasures in hand find their ledger records in one query;
  * - `projection` (broadcast: every instance): applies consent events to this instance's projection at
  *   once (a withdrawal made on another instance counts here within the event's latency), reloads
  *   published policies, notes shutdowns and forgets erased subjects.
  */
 export function registerConsumers(app: FastifyInstance, config: Config): void {
+  type RecordRef = Pick<ConsentRecordDoc, '_id' | 'subjectId'>;
+  const subjectRecords = subjectLookup(
+    (subjectIds) => app.models.records.find({ subjectId: { $in: subjectIds } }, { _id: 1, subjectId: 1 }).lean<RecordRef[]>(),
+    (r: RecordRef) => r.subjectId,
+  );
   app.kafka.consume({
     name: 'consent-events',
+    // Subjects in parallel (each subject's events in order), so that erasures in hand share their reads.
+    keyConcurrency: KEY_CONCURRENCY,
     handlers: {
       'privacy.subject.registered': async (event) => recordRegistration(app, event),
       'privacy.function.shutdown': async (event) => {
@@ -58,7 +70,7 @@ export function registerConsumers(app: FastifyInstance, config: Config): void {
       },
       'privacy.erasure.requested': async (event) => {
         await app.stateReady;
-        await handleErasure(app, config, event);
+        await handleErasure(app, config, event, subjectRecords);
       },
       'privacy.retention.sweep-requested': async (event) => {
         await app.stateReady;

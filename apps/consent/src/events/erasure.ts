@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { planErasure, type ErasurePlan } from '../domain/erasure.js';
 import { pseudonymFor, sha256 } from '../domain/receipt.js';
 import type { ConsentRecordDoc, ErasureDoc, SweepDoc } from '../plugins/models.js';
-import { upsertRaced } from '@pipp/service-kit';
+import { upsertRaced, type SubjectLookup } from '@pipp/service-kit';
 
 /**
  * This service's part of the erasure saga (policy 4.1, 4.2; DESIGN.md): the subject's ledger is
@@ -15,7 +15,7 @@ import { upsertRaced } from '@pipp/service-kit';
  * Idempotent: the plan (counts, what is kept) is stored first, keyed by the request id, and every
  * delivery of the same request replies with it.
  */
-export async function handleErasure(app: FastifyInstance, config: Config, event: EventEnvelope<'privacy.erasure.requested'>): Promise<void> {
+export async function handleErasure(app: FastifyInstance, config: Config, event: EventEnvelope<'privacy.erasure.requested'>, records: SubjectLookup<Pick<ConsentRecordDoc, '_id' | 'subjectId'>>): Promise<void> {
   const p = event.payload;
   if (p.participants && !p.participants.includes('consent')) return;
   const { models, outbox } = app;
@@ -23,11 +23,13 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
   const pseudonym = pseudonymFor(p.subjectId, config.CONSENT_PSEUDONYM_KEY);
 
   let doc = await models.erasures.findById(p.requestId).lean<ErasureDoc>();
-  // The subject's records, found once and then changed by `_id`: on FerretDB 1.24 a filter other than
-  // `{ _id }` reads the whole collection, once per query (docs/infrastructure.md).
+  // The subject's records, found with those of the other erasures in hand (one query for all) and then
+  // changed by `_id`: on FerretDB 1.24 a filter other than `{ _id }` reads the whole collection, once per
+  // query (docs/infrastructure.md).
+  const recordIdsOf = async () => (await records.load(p.subjectId)).map((r) => r._id);
   let recordIds: string[] | undefined;
   if (!doc) {
-    recordIds = inScope ? await recordIdsOf(app, p.subjectId) : [];
+    recordIds = inScope ? await recordIdsOf() : [];
     const uses = inScope ? await models.legalBasisUses.countDocuments({ subjectId: p.subjectId }) : 0;
     const plan: ErasurePlan = planErasure({
       records: recordIds.length, legalBasisUses: uses, legalHolds: p.legalHolds, now: new Date(), proofRetentionDays: config.CONSENT_PROOF_RETENTION_DAYS,
@@ -52,10 +54,10 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
       // Repeated until no record names the subject (one appended meanwhile is found by the next look).
       // Each write holds the record's lock: FerretDB 1.24 loses an update that races with the outbox
       // relay removing published entries from the same document.
-      recordIds ??= await recordIdsOf(app, p.subjectId);
+      recordIds ??= await recordIdsOf();
       for (let pass = 0; pass < 10 && recordIds.length; pass += 1) {
         for (const id of recordIds) await outbox.withDocument(models.records, id, () => models.records.updateOne({ _id: id }, { $set: set }));
-        recordIds = await recordIdsOf(app, p.subjectId);
+        recordIds = await recordIdsOf();
       }
       if (recordIds.length) throw new Error('records of the subject are still not pseudonymized; retrying');
     }
@@ -76,11 +78,6 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
   await outbox.update(models.erasures, { _id: p.requestId }, {
     $set: { status: 'completed', completedAt: doc.completedAt ?? new Date() }, $inc: { replies: 1 },
   }, [reply]);
-}
-
-/** The `_id`s of the consent records that name a subject. */
-async function recordIdsOf(app: FastifyInstance, subjectId: string): Promise<string[]> {
-  return (await app.models.records.find({ subjectId }, { _id: 1 }).lean<Pick<ConsentRecordDoc, '_id'>[]>()).map((r) => r._id);
 }
 
 /**

@@ -6,8 +6,7 @@ import { Projection } from '../domain/projection.js';
 import { buildReceipt, pseudonymFor, recordHash, sha256, type ConsentReceipt, type RecordContent } from '../domain/receipt.js';
 import { canonicalScope, scopeKey, type ConsentScope } from '../domain/scope.js';
 import type { Actor, ConsentChannel, ConsentRecordDoc, ConsentModels } from './models.js';
-import type { Outbox } from '@pipp/service-kit';
-import { upsertRaced } from '@pipp/service-kit';
+import { upsertRaced, type Outbox } from '@pipp/service-kit';
 
 /** A record to append to a subject's ledger. */
 export interface NewRecord {
@@ -97,6 +96,8 @@ export class Ledger {
         await outbox.insert(models.records, doc as never, [event]);
         this.seqHints.delete(subjectId);
         projection.apply(doc);
+        // After the record: an instance that sees the new count and then reads the ledger finds it.
+        await upsertRaced(() => models.revisions.updateOne({ _id: 'ledger' }, { $inc: { rev: 1 } }, { upsert: true }));
         return { doc, created: true };
       } catch (err) {
         if ((err as { code?: number }).code !== 11000) throw err;

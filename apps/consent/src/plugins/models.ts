@@ -88,8 +88,11 @@ export interface CatalogueChangeDoc {
   after: unknown;
 }
 
-/** Change counters that other instances poll to reload small, rarely changing state. */
-export interface RevisionDoc { _id: 'catalogue' | 'policies' | 'shutdowns'; rev: number }
+/**
+ * Change counters that other instances poll to reload small, rarely changing state, and (`ledger`) to
+ * learn that the ledger has new records, so that they read its recent records only then.
+ */
+export interface RevisionDoc { _id: 'catalogue' | 'policies' | 'shutdowns' | 'ledger'; rev: number }
 
 export interface ShutdownDoc { _id: string; functionId: string; title: string; effectiveAt: Date; receivedAt: Date }
 

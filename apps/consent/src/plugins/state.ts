@@ -20,14 +20,17 @@ declare module 'fastify' {
 const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document: 1, state: 1, consentType: 1, categories: 1, policyVersion: 1, at: 1, recordedAt: 1, pseudonymized: 1 };
 /** Records re-read on each refresh: those stored within this window before the last one seen (clock skew, slow writes). */
 const OVERLAP_MS = 5000;
+/** The longest time between two reads of recent ledger records when no append was counted. */
+const LEDGER_BACKSTOP_MS = 30_000;
 
 /**
  * Keeps the in-memory projection current (policy 2.1, 2.4.2, VI; the decision API answers from it):
  * at start it seeds the catalogue, publishes the general policy v1 if none exists, loads catalogue,
  * policies and shutdowns and rebuilds every subject's state from the ledger, before the service is
- * ready. Afterwards, besides the events that update it at once, it re-reads every
- * PROJECTION_REFRESH_MS the ledger records stored recently and whatever changed revision, so an
- * instance that missed an event still converges within about that interval.
+ * ready. Afterwards, besides the events that update it at once, it checks every PROJECTION_REFRESH_MS
+ * the change counters and re-reads what changed: catalogue, policies, shutdowns, and the ledger
+ * records stored recently when an append was counted (`ledger`), so an instance that missed an event
+ * (the broker down, say) still converges within about that interval.
  */
 export const statePlugin = fp(async function state(app: FastifyInstance, opts: { config: Config }) {
   const { models, projection, outbox } = app;
@@ -36,7 +39,7 @@ export const statePlugin = fp(async function state(app: FastifyInstance, opts: {
   app.decorate('catalogue', catalogue);
   app.decorate('policies', policies);
 
-  const seen: Record<RevisionDoc['_id'], number> = { catalogue: -1, policies: -1, shutdowns: -1 };
+  const seen: Record<RevisionDoc['_id'], number> = { catalogue: -1, policies: -1, shutdowns: -1, ledger: -1 };
   let watermark = 0;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -49,15 +52,23 @@ export const statePlugin = fp(async function state(app: FastifyInstance, opts: {
     projection.setShutdowns(docs.map((d) => ({ shutdownId: d._id, functionId: d.functionId, title: d.title, effectiveAt: new Date(d.effectiveAt).getTime() })));
   };
 
+  let ledgerReadAt = 0;
   const refresh = async () => {
     const revisions = await models.revisions.find({}).lean<RevisionDoc[]>();
+    let ledgerChanged = false;
     for (const r of revisions) {
       if (r.rev === seen[r._id]) continue;
       if (r._id === 'catalogue') await catalogue.load();
       else if (r._id === 'policies') await policies.load();
-      else await loadShutdowns();
+      else if (r._id === 'shutdowns') await loadShutdowns();
+      else ledgerChanged = true;
       seen[r._id] = r.rev;
     }
+    // The ledger is read only when an append counted since the last look (or after LEDGER_BACKSTOP_MS,
+    // in case an instance died between a record and its count): on FerretDB the read below scans the
+    // whole collection, and twice a second that would cost more than everything else as it grows.
+    if (!ledgerChanged && Date.now() - ledgerReadAt < LEDGER_BACKSTOP_MS) return;
+    ledgerReadAt = Date.now();
     const since = new Date(watermark - OVERLAP_MS);
     const recent = await models.records.find({ recordedAt: { $gte: since } }, PROJECTED).sort({ recordedAt: 1 }).limit(10_000).lean<LedgerFact[]>();
     for (const r of recent) {

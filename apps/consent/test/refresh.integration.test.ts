@@ -1,0 +1,31 @@
+// Without events, an instance still converges through the database: instance B shares A's database
+// but listens on other topics (as if the broker were down or B had missed A's events), so only its
+// refresh — which reads the ledger when an append was counted — can tell it of A's changes.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Harness, ask, change, register, waitFor, type ConsentApp } from './helpers.js';
+
+let h: Harness;
+let a: ConsentApp;
+let b: ConsentApp;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  h = await Harness.start();
+  env = h.env({ PROJECTION_REFRESH_MS: '200' });
+  a = await h.app(env);
+  b = await h.app({ ...env, KAFKA_TOPIC_PREFIX: h.env().KAFKA_TOPIC_PREFIX! });
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+it('an instance that receives no events honours a withdrawal made on another within a second (PIPL art. 15: a withdrawal takes effect at once)', async () => {
+  const subjectId = await register(a, env);
+  const personalization = { subjectId, purpose: 'personalization', categories: ['activity-log'] };
+  expect((await change(h, a, subjectId, [{ purpose: 'personalization', state: 'granted' }])).statusCode).toBe(201);
+  await waitFor(async () => (await ask(h, b, personalization)).allowed, { what: 'B to learn the grant from the ledger', timeoutMs: 5000 });
+
+  expect((await change(h, a, subjectId, [{ purpose: 'personalization', state: 'withdrawn' }])).statusCode).toBe(201);
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(await ask(h, b, personalization)).toMatchObject({ allowed: false });
+});
