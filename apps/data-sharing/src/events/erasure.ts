@@ -2,6 +2,8 @@ import type { DataCategory, EventEnvelope, ErasureScope } from '@pipp/contracts'
 import type { FastifyInstance } from 'fastify';
 import { createHash } from 'node:crypto';
 import { holdFor, planShareErasure, recordFate, type LegalHold } from '../domain/erasure.js';
+import { subjectLookup } from '@pipp/service-kit';
+import type { Model } from 'mongoose';
 import type { ErasureDoc, Held } from '../plugins/models.js';
 
 /**
@@ -39,20 +41,32 @@ interface Plan {
   notAsked: { recipientId: string; categories: DataCategory[]; authorizationId: string }[];
 }
 
-async function makePlan(app: FastifyInstance, p: ErasurePayload): Promise<{ plan: Plan; kept: ErasureDoc['kept']; counts: ErasureDoc['counts']; recipients: ErasureDoc['recipients'] }> {
+/**
+ * Finds a subject's documents in each collection an erasure plans over, together with the other
+ * erasures in hand (one `$in` query per collection for all of them; see the kit's `subjectLookup`).
+ */
+export function erasureLookups(app: FastifyInstance) {
   const m = app.models;
+  const lookup = <T extends { subjectId: string }>(model: Model<T>) => subjectLookup(
+    (subjectIds) => model.find({ subjectId: { $in: subjectIds } } as never).lean<T[]>(),
+    (doc: T) => doc.subjectId,
+  );
+  return { shares: lookup(m.shares), independent: lookup(m.independent), disclosures: lookup(m.disclosures), indirect: lookup(m.indirect), otherPeople: lookup(m.otherPeople) };
+}
+export type ErasureLookups = ReturnType<typeof erasureLookups>;
+
+async function makePlan(lookups: ErasureLookups, p: ErasurePayload): Promise<{ plan: Plan; kept: ErasureDoc['kept']; counts: ErasureDoc['counts']; recipients: ErasureDoc['recipients'] }> {
   const scope = p.scope as ErasureScope;
   const holds = p.legalHolds as LegalHold[];
   // Records kept by law are normally out of reach; a purge request (their purge date came) takes them too.
-  const live = p.purgeIsolated
-    ? { subjectId: p.subjectId, $or: [{ held: null }, { 'held.purgeAt': { $lte: new Date() } }] }
-    : { subjectId: p.subjectId, held: null };
+  const now = Date.now();
+  const live = (d: { held?: Held | null }) => !d.held || (Boolean(p.purgeIsolated) && new Date(d.held.purgeAt).getTime() <= now);
   const [shares, independent, disclosures, indirect, otherPeople] = await Promise.all([
-    m.shares.find(live, { _id: 1, recipientId: 1, categories: 1 }).lean(),
-    m.independent.find({ subjectId: p.subjectId }).lean(),
-    m.disclosures.find(live, { _id: 1, categories: 1 }).lean(),
-    m.indirect.find(live, { _id: 1, items: 1 }).lean(),
-    m.otherPeople.find({ subjectId: p.subjectId }, { _id: 1, categories: 1 }).lean(),
+    lookups.shares.load(p.subjectId).then((ds) => ds.filter(live)),
+    lookups.independent.load(p.subjectId),
+    lookups.disclosures.load(p.subjectId).then((ds) => ds.filter(live)),
+    lookups.indirect.load(p.subjectId).then((ds) => ds.filter(live)),
+    lookups.otherPeople.load(p.subjectId),
   ]);
   const sharePlan = planShareErasure(scope, holds, shares.map((s) => ({ id: s._id, recipientId: s.recipientId, categories: s.categories })), new Map(independent.map((i) => [i.recipientId, i._id])));
   // Recipients were told at the original erasure: a purge of kept records or a re-application after a
@@ -163,13 +177,13 @@ export async function replyToSaga(app: FastifyInstance, requestId: string, opts:
 }
 
 /** Handles one delivery of an erasure request; idempotent (a redelivery replies the same counts). */
-export async function handleErasureRequested(app: FastifyInstance, event: EventEnvelope<'privacy.erasure.requested'>): Promise<void> {
+export async function handleErasureRequested(app: FastifyInstance, event: EventEnvelope<'privacy.erasure.requested'>, lookups: ErasureLookups): Promise<void> {
   const p = event.payload;
   if (p.participants && !p.participants.includes('data-sharing')) return;
   const { erasures } = app.models;
   let doc = await erasures.findById(p.requestId).lean();
   if (!doc) {
-    const { plan, kept, counts, recipients } = await makePlan(app, p);
+    const { plan, kept, counts, recipients } = await makePlan(lookups, p);
     // Nothing held for this subject (most subjects): record the answer and reply in one write.
     if (Object.values(plan).every((list) => (list as unknown[]).length === 0)) {
       const entry = app.outbox.entry('privacy.erasure.participant-replied', {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { handleErasureRequested, replyToSaga } from './erasure.js';
+import { erasureLookups, handleErasureRequested, replyToSaga } from './erasure.js';
 import { handleSweep, purgeExpiredHolds } from './sweep.js';
 
 const HOUR = 3_600_000;
@@ -14,12 +14,15 @@ const HOUR = 3_600_000;
  * once their purge date passes.
  */
 export const eventsPlugin = fp(async function events(app: FastifyInstance) {
+  const lookups = erasureLookups(app);
   app.kafka.consume({
     name: 'saga',
-    // Keyed by subject: partitions in parallel keep each subject's events in order (erasure batches).
+    // Keyed by subject: partitions and 16 subjects at once, each subject's events in order; the
+    // erasures in hand find the subjects' documents together (one query per collection).
     partitionsConsumedConcurrently: 4,
+    keyConcurrency: 16,
     handlers: {
-      'privacy.erasure.requested': async (event) => handleErasureRequested(app, event),
+      'privacy.erasure.requested': async (event) => handleErasureRequested(app, event, lookups),
       'privacy.retention.sweep-requested': async (event) => handleSweep(app, event),
       'privacy.function.shutdown': async (event) => {
         const p = event.payload;
