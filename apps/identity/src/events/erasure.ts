@@ -1,4 +1,5 @@
 import type { EventEnvelope } from '@pipp/contracts';
+import { subjectDeletion } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import { planErasure, type IdentityCategory } from '../domain/erasure.js';
 import { OTP_PURPOSES } from '../domain/otp.js';
@@ -7,13 +8,28 @@ import { PROFILE_FIELDS, CONTACT_FIELDS } from '../plugins/models.js';
 type Counts = { erased: number; anonymized: number; kept: number };
 
 /**
+ * Deletes a subject's documents in each collection keyed by `subjectId`, together with the other
+ * erasures in hand (one read and one delete per collection for all of them; the kit's
+ * `subjectDeletion`).
+ */
+export function erasureDeletions(app: FastifyInstance) {
+  const m = app.models;
+  return {
+    sessions: subjectDeletion(m.sessions), devices: subjectDeletion(m.devices), signIns: subjectDeletion(m.signIns),
+    challenges: subjectDeletion(m.challenges), activity: subjectDeletion(m.activity), phoneChanges: subjectDeletion(m.phoneChanges),
+    audit: subjectDeletion(m.audit),
+  };
+}
+export type ErasureDeletions = ReturnType<typeof erasureDeletions>;
+
+/**
  * Erasure participant (DESIGN.md saga; policy 4.1, 4.2, 5.1; PIPL art. 47): erases or anonymizes what
  * identity holds for the subject within the request's scope, keeps what a legal hold names (copied,
  * isolated, with basis and purge date, into `legal_holds`), ends every session, and replies with
  * counts through the outbox. A request it already handled is answered again with the same counts
  * (redeliveries carry a higher `attempt`) and changes nothing.
  */
-export async function handleErasure(app: FastifyInstance, event: EventEnvelope<'privacy.erasure.requested'>): Promise<void> {
+export async function handleErasure(app: FastifyInstance, event: EventEnvelope<'privacy.erasure.requested'>, deletions: ErasureDeletions): Promise<void> {
   const p = event.payload;
   if (p.participants && !p.participants.includes('identity')) return;
   const m = app.models;
@@ -49,16 +65,15 @@ export async function handleErasure(app: FastifyInstance, event: EventEnvelope<'
   // 2. Sessions: every token stops working everywhere, then the records go.
   if (has('session')) {
     await app.sessions.revokeAll(subjectId, 'erasure');
-    counts.erased += (await m.sessions.deleteMany({ subjectId })).deletedCount;
+    counts.erased += await deletions.sessions.erase(subjectId);
   }
   if (has('device-info')) {
-    counts.erased += (await m.devices.deleteMany({ subjectId })).deletedCount;
-    counts.erased += (await m.signIns.deleteMany({ subjectId })).deletedCount;
-    counts.erased += (await m.challenges.deleteMany({ subjectId })).deletedCount;
+    const [devices, signIns, challenges] = await Promise.all([deletions.devices.erase(subjectId), deletions.signIns.erase(subjectId), deletions.challenges.erase(subjectId)]);
+    counts.erased += devices + signIns + challenges;
   }
-  if (has('activity-log')) counts.erased += (await m.activity.deleteMany({ subjectId })).deletedCount;
+  if (has('activity-log')) counts.erased += await deletions.activity.erase(subjectId);
   if (has('identity-verification')) {
-    counts.erased += (await m.phoneChanges.deleteMany({ subjectId })).deletedCount;
+    counts.erased += await deletions.phoneChanges.erase(subjectId);
     if (phone) {
       const key = app.security.phoneKey(phone);
       counts.erased += (await m.otpCodes.deleteMany({ _id: { $in: OTP_PURPOSES.map((x) => `${x}:${key}`) } })).deletedCount;
@@ -96,7 +111,7 @@ export async function handleErasure(app: FastifyInstance, event: EventEnvelope<'
       }
     }
   }
-  if (plan.closesAccount) counts.erased += (await m.audit.deleteMany({ subjectId })).deletedCount;
+  if (plan.closesAccount) counts.erased += await deletions.audit.erase(subjectId);
   else await app.audit.record(null, subjectId, 'erased', plan.categories, { role: 'service', id: 'retention' });
 
   try {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../plugins/keys.js';
-import { handleErasure } from './erasure.js';
+import { erasureDeletions, handleErasure } from './erasure.js';
 import { handleSweep } from './sweep.js';
 
 /**
@@ -44,10 +44,13 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
       },
     },
   });
+  const deletions = erasureDeletions(app);
   app.kafka.consume({
     name: 'erasure',
+    // 16 subjects at once, each in order; the erasures in hand delete from each collection together.
+    keyConcurrency: 16,
     handlers: {
-      'privacy.erasure.requested': async (event) => handleErasure(app, event),
+      'privacy.erasure.requested': async (event) => handleErasure(app, event, deletions),
       'privacy.retention.sweep-requested': async (event) => handleSweep(app, event),
     },
   });
