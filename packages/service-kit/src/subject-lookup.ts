@@ -12,9 +12,10 @@ export interface SubjectDeletion {
 }
 
 /**
- * Coalesces per-subject work: the first call runs `batch([subjectId])` at once, and the calls made
- * while a batch is running wait and share the next one, with all their subject ids. Nothing is
- * cached. Built on DataLoader (batching only).
+ * Coalesces per-subject work: a call made while no batch runs starts `batch(ids)` in the next turn of
+ * the event loop (with the calls made meanwhile), and the calls made while a batch runs wait and share
+ * the next one. Nothing is cached; callers ask for a subject once at a time (the same subject twice in
+ * one batch would get the same result twice). Built on DataLoader (batching only).
  */
 function coalesced<R>(batch: (subjectIds: string[]) => Promise<Map<string, R>>, none: () => R, maxBatch: number): (subjectId: string) => Promise<R> {
   let running: Promise<unknown> = Promise.resolve();
@@ -60,7 +61,7 @@ export function subjectLookup<T>(find: (subjectIds: string[]) => PromiseLike<T[]
 /**
  * Deletes data subjects' documents together (erasure, policy 4.2): concurrent `erase(subjectId)` calls
  * share one read of the documents' subject ids (for the counts) and one `deleteMany` with `$in`, on the
- * `field` that names the subject (same reason as `subjectLookup`).
+ * `field` that names the subject (same reason as `subjectLookup`); a call alone is one `deleteMany`.
  * @returns from `erase`, how many of the subject's documents the read found; one added between the
  *   read and the delete is deleted too, uncounted.
  * @throws from `erase`, what the read or the delete throws (then nothing or part may be deleted: a
@@ -68,6 +69,10 @@ export function subjectLookup<T>(find: (subjectIds: string[]) => PromiseLike<T[]
  */
 export function subjectDeletion<T>(model: Model<T>, field = 'subjectId', maxBatch = 500): SubjectDeletion {
   const erase = coalesced(async (ids) => {
+    if (ids.length === 1) { // alone: the delete's own count, one query instead of two
+      const { deletedCount } = await model.deleteMany({ [field]: ids[0] } as never).exec();
+      return new Map([[ids[0]!, deletedCount]]);
+    }
     const filter = { [field]: { $in: ids } } as never;
     const found = await model.find(filter, { [field]: 1 }).lean<Record<string, unknown>[]>().exec();
     const counts = new Map<string, number>();

@@ -37,6 +37,14 @@ it('erases the subjects asked for together with one read and one delete, countin
   expect((await notes.find({}).lean()).map((d) => d._id)).toEqual(['d-k1']);
 
   // Nothing found: nothing deleted, no delete sent.
-  expect(await deletion.erase('subj-a')).toBe(0);
+  expect(await Promise.all([deletion.erase('subj-a'), deletion.erase('subj-b')])).toEqual([0, 0]);
   expect(deleteMany).toHaveBeenCalledTimes(1);
+
+  // Alone: one delete, its own count.
+  await notes.create([{ _id: 'd-c1', subjectId: 'subj-c', text: 'x' }, { _id: 'd-c2', subjectId: 'subj-c', text: 'x' }]);
+  const finds = find.mock.calls.length;
+  expect(await deletion.erase('subj-c')).toBe(2);
+  expect(find).toHaveBeenCalledTimes(finds);
+  expect(deleteMany).toHaveBeenCalledTimes(2);
+  expect((await notes.find({}).lean()).map((d) => d._id)).toEqual(['d-k1']);
 });

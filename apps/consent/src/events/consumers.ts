@@ -42,8 +42,9 @@ export async function recordRegistration(app: FastifyInstance, event: EventEnvel
 /**
  * The consent service's consumers:
  * - `consent-events` (one group for the service, deduplicated): registrations (policy acknowledgment),
- *   function shutdowns (2.4.2(5)), erasure requests (4.1, 4.2) and retention sweeps (5.1); 16 subjects
- *   at once, each in order, and the erasures in hand find their ledger records in one query;
+ *   function shutdowns (2.4.2(5)), erasure requests (4.1, 4.2) and retention sweeps (5.1); 16 keys at
+ *   once (a subject's events in order; sweeps one at a time), and the erasures in hand find their
+ *   ledger records in one query;
  * - `projection` (broadcast: every instance): applies consent events to this instance's projection at
  *   once (a withdrawal made on another instance counts here within the event's latency), reloads
  *   published policies, notes shutdowns and forgets erased subjects.
@@ -74,7 +75,8 @@ export function registerConsumers(app: FastifyInstance, config: Config): void {
       },
       'privacy.retention.sweep-requested': async (event) => {
         await app.stateReady;
-        await handleSweep(app, event);
+        // One sweep at a time (sweeps have their own keys): two would anonymize and count the same records.
+        await app.mongo.locks.run('consent/sweeps', () => handleSweep(app, event));
       },
     },
   });

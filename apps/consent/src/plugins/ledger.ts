@@ -94,11 +94,6 @@ export class Ledger {
         });
       try {
         await outbox.insert(models.records, doc as never, [event]);
-        this.seqHints.delete(subjectId);
-        projection.apply(doc);
-        // After the record: an instance that sees the new count and then reads the ledger finds it.
-        await upsertRaced(() => models.revisions.updateOne({ _id: 'ledger' }, { $inc: { rev: 1 } }, { upsert: true }));
-        return { doc, created: true };
       } catch (err) {
         if ((err as { code?: number }).code !== 11000) throw err;
         if (rec.id) {
@@ -111,9 +106,26 @@ export class Ledger {
           projection.apply(latest[0]);
           this.seqHints.set(subjectId, latest[0].seq);
         }
+        continue;
       }
+      this.seqHints.delete(subjectId);
+      projection.apply(doc);
+      await this.countAppend();
+      return { doc, created: true };
     }
     throw new Error(`could not append to the ledger of a subject after ${MAX_ATTEMPTS} attempts`);
+  }
+
+  /**
+   * Marks that the ledger changed, after the record is stored (an instance that sees the new mark and
+   * then reads the ledger finds the record): every instance reads recent records only when the mark
+   * moved (statePlugin). A new random mark rather than `$inc`: FerretDB 1.24 can lose one of two
+   * concurrent increments and so repeat a value a reader has seen. Best effort: the change is stored
+   * and its event queued whatever happens here, and readers also look every 30 s.
+   */
+  private async countAppend(): Promise<void> {
+    await upsertRaced(() => this.deps.models.revisions.updateOne({ _id: 'ledger' }, { $set: { rev: randomUUID() } }, { upsert: true }))
+      .catch((err: unknown) => this.deps.log.warn({ err }, 'the ledger change mark could not be written; other instances see the change within 30 s'));
   }
 
   /**

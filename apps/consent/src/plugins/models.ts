@@ -89,10 +89,11 @@ export interface CatalogueChangeDoc {
 }
 
 /**
- * Change counters that other instances poll to reload small, rarely changing state, and (`ledger`) to
- * learn that the ledger has new records, so that they read its recent records only then.
+ * Change counters that other instances poll to reload small, rarely changing state, and (`ledger`, a
+ * random mark replaced on each append) to learn that the ledger has new records, so that they read
+ * its recent records only then.
  */
-export interface RevisionDoc { _id: 'catalogue' | 'policies' | 'shutdowns' | 'ledger'; rev: number }
+export interface RevisionDoc { _id: 'catalogue' | 'policies' | 'shutdowns' | 'ledger'; rev: number | string }
 
 export interface ShutdownDoc { _id: string; functionId: string; title: string; effectiveAt: Date; receivedAt: Date }
 
@@ -320,7 +321,8 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     functions: m.model<FunctionDoc>('Function', functions),
     catalogueChanges: m.model<CatalogueChangeDoc>('CatalogueChange', catalogueChanges),
     revisions: m.model<RevisionDoc>('Revision', new Schema<RevisionDoc>({
-      _id: { type: String, required: true }, rev: { type: Number, required: true },
+      // A count (catalogue, policies, shutdowns) or a random mark (ledger).
+      _id: { type: String, required: true }, rev: { type: Schema.Types.Mixed, required: true },
     }, { ...opts, collection: 'revisions' })),
     shutdowns: m.model<ShutdownDoc>('Shutdown', new Schema<ShutdownDoc>({
       _id: { type: String, required: true }, functionId: { type: String, required: true }, title: { type: String, required: true },

@@ -10,7 +10,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     catalogue: CatalogueStore;
     policies: PolicyStore;
-    /** Re-reads recent ledger records and changed catalogue, policies and shutdowns now. */
+    /** Re-reads now what changed: catalogue, policies, shutdowns, and recent ledger records when the ledger's change mark moved. */
     refreshState(): Promise<void>;
     /** Resolves once the projection is built at start (event handlers wait for it). */
     stateReady: Promise<void>;
@@ -22,6 +22,8 @@ const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document
 const OVERLAP_MS = 5000;
 /** The longest time between two reads of recent ledger records when no append was counted. */
 const LEDGER_BACKSTOP_MS = 30_000;
+/** Most ledger records read by one refresh. */
+const RECENT_MAX = 10_000;
 
 /**
  * Keeps the in-memory projection current (policy 2.1, 2.4.2, VI; the decision API answers from it):
@@ -39,7 +41,7 @@ export const statePlugin = fp(async function state(app: FastifyInstance, opts: {
   app.decorate('catalogue', catalogue);
   app.decorate('policies', policies);
 
-  const seen: Record<RevisionDoc['_id'], number> = { catalogue: -1, policies: -1, shutdowns: -1, ledger: -1 };
+  const seen: Record<RevisionDoc['_id'], RevisionDoc['rev']> = { catalogue: -1, policies: -1, shutdowns: -1, ledger: -1 };
   let watermark = 0;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -55,26 +57,32 @@ export const statePlugin = fp(async function state(app: FastifyInstance, opts: {
   let ledgerReadAt = 0;
   const refresh = async () => {
     const revisions = await models.revisions.find({}).lean<RevisionDoc[]>();
-    let ledgerChanged = false;
+    let ledgerMark: RevisionDoc['rev'] | undefined;
     for (const r of revisions) {
       if (r.rev === seen[r._id]) continue;
+      if (r._id === 'ledger') { ledgerMark = r.rev; continue; } // noted as seen once the records are read
       if (r._id === 'catalogue') await catalogue.load();
       else if (r._id === 'policies') await policies.load();
-      else if (r._id === 'shutdowns') await loadShutdowns();
-      else ledgerChanged = true;
+      else await loadShutdowns();
       seen[r._id] = r.rev;
     }
-    // The ledger is read only when an append counted since the last look (or after LEDGER_BACKSTOP_MS,
-    // in case an instance died between a record and its count): on FerretDB the read below scans the
-    // whole collection, and twice a second that would cost more than everything else as it grows.
-    if (!ledgerChanged && Date.now() - ledgerReadAt < LEDGER_BACKSTOP_MS) return;
-    ledgerReadAt = Date.now();
+    // The ledger is read only when its change mark moved since the last complete read (or after
+    // LEDGER_BACKSTOP_MS, in case an instance died between a record and its mark): on FerretDB the
+    // read below scans the whole collection, and twice a second that would cost more than everything
+    // else as it grows.
+    if (ledgerMark === undefined && Date.now() - ledgerReadAt < LEDGER_BACKSTOP_MS) return;
+    const readAt = Date.now();
     const since = new Date(watermark - OVERLAP_MS);
-    const recent = await models.records.find({ recordedAt: { $gte: since } }, PROJECTED).sort({ recordedAt: 1 }).limit(10_000).lean<LedgerFact[]>();
+    const recent = await models.records.find({ recordedAt: { $gte: since } }, PROJECTED).sort({ recordedAt: 1 }).limit(RECENT_MAX).lean<LedgerFact[]>();
     for (const r of recent) {
       projection.apply(r);
       const t = new Date(r.recordedAt ?? r.at).getTime();
       if (t > watermark) watermark = t;
+    }
+    // A full page may have left records behind: read again at the next tick.
+    if (recent.length < RECENT_MAX) {
+      ledgerReadAt = readAt;
+      if (ledgerMark !== undefined) seen.ledger = ledgerMark;
     }
   };
   app.decorate('refreshState', async () => {

@@ -17,8 +17,9 @@ export const eventsPlugin = fp(async function events(app: FastifyInstance) {
   const lookups = erasureLookups(app);
   app.kafka.consume({
     name: 'saga',
-    // Keyed by subject: partitions and 16 subjects at once, each subject's events in order; the
-    // erasures in hand find the subjects' documents together (one query per collection).
+    // Partitions and 16 keys at once (each subject's events in order; sweeps and shutdowns have keys
+    // of their own); the erasures in hand find the subjects' documents together (one query per
+    // collection).
     partitionsConsumedConcurrently: 4,
     keyConcurrency: 16,
     handlers: {

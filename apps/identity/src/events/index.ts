@@ -47,7 +47,8 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
   const deletions = erasureDeletions(app);
   app.kafka.consume({
     name: 'erasure',
-    // 16 subjects at once, each in order; the erasures in hand delete from each collection together.
+    // 16 keys at once (each subject's events in order); the erasures in hand delete from each
+    // collection together.
     keyConcurrency: 16,
     handlers: {
       'privacy.erasure.requested': async (event) => handleErasure(app, event, deletions),
