@@ -60,7 +60,7 @@ async function makePlan(lookups: ErasureLookups, p: ErasurePayload): Promise<{ p
   const holds = p.legalHolds as LegalHold[];
   // Records kept by law are normally out of reach; a purge request (their purge date came) takes them too.
   const now = Date.now();
-  const live = (d: { held?: Held | null }) => !d.held || (Boolean(p.purgeIsolated) && d.held.purgeAt != null && new Date(d.held.purgeAt).getTime() <= now);
+  const live = (d: { held?: Held | null }) => !d.held || (Boolean(p.purgeIsolated) && d.held.purgeAt instanceof Date && d.held.purgeAt.getTime() <= now);
   const [shares, independent, disclosures, indirect, otherPeople] = await Promise.all([
     lookups.shares.load(p.subjectId).then((ds) => ds.filter(live)),
     lookups.independent.load(p.subjectId),
