@@ -24,13 +24,13 @@ const notice = (subject: string, n: number) => createEvent('privacy.notification
 });
 
 /** A service whose consumer records, per subject, the order it saw events in and how many ran at once. */
-async function recorder(seen: Map<string, number[]>, stats: { inFlight: number; max: number }) {
-  const config = loadConfig(DemoConfigSchema, env);
+async function recorder(seen: Map<string, number[]>, stats: { inFlight: number; max: number }, opts: { env?: Record<string, string>; dedupe?: boolean } = {}) {
+  const config = loadConfig(DemoConfigSchema, opts.env ?? env);
   const app = createFastify({ service: 'incident', config });
   await app.register(infrastructurePlugin, { service: 'incident', config, topics: ['privacy.notification.requested'] });
   app.kafka.consume({
     name: 'recorder',
-    dedupe: false,
+    dedupe: opts.dedupe ?? false,
     keyConcurrency: 8,
     handlers: {
       'privacy.notification.requested': async (event) => {
@@ -73,6 +73,25 @@ it('handles different subjects of one partition in parallel and each subject in 
     expect([...again.keys()]).toEqual(['m']);
   } finally {
     await later.close();
+  }
+});
+
+it('with deduplication (the default), handles a redelivered event once, subjects still in parallel', async () => {
+  const dedupeEnv = isolatedEnv('keydedupe', { AUTH_JWKS_URL: authority.jwksUrl, KAFKA_PARTITIONS: '1' });
+  const seen = new Map<string, number[]>();
+  const stats = { inFlight: 0, max: 0 };
+  const app = await recorder(seen, stats, { env: dedupeEnv, dedupe: true });
+  try {
+    const subjects = Array.from({ length: 6 }, (_, i) => `d${i}`);
+    // Each event twice in a row (a redelivery: same id, same key), subjects interleaved.
+    const events = Array.from({ length: 4 }, (_, n) => subjects.map((s) => notice(s, n))).flat().flatMap((e) => [e, e]);
+    await produceRaw(`${dedupeEnv.KAFKA_TOPIC_PREFIX}privacy.notification.requested`, events.map((e) => ({ key: e.subject!, value: JSON.stringify(e) })));
+    await waitFor(() => subjects.every((s) => (seen.get(s)?.length ?? 0) >= 4), { what: 'every event', timeoutMs: 30_000 });
+    for (const s of subjects) expect(seen.get(s), s).toEqual([0, 1, 2, 3]);
+    expect(stats.max).toBeGreaterThan(1);
+  } finally {
+    await app.close();
+    await dropDatabase(dedupeEnv.MONGO_DB!);
   }
 });
 
