@@ -6,6 +6,7 @@ export * from './upsert.js';
 export * from './polling-loop.js';
 export * from './errors.js';
 export * from './logger.js';
+export * from './lazy-logger.js';
 export * from './outbox.js';
 export * from './plugins/auth.js';
 export * from './plugins/health.js';

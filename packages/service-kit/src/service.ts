@@ -7,6 +7,7 @@ import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
 import { errorHandlerPlugin, Errors, sendError } from './errors.js';
+import { lazyChildLogger } from './lazy-logger.js';
 import { loggerOptions, scrub } from './logger.js';
 import { Outbox } from './outbox.js';
 import { authPlugin, type AuthOptions } from './plugins/auth.js';
@@ -46,6 +47,8 @@ export function createFastify(opts: {
     logger: loggerOptions(opts.service, opts.config.LOG_LEVEL, opts.config.LOG_FORMAT),
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    // A request's logger is built only when the request logs at an enabled level (see lazyChildLogger).
+    childLoggerFactory: lazyChildLogger,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       // Kept only when well-formed and not shaped like PI (it is on every log line): a client could send a phone number.

@@ -3,7 +3,6 @@ import { DecisionRequestSchema, DecisionSchema } from '@pipp/contracts';
 import { Errors } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import { decide } from '../../domain/decide.js';
-import { lazyChildLogger } from '../../plugins/lazy-logger.js';
 import { Errors4xx } from '../../schemas.js';
 
 /**
@@ -21,7 +20,6 @@ export default async function decisionRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   r.post('/decisions', {
     logLevel: 'warn',
-    childLoggerFactory: lazyChildLogger as never,
     preHandler: app.requireRole('service', 'operator', 'dpo'),
     schema: {
       tags: ['decisions'],

@@ -1,10 +1,9 @@
-// The decision route's request logger: nothing is built until something is logged at an enabled level,
-// and what is logged carries the same bindings (request id) and the kit's PI redaction.
-import { loggerOptions } from '@pipp/service-kit';
+// The kit's request logger: nothing is built until something is logged at an enabled level, and what
+// is logged carries the same bindings (request id) and the kit's PI redaction.
 import pino from 'pino';
 import { Writable } from 'node:stream';
 import { expect, it } from 'vitest';
-import { lazyChildLogger } from '../src/plugins/lazy-logger.js';
+import { lazyChildLogger, loggerOptions } from '../src/index.js';
 
 it('creates the child logger only for enabled levels and logs like the real one, with redaction', () => {
   const lines: Record<string, unknown>[] = [];

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { Bindings } from 'pino';
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 type PinoLike = FastifyBaseLogger & { levels?: { values: Record<string, number> } };
@@ -6,10 +7,10 @@ const DEFAULT_VALUES: Record<string, number> = { fatal: 60, error: 50, warn: 40,
 
 /**
  * A request logger created only when something is logged. The kit's pino logger redacts PI at any of
- * three levels, so creating a per-request child (which pino does for every request) costs about a third
- * of a trivial request's CPU; on the decision path, which every processing of every service crosses,
- * that is paid only when a warning or error is actually logged. Same bindings, same output.
- * Used as the decision route's `childLoggerFactory`.
+ * three levels, so creating a per-request child (which Fastify does for every request) costs about a
+ * third of a trivial request's CPU; with this, a request that logs nothing at an enabled level (every
+ * request at LOG_LEVEL warn, or on a route with `logLevel: 'warn'` such as consent's decisions) never
+ * pays it. Same bindings, same output. Every service's `childLoggerFactory` (createFastify).
  */
 class LazyRequestLogger {
   private instance: FastifyBaseLogger | undefined;
@@ -51,6 +52,6 @@ class LazyRequestLogger {
 }
 
 /** Fastify `childLoggerFactory` returning a LazyRequestLogger. */
-export function lazyChildLogger(logger: FastifyBaseLogger, bindings: Record<string, unknown>, opts: Record<string, unknown>): FastifyBaseLogger {
-  return new LazyRequestLogger(logger as PinoLike, bindings, opts) as unknown as FastifyBaseLogger;
+export function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, opts: object): FastifyBaseLogger {
+  return new LazyRequestLogger(logger as PinoLike, bindings as Record<string, unknown>, opts as Record<string, unknown>) as unknown as FastifyBaseLogger;
 }
