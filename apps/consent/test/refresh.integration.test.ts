@@ -1,7 +1,7 @@
 // Without events, an instance still converges through the database: instance B shares A's database
 // but listens on other topics (as if the broker were down or B had missed A's events), so only its
 // refresh — which reads the ledger when an append was counted — can tell it of A's changes.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { Harness, ask, change, register, waitFor, type ConsentApp } from './helpers.js';
 
 let h: Harness;
@@ -28,4 +28,19 @@ it('an instance that receives no events honours a withdrawal made on another wit
   expect((await change(h, a, subjectId, [{ purpose: 'personalization', state: 'withdrawn' }])).statusCode).toBe(201);
   await new Promise((r) => setTimeout(r, 1000));
   expect(await ask(h, b, personalization)).toMatchObject({ allowed: false });
+});
+
+it('reads the ledger again after a failed read, not only at the 30 s backstop', async () => {
+  const subjectId = await register(a, env);
+  const personalization = { subjectId, purpose: 'personalization', categories: ['activity-log'] };
+  expect((await change(h, a, subjectId, [{ purpose: 'personalization', state: 'granted' }])).statusCode).toBe(201);
+  await waitFor(async () => (await ask(h, b, personalization)).allowed, { what: 'B to learn the grant from the ledger', timeoutMs: 5000 });
+
+  // B's next read of the ledger fails (the database busy, say); the one after must still happen.
+  const find = vi.spyOn(b.models.records, 'find').mockImplementationOnce(() => { throw new Error('the database is busy'); });
+  expect((await change(h, a, subjectId, [{ purpose: 'personalization', state: 'withdrawn' }])).statusCode).toBe(201);
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(find.mock.calls.length).toBeGreaterThanOrEqual(2);
+  expect(await ask(h, b, personalization)).toMatchObject({ allowed: false });
+  find.mockRestore();
 });
