@@ -20,7 +20,7 @@ declare module 'fastify' {
 const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document: 1, state: 1, consentType: 1, categories: 1, policyVersion: 1, at: 1, recordedAt: 1, pseudonymized: 1 };
 /** Records re-read on each refresh: those stored within this window before the last one seen (clock skew, slow writes). */
 const OVERLAP_MS = 5000;
-/** The longest time between two reads of recent ledger records when no append was counted. */
+/** The longest time between two reads of recent ledger records while the ledger's change mark stays put. */
 const LEDGER_BACKSTOP_MS = 30_000;
 /** Most ledger records read by one refresh. */
 const RECENT_MAX = 10_000;
@@ -31,7 +31,7 @@ const RECENT_MAX = 10_000;
  * policies and shutdowns and rebuilds every subject's state from the ledger, before the service is
  * ready. Afterwards, besides the events that update it at once, it checks every PROJECTION_REFRESH_MS
  * the change counters and re-reads what changed: catalogue, policies, shutdowns, and the ledger
- * records stored recently when an append was counted (`ledger`), so an instance that missed an event
+ * records stored recently when the ledger's change mark moved, so an instance that missed an event
  * (the broker down, say) still converges within about that interval.
  */
 export const statePlugin = fp(async function state(app: FastifyInstance, opts: { config: Config }) {
