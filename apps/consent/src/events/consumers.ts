@@ -3,9 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { GENERAL, currentVersion } from '../domain/policy.js';
 import type { LedgerFact } from '../domain/projection.js';
-import { handleErasure, handleSweep } from './erasure.js';
-import { subjectLookup, upsertRaced } from '@pipp/service-kit';
-import type { ConsentRecordDoc } from '../plugins/models.js';
+import { handleErasure, handleSweep, ledgerRecordLookup } from './erasure.js';
+import { upsertRaced } from '@pipp/service-kit';
 
 const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document: 1, state: 1, consentType: 1, categories: 1, policyVersion: 1, at: 1, recordedAt: 1, pseudonymized: 1 };
 
@@ -50,14 +49,9 @@ export async function recordRegistration(app: FastifyInstance, event: EventEnvel
  *   published policies, notes shutdowns and forgets erased subjects.
  */
 export function registerConsumers(app: FastifyInstance, config: Config): void {
-  type RecordRef = Pick<ConsentRecordDoc, '_id' | 'subjectId'>;
-  const subjectRecords = subjectLookup(
-    (subjectIds) => app.models.records.find({ subjectId: { $in: subjectIds } }, { _id: 1, subjectId: 1 }).lean<RecordRef[]>(),
-    (r: RecordRef) => r.subjectId,
-  );
+  const subjectRecords = ledgerRecordLookup(app);
   app.kafka.consume({
     name: 'consent-events',
-    // Subjects in parallel (each subject's events in order), so that erasures in hand share their reads.
     keyConcurrency: KEY_CONCURRENCY,
     handlers: {
       'privacy.subject.registered': async (event) => recordRegistration(app, event),

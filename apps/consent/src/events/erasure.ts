@@ -5,7 +5,17 @@ import type { Config } from '../config.js';
 import { planErasure, type ErasurePlan } from '../domain/erasure.js';
 import { pseudonymFor, sha256 } from '../domain/receipt.js';
 import type { ConsentRecordDoc, ErasureDoc, SweepDoc } from '../plugins/models.js';
-import { upsertRaced, type SubjectLookup } from '@pipp/service-kit';
+import { subjectLookup, upsertRaced } from '@pipp/service-kit';
+
+type RecordRef = Pick<ConsentRecordDoc, '_id' | 'subjectId'>;
+
+/** Finds subjects' ledger records (`_id`, `subjectId`) together with the other erasures in hand (the kit's `subjectLookup`). */
+export function ledgerRecordLookup(app: FastifyInstance) {
+  return subjectLookup(
+    (subjectIds) => app.models.records.find({ subjectId: { $in: subjectIds } }, { _id: 1, subjectId: 1 }).lean<RecordRef[]>(),
+    (r: RecordRef) => r.subjectId,
+  );
+}
 
 /**
  * This service's part of the erasure saga (policy 4.1, 4.2; DESIGN.md): the subject's ledger is
@@ -15,7 +25,7 @@ import { upsertRaced, type SubjectLookup } from '@pipp/service-kit';
  * Idempotent: the plan (counts, what is kept) is stored first, keyed by the request id, and every
  * delivery of the same request replies with it.
  */
-export async function handleErasure(app: FastifyInstance, config: Config, event: EventEnvelope<'privacy.erasure.requested'>, records: SubjectLookup<Pick<ConsentRecordDoc, '_id' | 'subjectId'>>): Promise<void> {
+export async function handleErasure(app: FastifyInstance, config: Config, event: EventEnvelope<'privacy.erasure.requested'>, records: ReturnType<typeof ledgerRecordLookup>): Promise<void> {
   const p = event.payload;
   if (p.participants && !p.participants.includes('consent')) return;
   const { models, outbox } = app;

@@ -47,11 +47,15 @@ interface Plan {
  */
 export function erasureLookups(app: FastifyInstance) {
   const m = app.models;
-  const lookup = <T extends { subjectId: string }>(model: Model<T>) => subjectLookup(
-    (subjectIds) => model.find({ subjectId: { $in: subjectIds } } as never).lean<T[]>(),
+  /** `fields`: what the plan reads (with `_id` and `subjectId`); none for the whole document. */
+  const lookup = <T extends { subjectId: string }>(model: Model<T>, fields?: string[]) => subjectLookup(
+    (subjectIds) => model.find({ subjectId: { $in: subjectIds } } as never, fields ? ['subjectId', ...fields].join(' ') : undefined).lean<T[]>(),
     (doc: T) => doc.subjectId,
   );
-  return { shares: lookup(m.shares), independent: lookup(m.independent), disclosures: lookup(m.disclosures), indirect: lookup(m.indirect), otherPeople: lookup(m.otherPeople) };
+  return {
+    shares: lookup(m.shares, ['recipientId', 'categories', 'held']), independent: lookup(m.independent),
+    disclosures: lookup(m.disclosures, ['categories', 'held']), indirect: lookup(m.indirect, ['items', 'held']), otherPeople: lookup(m.otherPeople, ['categories']),
+  };
 }
 export type ErasureLookups = ReturnType<typeof erasureLookups>;
 

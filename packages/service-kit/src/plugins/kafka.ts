@@ -38,8 +38,8 @@ export interface KafkaHandle {
   failedConsumers(): string[];
   /**
    * Stops every consumer (each finishes and commits what it has in hand); idempotent. Runs on close
-   * before the producer disconnects; the outbox calls it first, to publish what the consumers' last
-   * messages wrote before it stops.
+   * before the producer disconnects; the infrastructure plugin calls it before stopping the outbox, so
+   * that what the consumers' last messages wrote is published too.
    */
   stopConsumers(): Promise<void>;
 }
