@@ -66,4 +66,35 @@ describe('KeyedLock', () => {
     expect(order.sort()).toEqual(['failed', 'xy', 'yx']);
     await expect(lock.run('x', async () => 'free')).resolves.toBe('free');
   });
+
+  it('keeps async context tracking on only while a key is held or awaited, and stays re-entrant across cycles', async () => {
+    // On Node 20 an enabled AsyncLocalStorage costs every promise of the process (the decision API's
+    // throughput); an idle lock must leave it off.
+    const lock = new KeyedLock();
+    expect(lock.contextTracking).toBe(false);
+    for (const round of [1, 2]) {
+      let waiting!: Promise<string>;
+      const seen: boolean[] = [];
+      await lock.run('doc/3', async () => {
+        seen.push(lock.contextTracking);
+        waiting = lock.outside(() => lock.run('doc/3', async () => { seen.push(lock.contextTracking); return 'waited'; }));
+        await tick();
+        await expect(lock.run('doc/3', async () => `nested ${round}`)).resolves.toBe(`nested ${round}`);
+      });
+      // The first holder is done but the detached one was waiting: tracking stays on until it ends too.
+      await expect(waiting).resolves.toBe('waited');
+      expect(seen).toEqual([true, true]);
+      expect(lock.contextTracking).toBe(false);
+    }
+  });
+
+  it('keeps a holder re-entrant when another key is released meanwhile', async () => {
+    const lock = new KeyedLock();
+    const outcome = await lock.run('doc/a', async () => {
+      await lock.run('doc/b', async () => 'other holder done');
+      expect(lock.contextTracking).toBe(true);
+      return Promise.race([lock.run('doc/a', async () => 'nested'), new Promise((r) => setTimeout(() => r('deadlocked'), 1000))]);
+    });
+    expect(outcome).toBe('nested');
+  });
 });
