@@ -32,16 +32,21 @@ export function outboxPlugin(schema: Schema): void {
   schema.add({ [OUTBOX_FIELD]: { type: [Schema.Types.Mixed], default: undefined, select: false } });
 }
 
-/** A document that may hold pending events: its collection and `_id`. */
-interface Pending { coll: string; docId: unknown }
+/**
+ * A document that holds pending events: its collection, `_id`, and the entries this process wrote
+ * there (in write order), or no `entries` when they must be read (a document found by a sweep).
+ */
+interface Pending { coll: string; docId: unknown; entries?: OutboxEntry[] | undefined }
 
 
 /**
  * The transactional outbox (DESIGN.md "Events", house style 11), without multi-document transactions:
  * - a state change and the events announcing it are one single-document write (`insert`, `update`);
- * - the writing process remembers the document (in memory, no second write) and wakes the relay;
- * - the relay reads the remembered documents' pending entries, publishes them (idempotent producer,
- *   acks=all, keyed by data subject), then removes exactly those entries with `$pullAll`;
+ * - the writing process remembers the document and the entries it wrote (in memory, no second write)
+ *   and wakes the relay;
+ * - the relay publishes the remembered entries (idempotent producer, acks=all, keyed by data subject)
+ *   without reading them back (a database read per event saved), then removes exactly those entries
+ *   from their documents with `$pullAll`;
  * - what a process could not publish before it died stays in its documents: a sweep of the registered
  *   collections finds it, at start and every `sweepMs` (so another instance publishes it within that).
  * Delivery is at least once; consumers deduplicate by event id.
@@ -50,8 +55,8 @@ export class Outbox {
   private readonly models: Model<unknown>[] = [];
   /**
    * Documents written with events and not yet published, by `collection/_id`, oldest first. A key
-   * stays in place until its document is published; a write meanwhile replaces the value (same place),
-   * so the relay knows to read that document again.
+   * stays in place until its document is published; a write meanwhile replaces the value (same place)
+   * with the entries so far and its own, so the relay knows what is left after what it published.
    */
   private pending = new Map<string, Pending>();
   private lastSweep = 0;
@@ -116,7 +121,7 @@ export class Outbox {
   /** Inserts a document together with the events that announce it. */
   async insert<T>(model: Model<T>, doc: Record<string, unknown>, entries: OutboxEntry[]) {
     const created = await model.create({ ...doc, [OUTBOX_FIELD]: entries });
-    this.remember(model.collection.collectionName, created._id);
+    this.remember(model.collection.collectionName, created._id, entries);
     return created;
   }
 
@@ -134,7 +139,7 @@ export class Outbox {
       const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options })
         .select(includeHidden(model))
         .exec();
-      if (doc && entries.length) this.remember(model.collection.collectionName, (doc as { _id: unknown })._id);
+      if (doc && entries.length) this.remember(model.collection.collectionName, (doc as { _id: unknown })._id, entries);
       return doc;
     };
     const id = filter._id;
@@ -186,9 +191,12 @@ export class Outbox {
     await this.drainOnce(true);
   }
 
-  /** Notes that a document holds pending events and wakes the relay. */
-  private remember(coll: string, docId: unknown) {
-    this.pending.set(`${coll}/${String(docId)}`, { coll, docId });
+  /** Notes the events just written into a document and wakes the relay. */
+  private remember(coll: string, docId: unknown, entries: OutboxEntry[]) {
+    const key = `${coll}/${String(docId)}`;
+    const prev = this.pending.get(key);
+    // A new object each time (the relay compares identities); unknown entries stay unknown (read).
+    this.pending.set(key, { coll, docId, entries: prev && !prev.entries ? undefined : [...(prev?.entries ?? []), ...entries] });
     this.kick();
   }
 
@@ -219,18 +227,28 @@ export class Outbox {
       }
       if (!batch.length) return;
       await this.publish(batch.map(([, p]) => p));
-      // Forgotten only if not written again meanwhile (then its new entries need another read).
-      for (const [key, p] of batch) if (this.pending.get(key) === p) this.pending.delete(key);
+      // Forgotten unless written again meanwhile; then what was written after the published entries
+      // stays (a write appends to the entries it found, so those come first).
+      for (const [key, p] of batch) {
+        const now = this.pending.get(key);
+        if (now === p) this.pending.delete(key);
+        else if (now?.entries && p.entries) this.pending.set(key, { ...now, entries: now.entries.slice(p.entries.length) });
+      }
       if (batch.length < BATCH || (this.relay.stopped && !untilEmpty)) return;
     }
   }
 
-  /** Publishes the pending entries of a batch of documents, then removes exactly those. */
+  /**
+   * Publishes the pending entries of a batch of documents (read from the database only where this
+   * process does not know them), then removes exactly those.
+   */
   private async publish(batch: Pending[]) {
     const started = Date.now();
-    const byColl = new Map<string, Pending[]>();
-    for (const p of batch) byColl.set(p.coll, [...(byColl.get(p.coll) ?? []), p]);
     const toSend: { coll: string; docId: unknown; entries: OutboxEntry[] }[] = [];
+    const byColl = new Map<string, Pending[]>();
+    for (const p of batch) {
+      if (p.entries) { if (p.entries.length) toSend.push({ coll: p.coll, docId: p.docId, entries: p.entries }); } else byColl.set(p.coll, [...(byColl.get(p.coll) ?? []), p]);
+    }
     for (const [coll, list] of byColl) {
       const collection = this.deps.connection.collection(coll);
       const projection = { [OUTBOX_FIELD]: 1 };
@@ -261,7 +279,7 @@ export class Outbox {
         })),
       });
       sent = Date.now();
-      for (const [coll] of byColl) {
+      for (const coll of new Set(toSend.map((p) => p.coll))) {
         const mine = toSend.filter((p) => p.coll === coll);
         const ops = mine.map((p) => ({
           updateOne: { filter: { _id: p.docId as never }, update: { $pullAll: { [OUTBOX_FIELD]: p.entries } as never } },

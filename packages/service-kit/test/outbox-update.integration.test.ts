@@ -1,7 +1,7 @@
 // Outbox.update on the real database: the state change and its event are one write, and it works on
 // FerretDB 1.24, which implements no projection on findAndModify (mongoose would send one for the
 // hidden outbox field).
-import { dropDatabase, dropTopics, isolatedEnv, TestAuthority, waitFor } from '@pipp/testing';
+import { collectMessages, dropDatabase, dropTopics, isolatedEnv, TestAuthority, waitFor } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/index.js';
 import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
@@ -81,6 +81,41 @@ it('keeps a direct write to a document whose events the relay is publishing at t
     await waitFor(async () => (await app.models.effects.countDocuments({ _id: { $in: ids } })) === ids.length, { what: 'all 40 events', timeoutMs: 30_000 });
     const notes = await app.models.notes.find({ _id: { $in: ids } }).lean();
     expect(notes.filter((n) => n.text !== 'changed').map((n) => n._id)).toEqual([]);
+  } finally {
+    await app.close();
+  }
+});
+
+it('publishes each event once when its document is written again while the relay publishes it', async () => {
+  // The relay publishes the entries this process wrote without reading them back; what a write adds
+  // during a publish must go out after it, and what was published must not go out again.
+  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
+  await app.ready();
+  try {
+    const note = (id: string) => app.outbox.entry('privacy.notification.requested', {
+      subject: 'subj-w',
+      payload: { notificationId: id, kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-w'] }, title: id, body: 'b' },
+    });
+    const producer = app.kafka.producer;
+    const real = producer.sendBatch.bind(producer);
+    let wroteDuring = false;
+    producer.sendBatch = async (batch) => {
+      if (!wroteDuring && batch.topicMessages?.some((t) => t.messages.some((m) => String(m.value).includes('"w-1"')))) {
+        wroteDuring = true;
+        await app.outbox.update(app.models.notes, { _id: 'w' }, { $set: { text: 'second' } }, [note('w-2')]);
+      }
+      return real(batch);
+    };
+    await app.outbox.insert(app.models.notes, { _id: 'w', subjectId: 'subj-w', text: 'first' }, [note('w-1')]);
+    await waitFor(async () => {
+      const doc = await app.mongo.connection.collection('notes').findOne({ _id: 'w' as never });
+      return wroteDuring && doc !== null && (doc._outbox ?? []).length === 0;
+    }, { what: 'both events published and removed from the document' });
+    // A duplicate would be on the topic before this end mark (publish precedes removal; same key, same partition).
+    await app.outbox.insert(app.models.notes, { _id: 'w-end', subjectId: 'subj-w', text: 'end' }, [note('w-end')]);
+    const ids = (ms: { key: string | null; value: string | null }[]) => ms.filter((m) => m.key === 'subj-w').map((m) => JSON.parse(m.value!).payload.notificationId as string);
+    const messages = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.notification.requested`, (ms) => ids(ms).includes('w-end'));
+    expect(ids(messages)).toEqual(['w-1', 'w-2', 'w-end']);
   } finally {
     await app.close();
   }
