@@ -30,6 +30,13 @@ export interface ConsumerOptions {
   handlers: EventHandlers;
   /** Record processed event ids and skip duplicates (default true). */
   dedupe?: boolean;
+  /**
+   * Event types whose handlers are idempotent by records of their own (e.g. an erasure participant's
+   * record per request id, answering a repeat with the same reply): no processed-event record for
+   * them even when `dedupe` is on, which saves two database operations per event. A redelivered
+   * event of these types runs its handler again.
+   */
+  idempotent?: EventType[];
   /** Start from the earliest offset when the group has none yet (default true). */
   fromBeginning?: boolean;
   /** Handler attempts before dead-lettering (default from config CONSUMER_MAX_ATTEMPTS). */
@@ -314,7 +321,7 @@ export class ManagedConsumer {
       await this.deadLetter(topic, partition, message, `event type ${event.type} does not belong on ${topic}`, 0, log);
       return;
     }
-    const dedupe = this.opts.dedupe ?? true;
+    const dedupe = (this.opts.dedupe ?? true) && !this.opts.idempotent?.includes(event.type);
     const recordId = `${this.groupId}:${event.id}`;
     if (dedupe && await this.withInfraRetry(() => this.deps.processed.findOne({ _id: recordId as never }, { projection: { _id: 1 } }), log)) {
       log.debug({ eventId: event.id }, 'duplicate event skipped');

@@ -68,6 +68,24 @@ describe('outbox and idempotent consumer', () => {
     }
   });
 
+  it('runs the handler again for a redelivered event of a type declared idempotent, and keeps no processed-event record for it', async () => {
+    const env = demoEnv();
+    const app = await buildDemoApp(loadConfig(DemoConfigSchema, env), { idempotent: ['privacy.notification.requested'] });
+    await app.ready();
+    try {
+      const event = createEvent('privacy.notification.requested', {
+        source: 'incident', subject: 'subj-i',
+        payload: { notificationId: 'n-i', kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-i'] }, title: 't', body: 'b' },
+      });
+      await produceRaw(topic(env), [{ key: 'subj-i', value: JSON.stringify(event) }, { key: 'subj-i', value: JSON.stringify(event) }]);
+      // The handler's own idempotence is its business: here its effect counts the deliveries.
+      await waitFor(async () => (await app.models.effects.findById('n-i'))?.count === 2, { what: 'both deliveries handled' });
+      expect(await app.mongo.connection.collection('processed_events').countDocuments({ eventId: event.id })).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('dead-letters malformed and always-failing messages with their reason and attempts, and keeps the partition moving', async () => {
     const env = demoEnv({ KAFKA_PARTITIONS: '1', CONSUMER_MAX_ATTEMPTS: '3' });
     const app = await startDemo(env);

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { GENERAL, currentVersion } from '../domain/policy.js';
 import type { LedgerFact } from '../domain/projection.js';
-import { handleErasure, handleSweep, ledgerRecordLookup } from './erasure.js';
+import { erasureLookups, handleErasure, handleSweep } from './erasure.js';
 import { upsertRaced } from '@pipp/service-kit';
 
 const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document: 1, state: 1, consentType: 1, categories: 1, policyVersion: 1, at: 1, recordedAt: 1, pseudonymized: 1 };
@@ -49,10 +49,12 @@ export async function recordRegistration(app: FastifyInstance, event: EventEnvel
  *   published policies, notes shutdowns and forgets erased subjects.
  */
 export function registerConsumers(app: FastifyInstance, config: Config): void {
-  const subjectRecords = ledgerRecordLookup(app);
+  const lookups = erasureLookups(app);
   app.kafka.consume({
     name: 'consent-events',
     keyConcurrency: KEY_CONCURRENCY,
+    // An erasure is answered from its own record per request id (a repeat gets the same reply).
+    idempotent: ['privacy.erasure.requested'],
     handlers: {
       'privacy.subject.registered': async (event) => recordRegistration(app, event),
       'privacy.function.shutdown': async (event) => {
@@ -65,7 +67,7 @@ export function registerConsumers(app: FastifyInstance, config: Config): void {
       },
       'privacy.erasure.requested': async (event) => {
         await app.stateReady;
-        await handleErasure(app, config, event, subjectRecords);
+        await handleErasure(app, config, event, lookups);
       },
       'privacy.retention.sweep-requested': async (event) => {
         await app.stateReady;

@@ -22,6 +22,8 @@ export const eventsPlugin = fp(async function events(app: FastifyInstance) {
     // collection).
     partitionsConsumedConcurrently: 4,
     keyConcurrency: 16,
+    // An erasure is answered from its own record per request id (a repeat gets the same reply).
+    idempotent: ['privacy.erasure.requested'],
     handlers: {
       'privacy.erasure.requested': async (event) => handleErasureRequested(app, event, lookups),
       'privacy.retention.sweep-requested': async (event) => handleSweep(app, event),

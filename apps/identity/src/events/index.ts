@@ -50,6 +50,8 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
     // 16 keys at once (each subject's events in order); the erasures in hand delete from each
     // collection together.
     keyConcurrency: 16,
+    // An erasure is answered from its own record per request id (a repeat gets the same reply).
+    idempotent: ['privacy.erasure.requested'],
     handlers: {
       'privacy.erasure.requested': async (event) => handleErasure(app, event, deletions),
       'privacy.retention.sweep-requested': async (event) => handleSweep(app, event),

@@ -115,6 +115,8 @@ export function registerErasureConsumers(app: FastifyInstance, config: Config) {
   const m = app.models;
   app.kafka.consume({
     name: 'erasure',
+    // An erasure is answered from its receipt per request id, after running the idempotent erasure again.
+    idempotent: ['privacy.erasure.requested'],
     handlers: {
       'privacy.erasure.requested': async (event) => {
         const p = event.payload;
