@@ -5,17 +5,32 @@ import type { Config } from '../config.js';
 import { planErasure, type ErasurePlan } from '../domain/erasure.js';
 import { pseudonymFor, sha256 } from '../domain/receipt.js';
 import type { ConsentRecordDoc, ErasureDoc, SweepDoc } from '../plugins/models.js';
-import { subjectLookup, upsertRaced } from '@pipp/service-kit';
+import { subjectDeletion, subjectLookup, upsertRaced } from '@pipp/service-kit';
 
 type RecordRef = Pick<ConsentRecordDoc, '_id' | 'subjectId'>;
+type Ref = { _id: string; subjectId: string };
 
-/** Finds subjects' ledger records (`_id`, `subjectId`) together with the other erasures in hand (the kit's `subjectLookup`). */
-export function ledgerRecordLookup(app: FastifyInstance) {
-  return subjectLookup(
-    (subjectIds) => app.models.records.find({ subjectId: { $in: subjectIds } }, { _id: 1, subjectId: 1 }).lean<RecordRef[]>(),
-    (r: RecordRef) => r.subjectId,
+/**
+ * What an erasure looks up by subject, shared with the other erasures in hand (the kit's
+ * `subjectLookup` and `subjectDeletion`: one `$in` query per collection for all of them, since on
+ * FerretDB 1.24 a filter other than `{ _id }` reads the whole collection): the subject's ledger
+ * records, records of processing without consent (`legalBasisUses`, counted then deleted) and staff
+ * audit records (`audit`, then pseudonymized by `_id`).
+ */
+export function erasureLookups(app: FastifyInstance) {
+  const refs = <T extends Ref>(model: { find(filter: object, projection: object): { lean<R>(): PromiseLike<R> } }) => subjectLookup(
+    (subjectIds) => model.find({ subjectId: { $in: subjectIds } }, { _id: 1, subjectId: 1 }).lean<T[]>(),
+    (r: T) => r.subjectId,
   );
+  const m = app.models;
+  return {
+    records: refs<RecordRef>(m.records),
+    legalBasisUses: refs<Ref>(m.legalBasisUses),
+    legalBasisUseDeletion: subjectDeletion(m.legalBasisUses),
+    audit: refs<Ref>(m.audit),
+  };
 }
+export type ErasureLookups = ReturnType<typeof erasureLookups>;
 
 /**
  * This service's part of the erasure saga (policy 4.1, 4.2; DESIGN.md): the subject's ledger is
@@ -25,7 +40,7 @@ export function ledgerRecordLookup(app: FastifyInstance) {
  * Idempotent: the plan (counts, what is kept) is stored first, keyed by the request id, and every
  * delivery of the same request replies with it.
  */
-export async function handleErasure(app: FastifyInstance, config: Config, event: EventEnvelope<'privacy.erasure.requested'>, records: ReturnType<typeof ledgerRecordLookup>): Promise<void> {
+export async function handleErasure(app: FastifyInstance, config: Config, event: EventEnvelope<'privacy.erasure.requested'>, lookups: ErasureLookups): Promise<void> {
   const p = event.payload;
   if (p.participants && !p.participants.includes('consent')) return;
   const { models, outbox } = app;
@@ -36,20 +51,20 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
   // The subject's records, found with those of the other erasures in hand (one query for all) and then
   // changed by `_id`: on FerretDB 1.24 a filter other than `{ _id }` reads the whole collection, once per
   // query (docs/infrastructure.md).
-  const recordIdsOf = async () => (await records.load(p.subjectId)).map((r) => r._id);
+  const recordIdsOf = async () => (await lookups.records.load(p.subjectId)).map((r) => r._id);
   let recordIds: string[] | undefined;
   if (!doc) {
-    recordIds = inScope ? await recordIdsOf() : [];
-    const uses = inScope ? await models.legalBasisUses.countDocuments({ subjectId: p.subjectId }) : 0;
+    const [ids, uses] = inScope ? await Promise.all([recordIdsOf(), lookups.legalBasisUses.load(p.subjectId)]) : [[], []];
+    recordIds = ids;
     const plan: ErasurePlan = planErasure({
-      records: recordIds.length, legalBasisUses: uses, legalHolds: p.legalHolds, now: new Date(), proofRetentionDays: config.CONSENT_PROOF_RETENTION_DAYS,
+      records: recordIds.length, legalBasisUses: uses.length, legalHolds: p.legalHolds, now: new Date(), proofRetentionDays: config.CONSENT_PROOF_RETENTION_DAYS,
     });
     try {
-      await models.erasures.create({ _id: p.requestId, pseudonym, status: 'in-progress', counts: plan.counts, kept: plan.kept, startedAt: new Date(), replies: 0 });
+      doc = (await models.erasures.create({ _id: p.requestId, pseudonym, status: 'in-progress', counts: plan.counts, kept: plan.kept, startedAt: new Date(), replies: 0 })).toObject() as ErasureDoc;
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
+      doc = (await models.erasures.findById(p.requestId).lean<ErasureDoc>())!; // a concurrent delivery planned it first
     }
-    doc = (await models.erasures.findById(p.requestId).lean<ErasureDoc>())!;
   }
 
   if (doc.status === 'in-progress' && inScope) {
@@ -72,9 +87,9 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
       if (recordIds.length) throw new Error('records of the subject are still not pseudonymized; retrying');
     }
     app.legalBasisLog.forget(p.subjectId);
-    await models.legalBasisUses.deleteMany({ subjectId: p.subjectId });
+    await lookups.legalBasisUseDeletion.erase(p.subjectId);
     // Staff-access audit records stay (accountability) but name the subject by pseudonym only.
-    await models.audit.updateMany({ subjectId: p.subjectId }, { $set: { subjectId: pseudonym } });
+    for (const a of await lookups.audit.load(p.subjectId)) await models.audit.updateOne({ _id: a._id }, { $set: { subjectId: pseudonym } });
   }
 
   const reply = outbox.entry('privacy.erasure.participant-replied', {

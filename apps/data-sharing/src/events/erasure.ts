@@ -185,7 +185,7 @@ export async function handleErasureRequested(app: FastifyInstance, event: EventE
   const p = event.payload;
   if (p.participants && !p.participants.includes('data-sharing')) return;
   const { erasures } = app.models;
-  let doc = await erasures.findById(p.requestId).lean();
+  let doc: ErasureDoc | null = await erasures.findById(p.requestId).lean<ErasureDoc>();
   if (!doc) {
     const { plan, kept, counts, recipients } = await makePlan(lookups, p);
     // Nothing held for this subject (most subjects): record the answer and reply in one write.
@@ -205,15 +205,15 @@ export async function handleErasureRequested(app: FastifyInstance, event: EventE
       }
     }
     try {
-      await erasures.create({
+      doc = (await erasures.create({
         _id: p.requestId, subjectId: p.subjectId, scope: p.scope, ground: p.ground, status: 'planned', plan: plan as unknown as Record<string, unknown>,
         counts, kept, recipients, lastAttempt: p.attempt, lastPending: null, replies: 0, rev: 0, createdAt: new Date(),
-      });
+      })).toObject();
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
+      doc = await erasures.findById(p.requestId).lean<ErasureDoc>(); // a concurrent delivery planned it first
+      if (!doc) throw new Error(`erasure ${p.requestId} vanished`);
     }
-    doc = await erasures.findById(p.requestId).lean();
-    if (!doc) throw new Error(`erasure ${p.requestId} vanished`);
   }
   if (doc.status === 'planned') await applyPlan(app, doc);
   await replyToSaga(app, p.requestId, { attempt: p.attempt, force: true });

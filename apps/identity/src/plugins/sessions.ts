@@ -1,5 +1,5 @@
 import type { EventPayload } from '@pipp/contracts';
-import { includeHidden } from '@pipp/service-kit';
+import { includeHidden, subjectLookup } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -73,6 +73,12 @@ function sameHex(a: string | undefined, b: string): boolean {
 export const sessionsPlugin = fp(async function sessions(app: FastifyInstance, opts: { config: Config; keys: KeyRing }) {
   const { config } = opts;
   const model = app.models.sessions;
+  // A subject's active sessions, found with those of the other calls made meanwhile (erasures handled
+  // at once): one `$in` query for all of them instead of one collection read each on FerretDB 1.24.
+  const activeSessions = subjectLookup(
+    (subjectIds) => model.find({ subjectId: { $in: subjectIds }, active: true }, { _id: 1, subjectId: 1 }).lean<{ _id: string; subjectId: string }[]>(),
+    (s) => s.subjectId,
+  );
   const signAccess = opts.keys.signer({ issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, expiresInS: config.ACCESS_TOKEN_TTL_S });
   const signService = opts.keys.signer({ issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, expiresInS: config.SERVICE_TOKEN_TTL_S });
   const ttlMs = config.REFRESH_TOKEN_TTL_DAYS * DAY_MS;
@@ -151,7 +157,7 @@ export const sessionsPlugin = fp(async function sessions(app: FastifyInstance, o
     revoke: (subjectId, sessionId, reason) => revokeDoc({}, subjectId, sessionId, reason),
 
     async revokeAll(subjectId, reason, except) {
-      const active = await model.find({ subjectId, active: true }, { _id: 1 }).lean();
+      const active = await activeSessions.load(subjectId);
       let n = 0;
       for (const s of active) {
         if (s._id === except) continue;
