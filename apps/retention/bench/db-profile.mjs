@@ -1,7 +1,8 @@
 // Database time by command shape (command, collection, filter keys), for the erasure benchmark's
 // BENCH_DB_PROFILE=1. Imported by erasure.ts for the service in its own process, and preloaded with
 // `node --import` into each real service process, which then appends its table to the file named by
-// BENCH_DB_PROFILE_OUT when it exits. The client must be created with `monitorCommands=true`.
+// BENCH_DB_PROFILE_OUT when it exits (SIGWINCH clears the tables). The client must be created with
+// `monitorCommands=true`.
 import { appendFileSync } from 'node:fs';
 import mongoose from 'mongoose';
 
@@ -23,6 +24,9 @@ export function profileCommands(client) {
     byShape.set(shape, s);
   });
   return {
+    reset() {
+      byShape.clear();
+    },
     table() {
       const rows = [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20);
       return rows.map(([k, v]) => `  ${v.ms.toFixed(0).padStart(8)} ${String(v.n).padStart(6)} ${(v.ms / v.n).toFixed(1).padStart(7)}  ${k}`).join('\n');
@@ -39,6 +43,9 @@ if (out) {
     profiles.push(profileCommands(this));
     return connect.apply(this, args);
   };
+  // The benchmark sends SIGWINCH when its erasures start, so the tables leave out the set-up (a signal
+  // that close-with-grace does not treat as a stop, and that does nothing to a process without this hook).
+  process.on('SIGWINCH', () => { for (const p of profiles) p.reset(); });
   process.on('exit', () => {
     const name = process.env.MONGO_DB ?? String(process.pid);
     appendFileSync(out, `[bench] ${name}: database time by command shape (total ms, count, mean ms):\n${profiles.map((p) => p.table()).join('\n')}\n`);

@@ -80,7 +80,11 @@ async function rawRoundTrip(n: number) {
 }
 
 /** Retention's base URL and topic prefix for a run, and how to end it. */
-interface Stand { base: string; topicPrefix: string; dbProfile?: { print(): void } | undefined; close(): Promise<void> }
+interface Stand {
+  base: string; topicPrefix: string; dbProfile?: { print(): void } | undefined; close(): Promise<void>;
+  /** Called as the erasures start (real services with BENCH_DB_PROFILE: clears their database tables). */
+  erasuresStart?: (() => void) | undefined;
+}
 
 /** Retention in this process, the other participants simulated by one child process on the broker. */
 async function simulatedStand(authority: TestAuthority): Promise<Stand> {
@@ -158,7 +162,11 @@ async function realStand(authority: TestAuthority, n: number): Promise<Stand> {
     await close();
     throw err;
   }
-  return { base: system.url('retention'), topicPrefix: system.env.KAFKA_TOPIC_PREFIX!, close };
+  return {
+    base: system.url('retention'), topicPrefix: system.env.KAFKA_TOPIC_PREFIX!, close,
+    // The database tables then count the erasures only, not the registrations.
+    erasuresStart: profileOut ? () => { for (const s of services) system.signal(s, 'SIGWINCH'); } : undefined,
+  };
 }
 
 async function sagaRun(n: number) {
@@ -180,6 +188,7 @@ async function sagaRun(n: number) {
       },
     });
     const createdAt = new Map<string, number>();
+    stand.erasuresStart?.();
     const t0 = Date.now();
     let next = 0;
     const tokens = Array.from({ length: n }, (_, i) => authority.token({ sub: `bench-${i}`, role: 'subject', sid: `s-${i}`, expiresInS: 3600 }));

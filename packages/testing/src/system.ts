@@ -150,6 +150,12 @@ export class RunningSystem {
     await exited;
   }
 
+  /** Sends a signal to a running service process without waiting (e.g. the erasure benchmark's SIGWINCH). */
+  signal(service: ServiceName, signal: NodeJS.Signals): void {
+    const proc = this.procs.get(service);
+    if (proc && proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill(signal);
+  }
+
   /** Kills (SIGKILL by default) and starts a service again, then waits until it is ready. */
   async restart(service: ServiceName, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     await this.kill(service, signal);
