@@ -44,3 +44,18 @@ it('reads the ledger again after a failed read, not only at the 30 s backstop', 
   expect(await ask(h, b, personalization)).toMatchObject({ allowed: false });
   find.mockRestore();
 });
+
+it('an instance that receives no events sees each catalogue change made on another, not only the first', async () => {
+  // Each change moves the catalogue's mark in `revisions` to a new value (markChanged): a value B has
+  // already seen would leave B with the older catalogue.
+  const purpose = {
+    title: 'Product research', description: 'Studying how the product is used', kind: 'additional', policyClause: null,
+    categories: ['activity-log'], legalBases: ['consent'], why: 'we study usage to design new features',
+  };
+  const titleOnB = async () => ((await b.inject({ url: '/v1/consent/public/catalogue' })).json().purposes as { id: string; title: string }[]).find((p) => p.id === 'research-r')?.title;
+  const put = (title: string, expectedRevision: number) => a.inject({ method: 'PUT', url: '/v1/consent/admin/purposes/research-r', headers: h.bearer('dpo-1', 'dpo'), payload: { ...purpose, title, expectedRevision } });
+  expect((await put('Product research', 0)).statusCode).toBe(201);
+  await waitFor(async () => (await titleOnB()) === 'Product research', { what: 'B to load the new purpose', timeoutMs: 5000 });
+  expect((await put('Product research, renamed', 1)).statusCode).toBe(200);
+  await waitFor(async () => (await titleOnB()) === 'Product research, renamed', { what: 'B to load the second change', timeoutMs: 5000 });
+});

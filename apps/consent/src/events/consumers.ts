@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import { GENERAL, currentVersion } from '../domain/policy.js';
 import type { LedgerFact } from '../domain/projection.js';
 import { erasureLookups, handleErasure, handleSweep } from './erasure.js';
+import { markChanged } from '../plugins/models.js';
 import { upsertRaced } from '@pipp/service-kit';
 
 const PROJECTED = { _id: 1, subjectId: 1, seq: 1, kind: 1, scopeKey: 1, document: 1, state: 1, consentType: 1, categories: 1, policyVersion: 1, at: 1, recordedAt: 1, pseudonymized: 1 };
@@ -62,7 +63,7 @@ export function registerConsumers(app: FastifyInstance, config: Config): void {
         await upsertRaced(() => app.models.shutdowns.updateOne({ _id: shutdownId }, {
           $setOnInsert: { functionId, title, effectiveAt: new Date(effectiveAt), receivedAt: new Date() },
         }, { upsert: true }));
-        await upsertRaced(() => app.models.revisions.updateOne({ _id: 'shutdowns' }, { $inc: { rev: 1 } }, { upsert: true }));
+        await markChanged(app.models, 'shutdowns');
         app.projection.addShutdown({ shutdownId, functionId, title, effectiveAt: Date.parse(effectiveAt) });
       },
       'privacy.erasure.requested': async (event) => {

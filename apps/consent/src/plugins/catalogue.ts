@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SEED_CATALOGUE, catalogueProblems, type Catalogue, type ProcessingFunction, type Purpose } from '../domain/catalogue.js';
 import { ConsentErrors } from '../errors.js';
-import type { Actor, ConsentModels, FunctionDoc, PurposeDoc } from './models.js';
+import { markChanged, type Actor, type ConsentModels, type FunctionDoc, type PurposeDoc } from './models.js';
 import type { Projection } from '../domain/projection.js';
 import { upsertRaced } from '@pipp/service-kit';
 
@@ -38,7 +38,7 @@ export class CatalogueStore {
       const r = await upsertRaced(() => this.models.functions.updateOne({ _id: f.id }, { $setOnInsert: { ...f, _id: f.id, revision: 1, updatedAt: now, updatedBy: by } }, { upsert: true }));
       inserted += r.upsertedCount;
     }
-    if (inserted) await this.bump();
+    if (inserted) await markChanged(this.models, 'catalogue');
   }
 
   /** Loads the catalogue into the projection. */
@@ -112,12 +112,8 @@ export class CatalogueStore {
     }
     const strip = (d: PurposeDoc | null) => (d ? (kind === 'purpose' ? toPurpose(d) : toFunction(d as unknown as FunctionDoc)) : null);
     await this.models.catalogueChanges.create({ _id: randomUUID(), at: now, actor, kind, itemId: id, revision, before: strip(before), after: item });
-    await this.bump();
+    await markChanged(this.models, 'catalogue');
     await this.load();
     return { revision, created: !before };
-  }
-
-  private async bump() {
-    await upsertRaced(() => this.models.revisions.updateOne({ _id: 'catalogue' }, { $inc: { rev: 1 } }, { upsert: true }));
   }
 }

@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { Projection } from '../domain/projection.js';
 import { buildReceipt, pseudonymFor, recordHash, sha256, type ConsentReceipt, type RecordContent } from '../domain/receipt.js';
 import { canonicalScope, scopeKey, type ConsentScope } from '../domain/scope.js';
-import type { Actor, ConsentChannel, ConsentRecordDoc, ConsentModels } from './models.js';
+import { markChanged, type Actor, type ConsentChannel, type ConsentRecordDoc, type ConsentModels } from './models.js';
 import { upsertRaced, type Outbox } from '@pipp/service-kit';
 
 /** A record to append to a subject's ledger. */
@@ -119,12 +119,11 @@ export class Ledger {
   /**
    * Marks that the ledger changed, after the record is stored (an instance that sees the new mark and
    * then reads the ledger finds the record): every instance reads recent records only when the mark
-   * moved (statePlugin). A new random mark rather than `$inc`: FerretDB 1.24 can lose one of two
-   * concurrent increments and so repeat a value a reader has seen. Best effort: the change is stored
+   * moved (statePlugin; `markChanged`). Best effort: the change is stored
    * and its event queued whatever happens here, and readers also look every 30 s.
    */
   private async countAppend(): Promise<void> {
-    await upsertRaced(() => this.deps.models.revisions.updateOne({ _id: 'ledger' }, { $set: { rev: randomUUID() } }, { upsert: true }))
+    await markChanged(this.deps.models, 'ledger')
       .catch((err: unknown) => this.deps.log.warn({ err }, 'the ledger change mark could not be written; other instances see the change within 30 s'));
   }
 

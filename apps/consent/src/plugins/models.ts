@@ -1,7 +1,8 @@
 import type {} from '@fastify/jwt';
-import { outboxPlugin } from '@pipp/service-kit';
+import { outboxPlugin, upsertRaced } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { randomUUID } from 'node:crypto';
 import { Schema, type Model } from 'mongoose';
 import type { ProcessingFunction, Purpose } from '../domain/catalogue.js';
 import type { PolicyClause } from '../domain/policy-parser.js';
@@ -94,6 +95,16 @@ export interface CatalogueChangeDoc {
  * its recent records only then.
  */
 export interface RevisionDoc { _id: 'catalogue' | 'policies' | 'shutdowns' | 'ledger'; rev: number | string }
+
+/**
+ * Moves a change mark in `revisions` after a change is stored; every instance's refresh (statePlugin)
+ * reloads what a moved mark names. A new random value rather than `$inc`: FerretDB 1.24 can lose one
+ * of two concurrent increments from different processes, and a reader that saw the first would then
+ * never reload for the second. Old numeric marks stay valid (any different value is a move).
+ */
+export async function markChanged(models: Pick<ConsentModels, 'revisions'>, id: RevisionDoc['_id']): Promise<void> {
+  await upsertRaced(() => models.revisions.updateOne({ _id: id }, { $set: { rev: randomUUID() } }, { upsert: true }));
+}
 
 export interface ShutdownDoc { _id: string; functionId: string; title: string; effectiveAt: Date; receivedAt: Date }
 

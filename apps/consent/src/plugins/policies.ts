@@ -7,8 +7,7 @@ import {
 } from '../domain/policy.js';
 import type { Projection } from '../domain/projection.js';
 import { ConsentErrors } from '../errors.js';
-import type { Actor, ConsentModels, PolicyVersionDoc } from './models.js';
-import { upsertRaced } from '@pipp/service-kit';
+import { markChanged, type Actor, type ConsentModels, type PolicyVersionDoc } from './models.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -147,7 +146,7 @@ export class PolicyStore {
       if ((err as { code?: number }).code === 11000) throw ConsentErrors.staleRevision(`Version ${version} of ${input.documentId} was published meanwhile; re-read and retry`);
       throw err;
     }
-    await upsertRaced(() => models.revisions.updateOne({ _id: 'policies' }, { $inc: { rev: 1 } }, { upsert: true }));
+    await markChanged(models, 'policies');
     await this.load();
     return doc;
   }
