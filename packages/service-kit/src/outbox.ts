@@ -33,8 +33,9 @@ export function outboxPlugin(schema: Schema): void {
 }
 
 /**
- * A document that holds pending events: its collection, `_id`, and the entries this process wrote
- * there (in write order), or no `entries` when they must be read (a document found by a sweep).
+ * A document that holds pending events: its collection, `_id`, and its whole outbox as this process's
+ * last write to it left it (in order), or no `entries` when they must be read (found by a sweep, or
+ * left after a failed removal).
  */
 interface Pending { coll: string; docId: unknown; entries?: OutboxEntry[] | undefined }
 
@@ -42,11 +43,11 @@ interface Pending { coll: string; docId: unknown; entries?: OutboxEntry[] | unde
 /**
  * The transactional outbox (DESIGN.md "Events", house style 11), without multi-document transactions:
  * - a state change and the events announcing it are one single-document write (`insert`, `update`);
- * - the writing process remembers the document and the entries it wrote (in memory, no second write)
- *   and wakes the relay;
+ * - the writing process remembers the document and its outbox as the write left it (in memory, no
+ *   second write) and wakes the relay;
  * - the relay publishes the remembered entries (idempotent producer, acks=all, keyed by data subject)
  *   without reading them back (a database read per event saved), then removes exactly those entries
- *   from their documents with `$pullAll`;
+ *   from their documents with `$pullAll`; one pass at a time;
  * - what a process could not publish before it died stays in its documents: a sweep of the registered
  *   collections finds it, at start and every `sweepMs` (so another instance publishes it within that).
  * Delivery is at least once; consumers deduplicate by event id.
@@ -56,11 +57,13 @@ export class Outbox {
   /**
    * Documents written with events and not yet published, by `collection/_id`, oldest first. A key
    * stays in place until its document is published; a write meanwhile replaces the value (same place)
-   * with the entries so far and its own, so the relay knows what is left after what it published.
+   * with the document's outbox after it, and what the relay published is then taken out by event id.
    */
   private pending = new Map<string, Pending>();
   private lastSweep = 0;
   private readonly relay: PollingLoop;
+  /** The drain in progress (relay pass, flush or stop): drains run one at a time. */
+  private draining: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: {
     connection: Connection;
@@ -80,7 +83,7 @@ export class Outbox {
   }) {
     this.relay = new PollingLoop({
       intervalMs: deps.pollMs,
-      pass: () => this.drainOnce(Date.now() - this.lastSweep >= this.deps.sweepMs),
+      pass: () => this.drain(Date.now() - this.lastSweep >= this.deps.sweepMs),
       log: deps.log,
       what: 'outbox relay pass',
       // Started outside the caller's document locks: the relay takes the locks it needs itself.
@@ -139,7 +142,11 @@ export class Outbox {
       const doc = await model.findOneAndUpdate(filter as never, withEvents as UpdateQuery<T>, { new: true, ...options })
         .select(includeHidden(model))
         .exec();
-      if (doc && entries.length) this.remember(model.collection.collectionName, (doc as { _id: unknown })._id, entries);
+      if (doc && entries.length) {
+        // The whole outbox the write left (entries not yet published, older ones first), read under the lock.
+        const outbox = (doc as unknown as Record<string, unknown>)[OUTBOX_FIELD];
+        this.remember(model.collection.collectionName, (doc as { _id: unknown })._id, Array.isArray(outbox) ? [...outbox] as OutboxEntry[] : undefined);
+      }
       return doc;
     };
     const id = filter._id;
@@ -178,7 +185,7 @@ export class Outbox {
     await this.relay.stop();
     if (this.pending.size) {
       let timer: NodeJS.Timeout | undefined;
-      const drained = this.drainOnce(false, true).catch((err: unknown) => { this.deps.log.warn({ err }, 'outbox not drained at stop'); });
+      const drained = this.drain(false, true).catch((err: unknown) => { this.deps.log.warn({ err }, 'outbox not drained at stop'); });
       await Promise.race([drained, new Promise<void>((r) => { timer = setTimeout(r, STOP_DRAIN_MS); })]);
       clearTimeout(timer);
     }
@@ -188,16 +195,23 @@ export class Outbox {
   /** Publishes everything pending now; resolves when the outbox is empty (tests, shutdown). */
   async flush(): Promise<void> {
     await this.relay.idle();
-    await this.drainOnce(true);
+    await this.drain(true);
   }
 
-  /** Notes the events just written into a document and wakes the relay. */
-  private remember(coll: string, docId: unknown, entries: OutboxEntry[]) {
-    const key = `${coll}/${String(docId)}`;
-    const prev = this.pending.get(key);
-    // A new object each time (the relay compares identities); unknown entries stay unknown (read).
-    this.pending.set(key, { coll, docId, entries: prev && !prev.entries ? undefined : [...(prev?.entries ?? []), ...entries] });
+  /**
+   * Notes a document's outbox as a write just left it (`undefined`: unknown, read it) and wakes the
+   * relay. A new object each time: the relay compares identities to see a write during its pass.
+   */
+  private remember(coll: string, docId: unknown, outbox: OutboxEntry[] | undefined) {
+    this.pending.set(`${coll}/${String(docId)}`, { coll, docId, entries: outbox });
     this.kick();
+  }
+
+  /** Runs `drainOnce` after the drain in progress, if any (two at once would publish entries twice). */
+  private drain(sweep: boolean, untilEmpty = false): Promise<void> {
+    const run = this.draining.then(() => this.drainOnce(sweep, untilEmpty));
+    this.draining = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -226,27 +240,21 @@ export class Outbox {
         if (batch.length >= BATCH) break;
       }
       if (!batch.length) return;
-      await this.publish(batch.map(([, p]) => p));
-      // Forgotten unless written again meanwhile; then what was written after the published entries
-      // stays (a write appends to the entries it found, so those come first).
-      for (const [key, p] of batch) {
-        const now = this.pending.get(key);
-        if (now === p) this.pending.delete(key);
-        else if (now?.entries && p.entries) this.pending.set(key, { ...now, entries: now.entries.slice(p.entries.length) });
-      }
+      await this.publish(batch);
       if (batch.length < BATCH || (this.relay.stopped && !untilEmpty)) return;
     }
   }
 
   /**
    * Publishes the pending entries of a batch of documents (read from the database only where this
-   * process does not know them), then removes exactly those.
+   * process does not know them), forgets them, then removes exactly those from their documents. A
+   * document whose removal failed is marked unknown, so only what it still holds is sent again.
    */
-  private async publish(batch: Pending[]) {
+  private async publish(batch: [string, Pending][]) {
     const started = Date.now();
     const toSend: { coll: string; docId: unknown; entries: OutboxEntry[] }[] = [];
     const byColl = new Map<string, Pending[]>();
-    for (const p of batch) {
+    for (const [, p] of batch) {
       if (p.entries) { if (p.entries.length) toSend.push({ coll: p.coll, docId: p.docId, entries: p.entries }); } else byColl.set(p.coll, [...(byColl.get(p.coll) ?? []), p]);
     }
     for (const [coll, list] of byColl) {
@@ -279,14 +287,31 @@ export class Outbox {
         })),
       });
       sent = Date.now();
-      for (const coll of new Set(toSend.map((p) => p.coll))) {
-        const mine = toSend.filter((p) => p.coll === coll);
-        const ops = mine.map((p) => ({
-          updateOne: { filter: { _id: p.docId as never }, update: { $pullAll: { [OUTBOX_FIELD]: p.entries } as never } },
-        }));
-        if (ops.length) await this.locks.runAll(mine.map((p) => docKey(coll, p.docId)), () => bulkWriteChunked(ops, (chunk) => this.deps.connection.collection(coll).bulkWrite(chunk, { ordered: false })));
+    }
+    let failure: unknown;
+    const failedColls = new Set<string>();
+    for (const coll of new Set(toSend.map((p) => p.coll))) {
+      const mine = toSend.filter((p) => p.coll === coll);
+      const ops = mine.map((p) => ({
+        updateOne: { filter: { _id: p.docId as never }, update: { $pullAll: { [OUTBOX_FIELD]: p.entries } as never } },
+      }));
+      try {
+        await this.locks.runAll(mine.map((p) => docKey(coll, p.docId)), () => bulkWriteChunked(ops, (chunk) => this.deps.connection.collection(coll).bulkWrite(chunk, { ordered: false })));
+      } catch (err) {
+        failure ??= err;
+        failedColls.add(coll);
       }
     }
+    // Sent: forgotten, unless written again meanwhile (then what that write left, less what was sent);
+    // where the removal failed, unknown (read again, so only what is still there is sent again).
+    const sentIds = new Set(toSend.flatMap((p) => p.entries.map((e) => e.eventId)));
+    for (const [key, p] of batch) {
+      const now = this.pending.get(key);
+      if (failedColls.has(p.coll)) this.pending.set(key, { coll: p.coll, docId: p.docId });
+      else if (now === p) this.pending.delete(key);
+      else if (now?.entries) this.pending.set(key, { ...now, entries: now.entries.filter((e) => !sentIds.has(e.eventId)) });
+    }
+    if (failure !== undefined) throw failure;
     const end = Date.now();
     this.deps.log.debug({ documents: toSend.length, events: toSend.reduce((n, p) => n + p.entries.length, 0), ms: end - started, phases: { read: found - started, send: sent - found, remove: end - sent } }, 'outbox batch published');
   }

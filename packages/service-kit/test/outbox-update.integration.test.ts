@@ -2,8 +2,9 @@
 // FerretDB 1.24, which implements no projection on findAndModify (mongoose would send one for the
 // hidden outbox field).
 import { collectMessages, dropDatabase, dropTopics, isolatedEnv, TestAuthority, waitFor } from '@pipp/testing';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig } from '../src/index.js';
+import { Schema } from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig, outboxPlugin } from '../src/index.js';
 import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
 
 let authority: TestAuthority;
@@ -120,3 +121,59 @@ it('publishes each event once when its document is written again while the relay
     await app.close();
   }
 });
+
+describe('what the relay sends again', () => {
+  const note = (app: Awaited<ReturnType<typeof buildDemoApp>>, subject: string, id: string) => app.outbox.entry('privacy.notification.requested', {
+    subject, payload: { notificationId: id, kind: 'general', requestedBy: 'incident', audience: { subjectIds: [subject] }, title: id, body: 'b' },
+  });
+  const idsOf = (ms: { key: string | null; value: string | null }[], subject: string) => ms.filter((m) => m.key === subject).map((m) => JSON.parse(m.value!).payload.notificationId as string);
+  const topic = () => `${env.KAFKA_TOPIC_PREFIX}privacy.notification.requested`;
+
+  it('sends an older entry this process did not write before the new one of the same document', async () => {
+    const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
+    await app.ready();
+    try {
+      // An entry left in the document by another writer (a crashed instance, a lost acknowledgement).
+      await app.mongo.connection.collection('notes').insertOne({ _id: 'o-1' as never, subjectId: 'subj-o', text: 'x', _outbox: [note(app, 'subj-o', 'o-old')] });
+      await app.outbox.update(app.models.notes, { _id: 'o-1' }, { $set: { text: 'y' } }, [note(app, 'subj-o', 'o-new')]);
+      await app.outbox.insert(app.models.notes, { _id: 'o-end', subjectId: 'subj-o', text: 'end' }, [note(app, 'subj-o', 'o-end')]);
+      const messages = await collectMessages(topic(), (ms) => idsOf(ms, 'subj-o').includes('o-end'));
+      expect(idsOf(messages, 'subj-o')).toEqual(['o-old', 'o-new', 'o-end']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('after a failed removal from one collection, sends again only what that collection still holds', async () => {
+    const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
+    await app.ready();
+    try {
+      const memos = app.outbox.register(app.mongo.model<{ _id: string; subjectId: string }>('Memo', new Schema({ _id: String, subjectId: String }).plugin(outboxPlugin)));
+      await memos.createCollection();
+      const connection = app.mongo.connection;
+      const collection = connection.collection.bind(connection);
+      let failed = false;
+      const spy = vi.spyOn(connection, 'collection').mockImplementation(((name: string, ...rest: unknown[]) => {
+        const c = collection(name, ...(rest as []));
+        if (name !== 'memos' || failed) return c;
+        return new Proxy(c, { get: (t, k) => (k === 'bulkWrite' ? async () => { failed = true; throw new Error('removal failed (injected)'); } : Reflect.get(t, k)) });
+      }) as never);
+      // One pass sends both documents' events; removing the memo's fails once.
+      await Promise.all([
+        app.outbox.insert(app.models.notes, { _id: 'f-note', subjectId: 'subj-f', text: 'x' }, [note(app, 'subj-f', 'f-note')]),
+        app.outbox.insert(memos, { _id: 'f-memo', subjectId: 'subj-f' }, [note(app, 'subj-f', 'f-memo')]),
+      ]);
+      await waitFor(async () => failed && (await connection.collection('memos').findOne({ _id: 'f-memo' as never }))?._outbox?.length === 0, { what: 'the memo\'s removal to succeed on a later pass' });
+      spy.mockRestore();
+      await app.outbox.insert(app.models.notes, { _id: 'f-end', subjectId: 'subj-f', text: 'end' }, [note(app, 'subj-f', 'f-end')]);
+      const sent = idsOf(await collectMessages(topic(), (ms) => idsOf(ms, 'subj-f').includes('f-end')), 'subj-f');
+      // The note was removed from its document at the first pass: never sent again. The memo's event,
+      // still in its document, goes out again (at least once).
+      expect(sent.filter((id) => id === 'f-note')).toHaveLength(1);
+      expect(sent.filter((id) => id === 'f-memo').length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
