@@ -3,7 +3,7 @@
 // 5.4.1; DESIGN.md erasure saga).
 import { createEvent } from '@pipp/contracts';
 import { collectMessages, produceRaw, waitFor, withMongo } from '@pipp/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { bearer, identityEnv, latestCode, randomPhone, register, requestCode, startIdentity, stopIdentity, STRONG_PASSWORD, type IdentityApp } from './helpers.js';
 
 let env: Record<string, string>;
@@ -228,4 +228,33 @@ describe('erasure participant', () => {
     expect(replay.counts).toEqual(reply.counts);
     expect(replay.kept).toEqual(reply.kept);
   });
+
+  it('still reports the isolated copy when a run that failed half-way is run again (the data itself is gone by then)', async () => {
+    const s = await register(app, env, { nickname: 'HalfWay' });
+    const hold = { category: 'device-info', legalBasis: 'legal-obligation', evidenceRef: 'Cybersecurity Law art. 21: logs kept 6 months', purgeAt: new Date(Date.now() + 180 * 86_400_000).toISOString() };
+    const event = createEvent('privacy.erasure.requested', {
+      source: 'retention', subject: s.subjectId, correlationId: 'er-half',
+      payload: {
+        requestId: 'er-half', subjectId: s.subjectId, scope: { kind: 'account' }, ground: '4.1', origin: 'subject',
+        requestedBy: { role: 'subject', actorId: s.subjectId }, legalHolds: [hold], deadline: new Date(Date.now() + 86_400_000).toISOString(), attempt: 1,
+      },
+    });
+    // The first run isolates and erases everything, then fails to record its answer; the consumer runs it again.
+    const insert = app.outbox.insert.bind(app.outbox);
+    let failures = 0;
+    const spy = vi.spyOn(app.outbox, 'insert').mockImplementation(async (model, doc, entries) => {
+      if (model === app.models.erasures && failures === 0) { failures += 1; throw new Error('the answer could not be recorded (injected)'); }
+      return insert(model, doc, entries);
+    });
+    try {
+      await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.requested`, [{ key: s.subjectId, value: JSON.stringify(event) }]);
+      const replies = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => m.some((x) => x.key === s.subjectId));
+      const reply = JSON.parse(replies.find((x) => x.key === s.subjectId)!.value!).payload;
+      expect(failures).toBe(1);
+      expect(reply).toMatchObject({ requestId: 'er-half', status: 'completed', counts: { kept: 1 }, kept: [{ category: 'device-info', legalBasis: 'legal-obligation' }] });
+    } finally {
+      spy.mockRestore();
+    }
+  });
 });
+

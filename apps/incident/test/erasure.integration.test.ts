@@ -3,7 +3,7 @@
 // incident records keep only a pseudonymous reference (PIPL art. 57); the reply is repeated
 // identically on redelivery; late contact events do not bring the data back. Plus retention sweeps.
 import { TestAuthority, collectMessages, waitFor, withMongo } from '@pipp/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pseudonymOf } from '../src/domain/erasure.js';
 import { PSEUDONYM_KEY, incidentBody, produce, startIncident, startSmtp, type SmtpSink } from './helpers.js';
 
@@ -117,6 +117,32 @@ describe('erasure participant', () => {
     await produce(env, 'privacy.erasure.requested', 'retention', erasure(4), 'zoe');
     const later = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => m.length >= 3);
     expect(later.map((m) => JSON.parse(m.value!).payload.attempt)).toEqual([1, 2, 4]);
+  });
+
+  it('still reports the pseudonymous incident records when a run that failed half-way is run again', async () => {
+    const env = svc.env;
+    await produce(env, 'privacy.subject.contact-changed', 'identity', { subjectId: 'lee', channels: { email: 'lee@example.com' } }, 'lee');
+    await waitFor(async () => (await svc.app.models.contacts.exists({ _id: 'lee' })) !== null, { what: 'lee\'s contact' });
+    const incident = (await api('POST', '/admin/incidents', operator, incidentBody(['lee']))).json();
+    const notice = (await api('POST', `/admin/incidents/${incident.id}/notifications`, operator, {})).json();
+    await settled(notice.id);
+    // The first run pseudonymizes lee's incident records, then fails to store its receipt; the consumer runs it again.
+    const insert = svc.app.outbox.insert.bind(svc.app.outbox);
+    let failures = 0;
+    const spy = vi.spyOn(svc.app.outbox, 'insert').mockImplementation(async (model, doc, entries) => {
+      if (model === svc.app.models.erasures && failures === 0) { failures += 1; throw new Error('the receipt could not be stored (injected)'); }
+      return insert(model, doc, entries);
+    });
+    try {
+      await produce(env, 'privacy.erasure.requested', 'retention', erasure(1, { requestId: 'er-lee-1', subjectId: 'lee', requestedBy: { role: 'subject', actorId: 'lee' } }), 'lee');
+      const replies = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => m.some((x) => x.key === 'lee'));
+      const reply = JSON.parse(replies.find((x) => x.key === 'lee')!.value!).payload;
+      expect(failures).toBe(1);
+      // The incident notice's delivery and the affected-subject entry, kept with a pseudonym.
+      expect(reply).toMatchObject({ requestId: 'er-lee-1', status: 'completed', counts: { kept: 2 }, kept: [{ category: 'notification-record', legalBasis: 'legal-obligation' }] });
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('keeps no report or leak report of a subject whose account erasure has begun (a request racing the erasure)', async () => {

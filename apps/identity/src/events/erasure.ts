@@ -51,13 +51,17 @@ export async function handleErasure(app: FastifyInstance, event: EventEnvelope<'
   const phone = account && account.status === 'active' ? account.phone : undefined;
   const has = (c: IdentityCategory) => plan.categories.includes(c);
 
-  // 1. Copy what the law requires to keep into isolation, before anything is erased.
+  // 1. Copy what the law requires to keep into isolation, before anything is erased. A run that
+  // follows one which failed half-way finds the copy made then (the data itself may be gone by now).
   for (const [category, hold] of plan.held) {
-    const data = await snapshot(app, category, subjectId, account, phone);
-    if (!data) continue;
-    await m.legalHolds.updateOne({ _id: `${p.requestId}:${category}` }, {
-      $setOnInsert: { subjectId, requestId: p.requestId, category, legalBasis: hold.legalBasis, evidenceRef: hold.evidenceRef, purgeAt: new Date(hold.purgeAt), data, isolatedAt: new Date() },
-    }, { upsert: true });
+    const id = `${p.requestId}:${category}`;
+    if (!(await m.legalHolds.exists({ _id: id }))) {
+      const data = await snapshot(app, category, subjectId, account, phone);
+      if (!data) continue;
+      await m.legalHolds.updateOne({ _id: id }, {
+        $setOnInsert: { subjectId, requestId: p.requestId, category, legalBasis: hold.legalBasis, evidenceRef: hold.evidenceRef, purgeAt: new Date(hold.purgeAt), data, isolatedAt: new Date() },
+      }, { upsert: true });
+    }
     counts.kept += 1;
     kept.push({ category, legalBasis: hold.legalBasis, purgeAt: hold.purgeAt, reason: `Kept isolated from processing under a legal hold (${hold.evidenceRef.slice(0, 200)})` });
   }

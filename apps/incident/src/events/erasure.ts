@@ -49,9 +49,11 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
       }
     } else if (item.holding === 'reports') {
       if (item.action === 'isolate') {
-        const r = await m.reports.updateMany({ subjectId, isolated: { $exists: false } }, { $set: { isolated: { legalBasis: item.legalBasis!, purgeAt: item.purgeAt! } } });
-        counts.kept += r.modifiedCount;
-        if (r.modifiedCount) kept.push({ category: 'support-report', legalBasis: item.legalBasis!, purgeAt: item.purgeAt!.toISOString(), reason: item.reason! });
+        await m.reports.updateMany({ subjectId, isolated: { $exists: false } }, { $set: { isolated: { legalBasis: item.legalBasis!, purgeAt: item.purgeAt! } } });
+        // Counted as they are now, so a run after one that failed half-way reports them too.
+        const isolated = await m.reports.countDocuments({ subjectId, isolated: { $exists: true } });
+        counts.kept += isolated;
+        if (isolated) kept.push({ category: 'support-report', legalBasis: item.legalBasis!, purgeAt: item.purgeAt!.toISOString(), reason: item.reason! });
         continue;
       }
       const r = await m.reports.updateMany({ subjectId }, {
@@ -60,9 +62,10 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
       });
       counts.anonymized += r.modifiedCount;
     } else if (item.action === 'isolate') {
-      const r = await m.deliveries.updateMany({ subjectId, keptUntil: { $exists: false } }, { $set: { keptUntil: item.purgeAt!, pseudonymous: false } });
-      counts.kept += r.modifiedCount;
-      if (r.modifiedCount) kept.push({ category: 'notification-record', legalBasis: item.legalBasis!, purgeAt: item.purgeAt!.toISOString(), reason: item.reason! });
+      await m.deliveries.updateMany({ subjectId, keptUntil: { $exists: false } }, { $set: { keptUntil: item.purgeAt!, pseudonymous: false } });
+      const isolated = await m.deliveries.countDocuments({ subjectId, keptUntil: { $exists: true } });
+      counts.kept += isolated;
+      if (isolated) kept.push({ category: 'notification-record', legalBasis: item.legalBasis!, purgeAt: item.purgeAt!.toISOString(), reason: item.reason! });
     } else if (item.action === 'erase') {
       counts.erased += (await m.deliveries.deleteMany({ subjectId, kind: { $ne: 'security-incident' } })).deletedCount;
       // Notices addressed to this subject alone (sign-in alerts, acknowledgments) are personal texts:
@@ -90,6 +93,8 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
         $pullAll: { subjectIds: [subjectId] }, $addToSet: { pseudonyms: pseudonym }, $set: { keptUntil: item.purgeAt! },
       });
       n += chunks.modifiedCount;
+      // Nothing moved: perhaps a run that failed half-way moved it already; what is kept is reported.
+      if (!n) n = (await m.deliveries.countDocuments({ subjectId: pseudonym, kind: 'security-incident' })) + (await m.affected.countDocuments({ pseudonyms: pseudonym }));
       counts.kept += n;
       if (n) kept.push({ category: 'notification-record', legalBasis: item.legalBasis!, purgeAt: item.purgeAt!.toISOString(), reason: item.reason! });
     }
