@@ -231,7 +231,7 @@ describe('erasure participant', () => {
 
   it('still reports the isolated copy when a run that failed half-way is run again (the data itself is gone by then)', async () => {
     const s = await register(app, env, { nickname: 'HalfWay' });
-    const hold = { category: 'device-info', legalBasis: 'legal-obligation', evidenceRef: 'Cybersecurity Law art. 21: logs kept 6 months', purgeAt: new Date(Date.now() + 180 * 86_400_000).toISOString() };
+    const hold = { category: 'device-info' as const, legalBasis: 'legal-obligation' as const, evidenceRef: 'Cybersecurity Law art. 21: logs kept 6 months', purgeAt: new Date(Date.now() + 180 * 86_400_000).toISOString() };
     const event = createEvent('privacy.erasure.requested', {
       source: 'retention', subject: s.subjectId, correlationId: 'er-half',
       payload: {
@@ -243,7 +243,7 @@ describe('erasure participant', () => {
     const insert = app.outbox.insert.bind(app.outbox);
     let failures = 0;
     const spy = vi.spyOn(app.outbox, 'insert').mockImplementation(async (model, doc, entries) => {
-      if (model === app.models.erasures && failures === 0) { failures += 1; throw new Error('the answer could not be recorded (injected)'); }
+      if ((model as unknown) === app.models.erasures && failures === 0) { failures += 1; throw new Error('the answer could not be recorded (injected)'); }
       return insert(model, doc, entries);
     });
     try {

@@ -130,7 +130,7 @@ describe('erasure participant', () => {
     const insert = svc.app.outbox.insert.bind(svc.app.outbox);
     let failures = 0;
     const spy = vi.spyOn(svc.app.outbox, 'insert').mockImplementation(async (model, doc, entries) => {
-      if (model === svc.app.models.erasures && failures === 0) { failures += 1; throw new Error('the receipt could not be stored (injected)'); }
+      if ((model as unknown) === svc.app.models.erasures && failures === 0) { failures += 1; throw new Error('the receipt could not be stored (injected)'); }
       return insert(model, doc, entries);
     });
     try {
