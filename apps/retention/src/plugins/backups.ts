@@ -148,12 +148,17 @@ export class BackupService {
     }
   }
 
-  /** Until when a request's subject stays suppressed against backups (views); null when not (any more). */
-  async suppressedUntil(requestId: string, now = new Date()): Promise<Date | null> {
-    const s = await this.app.store.suppressions.findById(requestId).lean();
-    if (!s || s.status !== 'active' || !s.completedAt) return null;
+  /**
+   * Until when a completed request's subject stays suppressed against backups (views); null when not
+   * (any more). The suppression entry's completion time is written just after the request's; until
+   * then the request's own is used, so a view read at completion already says it.
+   */
+  async suppressedUntil(request: { _id: string; completedAt?: Date | null | undefined }, now = new Date()): Promise<Date | null> {
+    const s = await this.app.store.suppressions.findById(request._id).lean();
+    const completedAt = s?.completedAt ?? request.completedAt ?? null;
+    if (!s || s.status !== 'active' || !completedAt) return null;
     const generations = (await this.app.store.backups.find({ status: 'held' }).lean()).map(asGeneration);
-    const until = suppressedUntil(asSuppression(s), generations, now);
+    const until = suppressedUntil(asSuppression({ ...s, completedAt }), generations, now);
     return until instanceof Date ? until : null;
   }
 }

@@ -55,7 +55,7 @@ const erasureRequests: FastifyPluginAsyncTypebox = async (app) => {
     const doc = await app.store.requests.findById(request.params.requestId).lean();
     if (!doc) throw RetentionErrors.requestNotFound(`No erasure request ${request.params.requestId}`);
     await app.audit({ actor: actorOf(request.user), action: 'erasure-request.read', target: { type: 'erasure-request', id: doc._id }, subjectId: doc.subjectId, clause: '4.1' });
-    return requestView(doc, 'staff', { backupsIsolatedUntil: doc.status === 'completed' ? await app.backups.suppressedUntil(doc._id) : undefined });
+    return requestView(doc, 'staff', { backupsIsolatedUntil: doc.status === 'completed' ? await app.backups.suppressedUntil(doc) : undefined });
   });
 
   /**

@@ -82,7 +82,7 @@ const subjectErasureRequests: FastifyPluginAsyncTypebox = async (app) => {
     if (!doc) throw RetentionErrors.requestNotFound(`You have no erasure request ${requestId}`);
     const staff = request.user.role !== 'subject';
     if (staff) await app.audit({ actor: actorOf(request.user), action: 'erasure-request.read', target: { type: 'erasure-request', id: requestId }, subjectId, clause: '4.1' });
-    return requestView(doc, staff ? 'staff' : 'subject', { backupsIsolatedUntil: doc.status === 'completed' ? await app.backups.suppressedUntil(doc._id) : undefined });
+    return requestView(doc, staff ? 'staff' : 'subject', { backupsIsolatedUntil: doc.status === 'completed' ? await app.backups.suppressedUntil(doc) : undefined });
   });
 };
 
