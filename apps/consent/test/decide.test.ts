@@ -1,6 +1,6 @@
 // The decision rules, as pure functions: each policy rule allows what it should and denies what it
 // should, and every decision names its clause.
-import { CLAUSE_IDS, DATA_CATEGORY_IDS, LEGAL_BASIS_IDS, type DecisionRequest } from '@pipp/contracts';
+import { CLAUSE_IDS, DATA_CATEGORY_IDS, LEGAL_BASES, LEGAL_BASIS_IDS, type DecisionRequest } from '@pipp/contracts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SEED_CATALOGUE, type Purpose } from '../src/domain/catalogue.js';
 import { decide } from '../src/domain/decide.js';
@@ -121,6 +121,29 @@ describe('legal bases (2.4.2(4), 3.4)', () => {
 
   it('uses a purpose\'s standing basis for internal processing (security, 2.4.1(3))', () => {
     expect(d({ purpose: 'security', categories: ['device-info', 'session'] })).toMatchObject({ allowed: true, clause: '2.4.2(4)ix', basis: { kind: 'legal-basis', legalBasis: 'service-security' } });
+  });
+
+  it('allows processing on each exception of 2.4.2(4) (i–x) a purpose admits, naming that exception and its evidence', () => {
+    const exceptions = LEGAL_BASIS_IDS.filter((b) => b !== 'consent');
+    expect(exceptions).toHaveLength(10);
+    const admitsAll = SEED_CATALOGUE.purposes.map((x) => (x.id === 'account' ? { ...x, legalBases: [...LEGAL_BASIS_IDS] } : x));
+    p.setCatalogue(admitsAll, SEED_CATALOGUE.functions);
+    for (const legalBasis of exceptions) {
+      expect(d({ purpose: 'account', categories: ['phone-number'], legalBasis: { legalBasis, evidenceRef: `evidence for ${legalBasis}` } }), legalBasis)
+        .toMatchObject({ allowed: true, clause: LEGAL_BASES[legalBasis].clause, basis: { kind: 'legal-basis', legalBasis, evidenceRef: `evidence for ${legalBasis}` } });
+    }
+    // The seeded purpose admits only some of them: the others are refused.
+    p.setCatalogue(SEED_CATALOGUE.purposes, SEED_CATALOGUE.functions);
+    expect(d({ purpose: 'account', categories: ['phone-number'], legalBasis: { legalBasis: 'national-security', evidenceRef: 'x' } })).toMatchObject({ allowed: false, clause: '2.4.2(4)' });
+  });
+
+  it('shares, transfers or discloses without consent on each exception of 3.4 (3.4.1–3.4.7), naming it', () => {
+    const sharingExceptions = LEGAL_BASIS_IDS.filter((b) => b !== 'consent' && LEGAL_BASES[b].sharingClause !== null);
+    expect(sharingExceptions.map((b) => LEGAL_BASES[b].sharingClause)).toEqual(['3.4.1', '3.4.2', '3.4.3', '3.4.4', '3.4.5', '3.4.6', '3.4.7']);
+    for (const legalBasis of sharingExceptions) {
+      expect(d({ purpose: 'sharing', categories: ['transaction-record'], recipientId: 'authority', legalBasis: { legalBasis, evidenceRef: 'ref' } }), legalBasis)
+        .toMatchObject({ allowed: true, clause: LEGAL_BASES[legalBasis].sharingClause, basis: { kind: 'legal-basis', legalBasis } });
+    }
   });
 
   it('does not let a non-consent purpose be used on consent', () => {
