@@ -1,6 +1,6 @@
 // The decision rules, as pure functions: each policy rule allows what it should and denies what it
 // should, and every decision names its clause.
-import { CLAUSE_IDS, DATA_CATEGORY_IDS, LEGAL_BASES, LEGAL_BASIS_IDS, type DecisionRequest } from '@pipp/contracts';
+import { CLAUSE_IDS, DATA_CATEGORY_IDS, LEGAL_BASES, LEGAL_BASIS_IDS, type DecisionRequest, type LegalBasis } from '@pipp/contracts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SEED_CATALOGUE, type Purpose } from '../src/domain/catalogue.js';
 import { decide } from '../src/domain/decide.js';
@@ -124,7 +124,7 @@ describe('legal bases (2.4.2(4), 3.4)', () => {
   });
 
   it('allows processing on each exception of 2.4.2(4) (i–x) a purpose admits, naming that exception and its evidence', () => {
-    const exceptions = LEGAL_BASIS_IDS.filter((b) => b !== 'consent');
+    const exceptions = LEGAL_BASIS_IDS.filter((b): b is Exclude<LegalBasis, 'consent'> => b !== 'consent');
     expect(exceptions).toHaveLength(10);
     const admitsAll = SEED_CATALOGUE.purposes.map((x) => (x.id === 'account' ? { ...x, legalBases: [...LEGAL_BASIS_IDS] } : x));
     p.setCatalogue(admitsAll, SEED_CATALOGUE.functions);
@@ -138,7 +138,7 @@ describe('legal bases (2.4.2(4), 3.4)', () => {
   });
 
   it('shares, transfers or discloses without consent on each exception of 3.4 (3.4.1–3.4.7), naming it', () => {
-    const sharingExceptions = LEGAL_BASIS_IDS.filter((b) => b !== 'consent' && LEGAL_BASES[b].sharingClause !== null);
+    const sharingExceptions = LEGAL_BASIS_IDS.filter((b): b is Exclude<LegalBasis, 'consent'> => b !== 'consent' && LEGAL_BASES[b].sharingClause !== null);
     expect(sharingExceptions.map((b) => LEGAL_BASES[b].sharingClause)).toEqual(['3.4.1', '3.4.2', '3.4.3', '3.4.4', '3.4.5', '3.4.6', '3.4.7']);
     for (const legalBasis of sharingExceptions) {
       expect(d({ purpose: 'sharing', categories: ['transaction-record'], recipientId: 'authority', legalBasis: { legalBasis, evidenceRef: 'ref' } }), legalBasis)
