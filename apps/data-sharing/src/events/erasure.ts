@@ -212,7 +212,7 @@ export async function handleErasureRequested(app: FastifyInstance, event: EventE
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
       doc = await erasures.findById(p.requestId).lean<ErasureDoc>(); // a concurrent delivery planned it first
-      if (!doc) throw new Error(`erasure ${p.requestId} vanished`);
+      if (!doc) throw new Error(`erasure ${p.requestId} vanished`, { cause: err });
     }
   }
   if (doc.status === 'planned') await applyPlan(app, doc);
