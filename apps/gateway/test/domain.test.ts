@@ -5,7 +5,7 @@ import { actsForAnother, decideAccess, type Actor } from '../src/domain/access.j
 import { mustAudit, outcomeOf, purposeOf, subjectOf } from '../src/domain/audit.js';
 import { CircuitBreaker } from '../src/domain/circuit.js';
 import { judgeContentType, nestsDeeperThan } from '../src/domain/content-type.js';
-import { combineDocuments, routesOf, type OpenApiDocument } from '../src/domain/openapi.js';
+import { combineDocuments, refreshDelay, routesOf, type OpenApiDocument } from '../src/domain/openapi.js';
 import { classifyPath, PathError, redactedPath } from '../src/domain/paths.js';
 
 const services = new Set(['identity', 'consent', 'data-sharing']);
@@ -224,3 +224,11 @@ describe('nestsDeeperThan', () => {
     expect(nestsDeeperThan(JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`))).toBe(true);
   });
 });
+
+describe('refreshDelay', () => {
+  it('fetches again within seconds while an upstream has not answered, backing off to the regular period', () => {
+    expect([1, 2, 3, 4, 6, 7, 30].map((n) => refreshDelay(n, 60_000))).toEqual([1000, 2000, 4000, 8000, 32_000, 60_000, 60_000]);
+    expect(refreshDelay(0, 60_000)).toBe(60_000);
+  });
+});
+

@@ -59,6 +59,19 @@ export function subjectLookup<T>(find: (subjectIds: string[]) => PromiseLike<T[]
 }
 
 /**
+ * `subjectLookup` over one model's `subjectId` field: a subject's documents of `model`, found with
+ * those of the other loads in hand. `fields`: the fields to read (with `_id` and `subjectId`); none
+ * for whole documents.
+ */
+export function subjectDocuments<T extends { subjectId?: string | null | undefined }>(model: Model<T>, fields?: string[], maxBatch = 500): SubjectLookup<T> {
+  return subjectLookup(
+    (subjectIds) => model.find({ subjectId: { $in: subjectIds } } as never, fields ? ['subjectId', ...fields].join(' ') : undefined).lean<T[]>(),
+    (doc: T) => String(doc.subjectId),
+    maxBatch,
+  );
+}
+
+/**
  * Deletes data subjects' documents together (erasure, policy 4.2): concurrent `erase(subjectId)` calls
  * share one read of the documents' subject ids (for the counts) and one `deleteMany` with `$in`, on the
  * `field` that names the subject (same reason as `subjectLookup`); a call alone is one `deleteMany`.

@@ -4,30 +4,23 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import { planErasure, type ErasurePlan } from '../domain/erasure.js';
 import { pseudonymFor, sha256 } from '../domain/receipt.js';
-import type { ConsentRecordDoc, ErasureDoc, SweepDoc } from '../plugins/models.js';
-import { subjectDeletion, subjectLookup, upsertRaced } from '@pipp/service-kit';
-
-type RecordRef = Pick<ConsentRecordDoc, '_id' | 'subjectId'>;
-type Ref = { _id: string; subjectId: string };
+import type { AuditDoc, ConsentRecordDoc, ErasureDoc, LegalBasisUseDoc, SweepDoc } from '../plugins/models.js';
+import { subjectDeletion, subjectDocuments, upsertRaced } from '@pipp/service-kit';
 
 /**
- * What an erasure looks up by subject, shared with the other erasures in hand (the kit's
- * `subjectLookup` and `subjectDeletion`: one `$in` query per collection for all of them, since on
+ * What an erasure looks up by subject (`_id`s only), shared with the other erasures in hand (the kit's
+ * `subjectDocuments` and `subjectDeletion`: one `$in` query per collection for all of them, since on
  * FerretDB 1.24 a filter other than `{ _id }` reads the whole collection): the subject's ledger
  * records, records of processing without consent (`legalBasisUses`, counted then deleted) and staff
  * audit records (`audit`, then pseudonymized by `_id`).
  */
 export function erasureLookups(app: FastifyInstance) {
-  const refs = <T extends Ref>(model: { find(filter: object, projection: object): { lean<R>(): PromiseLike<R> } }) => subjectLookup(
-    (subjectIds) => model.find({ subjectId: { $in: subjectIds } }, { _id: 1, subjectId: 1 }).lean<T[]>(),
-    (r: T) => r.subjectId,
-  );
   const m = app.models;
   return {
-    records: refs<RecordRef>(m.records),
-    legalBasisUses: refs<Ref>(m.legalBasisUses),
+    records: subjectDocuments<ConsentRecordDoc>(m.records, ['_id']),
+    legalBasisUses: subjectDocuments<LegalBasisUseDoc>(m.legalBasisUses, ['_id']),
     legalBasisUseDeletion: subjectDeletion(m.legalBasisUses),
-    audit: refs<Ref>(m.audit),
+    audit: subjectDocuments<AuditDoc>(m.audit, ['_id']),
   };
 }
 export type ErasureLookups = ReturnType<typeof erasureLookups>;

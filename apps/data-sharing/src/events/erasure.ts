@@ -2,8 +2,7 @@ import type { DataCategory, EventEnvelope, ErasureScope } from '@pipp/contracts'
 import type { FastifyInstance } from 'fastify';
 import { createHash } from 'node:crypto';
 import { holdFor, planShareErasure, recordFate, type LegalHold } from '../domain/erasure.js';
-import { subjectLookup } from '@pipp/service-kit';
-import type { Model } from 'mongoose';
+import { subjectDocuments } from '@pipp/service-kit';
 import type { ErasureDoc, Held } from '../plugins/models.js';
 
 /**
@@ -47,14 +46,11 @@ interface Plan {
  */
 export function erasureLookups(app: FastifyInstance) {
   const m = app.models;
-  /** `fields`: what the plan reads (with `_id` and `subjectId`); none for the whole document. */
-  const lookup = <T extends { subjectId: string }>(model: Model<T>, fields?: string[]) => subjectLookup(
-    (subjectIds) => model.find({ subjectId: { $in: subjectIds } } as never, fields ? ['subjectId', ...fields].join(' ') : undefined).lean<T[]>(),
-    (doc: T) => doc.subjectId,
-  );
   return {
-    shares: lookup(m.shares, ['recipientId', 'categories', 'held']), independent: lookup(m.independent),
-    disclosures: lookup(m.disclosures, ['categories', 'held']), indirect: lookup(m.indirect, ['items', 'held']), otherPeople: lookup(m.otherPeople, ['categories']),
+    // The fields each plan reads (none: whole documents).
+    shares: subjectDocuments(m.shares, ['recipientId', 'categories', 'held']), independent: subjectDocuments(m.independent),
+    disclosures: subjectDocuments(m.disclosures, ['categories', 'held']), indirect: subjectDocuments(m.indirect, ['items', 'held']),
+    otherPeople: subjectDocuments(m.otherPeople, ['categories']),
   };
 }
 export type ErasureLookups = ReturnType<typeof erasureLookups>;

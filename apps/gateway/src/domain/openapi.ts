@@ -30,6 +30,16 @@ export interface RouteInfo {
  * role names dropped) and function (`x-pipp-function`). Paths outside `/v1/<service>/` are ignored:
  * a service cannot declare rules for another's routes.
  */
+/**
+ * When to fetch the upstream documents again (ms): after `failedRounds` consecutive refreshes in
+ * which some upstream did not answer, 1 s doubling per round, at most `refreshMs`; `refreshMs` once
+ * all answered. Services started together with the gateway are then in its document (and their
+ * routes' `x-pipp-roles` in its route table) within seconds, not at the next regular refresh.
+ */
+export function refreshDelay(failedRounds: number, refreshMs: number): number {
+  return failedRounds <= 0 ? refreshMs : Math.min(1000 * 2 ** Math.min(failedRounds - 1, 20), refreshMs);
+}
+
 export function routesOf(service: string, doc: OpenApiDocument): RouteInfo[] {
   const out: RouteInfo[] = [];
   for (const [template, item] of Object.entries(doc.paths ?? {})) {

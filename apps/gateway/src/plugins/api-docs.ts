@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { request } from 'undici';
 import type { Config } from '../config.js';
-import { combineDocuments, routesOf, type OpenApiDocument } from '../domain/openapi.js';
+import { combineDocuments, refreshDelay, routesOf, type OpenApiDocument } from '../domain/openapi.js';
 
 /** Where each upstream's document stands. */
 export interface SourceStatus {
@@ -68,7 +68,8 @@ export function validateDocument(doc: OpenApiDocument): Promise<{ valid: boolean
  * Builds the combined document (issue: "each service generates its document from its route schemas;
  * the gateway serves the combined document"): fetches `/v1/<service>/openapi.json` from every upstream
  * when the gateway is ready (without making start-up wait: an unreachable upstream must not stop the
- * gateway) and every OPENAPI_REFRESH_MS, keeps the last good document of a service that stops
+ * gateway), again within seconds while an upstream has not answered, and every OPENAPI_REFRESH_MS;
+ * keeps the last good document of a service that stops
  * answering, feeds the route table (`x-pipp-roles`, `x-pipp-function`), and validates the result.
  */
 export const apiDocsPlugin = fp(async function apiDocs(app: FastifyInstance, opts: { config: Config; version: string }) {
@@ -138,13 +139,15 @@ export const apiDocsPlugin = fp(async function apiDocs(app: FastifyInstance, opt
 
   app.addHook('onReady', async () => {
     await build();
-    void refresh();
+    // Until every upstream has answered, again within seconds (refreshDelay), then every OPENAPI_REFRESH_MS.
+    let failedRounds = 0;
     const tick = () => {
       if (closed) return;
-      timer = setTimeout(() => { void refresh().finally(tick); }, config.OPENAPI_REFRESH_MS);
+      failedRounds = [...status.values()].every((s) => s.ok) ? 0 : failedRounds + 1;
+      timer = setTimeout(() => { void refresh().finally(tick); }, refreshDelay(failedRounds, config.OPENAPI_REFRESH_MS));
       timer.unref();
     };
-    tick();
+    void refresh().finally(tick);
   });
   app.addHook('onClose', async () => {
     closed = true;
