@@ -5,7 +5,7 @@ import { ROLES } from '@pipp/contracts';
 import { Errors, type PippError } from '@pipp/service-kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
 import type { Actor } from '../domain/access.js';
@@ -140,7 +140,9 @@ export const edgePlugin = fp(async function edge(app: FastifyInstance, opts: { c
     const subjectId = subjectOf({ pathSubjectId: gw.path.subjectId, reportedSubjectId: gw.reportedSubjectId, body: request.body, actor });
     const purpose = purposeOf({ stated: gw.purpose, reported: gw.reportedPurpose, body: request.body, actor, subjectId });
     const record: AuditRecord = {
-      _id: randomUUID(),
+      // Time-ordered (UUID v7, monotonic within the process): records of one instance sharing an `at`
+      // millisecond still list in the order they were made.
+      _id: uuidv7(),
       at: gw.at,
       requestId: String(request.id),
       actor: actor ? { role: actor.role, sub: actor.sub, ...(actor.sid ? { sid: actor.sid } : {}) } : { role: 'anonymous' },
