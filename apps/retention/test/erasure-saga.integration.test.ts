@@ -234,4 +234,29 @@ describe('refusals and bad input', () => {
     expect(staff.statusCode).toBe(200);
     expect(await app.store.audit.countDocuments({ action: 'erasure-request.read', actor: { role: 'operator', actorId: 'op-3' }, subjectId: 'subj-o' })).toBe(1);
   });
+
+  it('lets the requester follow a request with its status key, without signing in (an account erasure ends the sessions)', async () => {
+    const first = (await ask('subj-sk', { scope: { kind: 'account' } })).json();
+    expect(first.statusKey).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const joined = await ask('subj-sk', { scope: { kind: 'account' }, ground: '4.2.5' });
+    expect(joined.statusCode).toBe(200);
+    expect(joined.json()).toMatchObject({ requestId: first.requestId });
+    expect(joined.json().statusKey).not.toBe(first.statusKey);
+    const follow = (key?: string, requestId = first.requestId as string) => app.inject({ url: `/v1/retention/public/erasure-requests/${requestId}`, headers: key ? { 'x-pipp-status-key': key } : {} });
+    // Either key shows the request, as its subject sees it; it is stored hashed, never shown back.
+    for (const key of [first.statusKey, joined.json().statusKey]) {
+      const res = await follow(key);
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ requestId: first.requestId, subjectId: 'subj-sk', joined: 1 });
+      expect(res.json()).not.toHaveProperty('escalations');
+      expect(res.body).not.toContain(key);
+    }
+    expect(JSON.stringify(await app.store.requests.findById(first.requestId).lean())).not.toContain(first.statusKey);
+    // A wrong key and an unknown request look alike; no key is a validation error.
+    expect((await follow('A'.repeat(32))).json()).toMatchObject({ code: 'PIPP_ERASURE_REQUEST_NOT_FOUND' });
+    expect((await follow(first.statusKey, 'er-unknown')).statusCode).toBe(404);
+    expect((await follow()).statusCode).toBe(400);
+    await completed('subj-sk', first.requestId);
+    expect((await follow(first.statusKey)).json()).toMatchObject({ status: 'completed' });
+  });
 });

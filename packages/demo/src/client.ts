@@ -30,9 +30,9 @@ export class Api {
     return new Api(this.base, this.dispatcher, this.token, purpose);
   }
 
-  /** Sends a request; JSON body in and out. Never throws on an HTTP status. */
-  async send<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<Reply<T>> {
-    const headers: Record<string, string> = { 'user-agent': 'Mozilla/5.0 (Linux; Android 14) PIPP-demo/1.0 Mobile' };
+  /** Sends a request; JSON body in and out, with `extra` headers. Never throws on an HTTP status. */
+  async send<T = Record<string, unknown>>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<Reply<T>> {
+    const headers: Record<string, string> = { 'user-agent': 'Mozilla/5.0 (Linux; Android 14) PIPP-demo/1.0 Mobile', ...extra };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (this.purpose) headers['x-pipp-purpose'] = this.purpose;
     if (body !== undefined) headers['content-type'] = 'application/json';

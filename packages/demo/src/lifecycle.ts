@@ -427,7 +427,7 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
       title: 'a subject deletes their account: every service and every recipient erases, until complete',
       clause: '4.1, 4.2, 4.2.3',
       run: async () => {
-        const created = await alice.api.expect<{ requestId: string }>(201, 'POST', `/v1/retention/subjects/${alice.id}/erasure-requests`, { scope: { kind: 'account' }, ground: '4.1' });
+        const created = await alice.api.expect<{ requestId: string; statusKey: string }>(201, 'POST', `/v1/retention/subjects/${alice.id}/erasure-requests`, { scope: { kind: 'account' }, ground: '4.1' });
         const started = Date.now();
         const done = await until('the erasure to complete', async () => {
           const r = await operator.expect<{ status: string; participants: { participant?: string; service?: string; state: string }[]; progress: { completed: number; total: number } }>(200, 'GET', `/v1/retention/admin/erasure-requests/${created.requestId}`);
@@ -441,12 +441,15 @@ export async function runLifecycle(opts: LifecycleOptions): Promise<LifecycleRep
         check(gone.status === 404, `the account should be gone, got ${gone.status}`);
         const token = await alice.api.send('GET', `/v1/retention/subjects/${alice.id}/erasure-requests/${created.requestId}`);
         check(token.status === 401, `the erased subject's token must stop working, got ${token.status}`);
+        // Signed out for good, the subject still follows the request with the key the request gave them.
+        const followed = await alice.anon.send<{ status: string }>('GET', `/v1/retention/public/erasure-requests/${created.requestId}`, undefined, { 'x-pipp-status-key': created.statusKey });
+        check(followed.status === 200 && followed.body.status === 'completed', `the subject should see the completed request with its status key, got ${followed.status} ${describe(followed.body)}`);
         // A narrower request: only the activity log, on the ground that processing broke the agreement.
         const part = await granters[1]!.api.expect<{ requestId: string; participants: { participant: string }[] }>(201, 'POST', `/v1/retention/subjects/${granters[1]!.id}/erasure-requests`, { scope: { kind: 'categories', categories: ['activity-log'] }, ground: '4.2.3' });
         await until('the activity-log erasure to complete', async () => ((await granters[1]!.api.expect<{ status: string }>(200, 'GET', `/v1/retention/subjects/${granters[1]!.id}/erasure-requests/${part.requestId}`)).status === 'completed' ? true : undefined));
         const left = await granters[1]!.api.expect<{ entries: unknown[] }>(200, 'GET', `/v1/identity/subjects/${granters[1]!.id}/activity`);
         check(left.entries.length === 0, 'the activity log should be erased');
-        return `completed in ${((Date.now() - started) / 1000).toFixed(1)} s by ${done.progress.total} participants (${done.participants.map((p) => p.participant ?? p.service).join(', ')}); both recipients sent deletion notices; account gone; token refused; another subject's activity log erased on ground 4.2.3 by ${part.participants.length} participants`;
+        return `completed in ${((Date.now() - started) / 1000).toFixed(1)} s by ${done.progress.total} participants (${done.participants.map((p) => p.participant ?? p.service).join(', ')}); both recipients sent deletion notices; account gone; token refused, progress still visible with the status key; another subject's activity log erased on ground 4.2.3 by ${part.participants.length} participants`;
       },
     },
   ];

@@ -81,7 +81,7 @@ export const edgePlugin = fp(async function edge(app: FastifyInstance, opts: { c
   await app.register(cors, {
     origin: origins.length ? origins : false,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['authorization', 'content-type', 'x-request-id', 'x-pipp-purpose', 'x-pipp-legal-basis', 'if-match', 'if-none-match', 'idempotency-key'],
+    allowedHeaders: ['authorization', 'content-type', 'x-request-id', 'x-pipp-purpose', 'x-pipp-legal-basis', 'x-pipp-status-key', 'if-match', 'if-none-match', 'idempotency-key'],
     exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
     credentials: false,
     maxAge: 600,

@@ -36,6 +36,8 @@ export interface OpenInput {
   restoreId?: string | undefined;
   /** A deterministic id (purges, restores), so a repeated open is recognised. */
   id?: string | undefined;
+  /** SHA-256 of a status key handed to the requester (`statusKeyHash`), added to the request opened or joined. */
+  statusKeyHash?: string | undefined;
 }
 
 export type OpenOutcome = 'created' | 'joined' | 'refused' | 'exists';
@@ -118,6 +120,7 @@ export class ErasureService {
         _id: id, kind, subjectId: input.subjectId, scope: input.scope, scopeKey: key, ground: input.ground, origin: input.origin,
         requestedBy: input.requestedBy, ...(input.reference ? { reference: input.reference } : {}),
         deadline, createdAt: now, updatedAt: now, attempt: 1, escalations: [], joins: [], totals: { erased: 0, anonymized: 0, kept: 0 }, rev: 0,
+        ...(input.statusKeyHash ? { statusKeys: [input.statusKeyHash] } : {}),
         ...(input.purgeIsolated ? { purgeIsolated: true } : {}), ...(input.restoreId ? { restoreId: input.restoreId } : {}),
       };
       try {
@@ -162,7 +165,8 @@ export class ErasureService {
       const updated = await this.app.outbox.withDocument(this.requests, pointer.requestId, async () => {
         const current = await this.requests.findById(pointer.requestId).lean();
         if (!isOpenAt(current, key) || !coversScope(current.scope, input.scope)) return null;
-        return this.requests.findOneAndUpdate(this.app.mongo.guarded({ _id: current._id, rev: current.rev }), { $push: { joins: join }, $set: { updatedAt: now }, $inc: { rev: 1 } }, { new: true })
+        const push = input.statusKeyHash ? { joins: join, statusKeys: input.statusKeyHash } : { joins: join };
+        return this.requests.findOneAndUpdate(this.app.mongo.guarded({ _id: current._id, rev: current.rev }), { $push: push, $set: { updatedAt: now }, $inc: { rev: 1 } }, { new: true })
           .select(includeHidden(this.requests)).lean();
       });
       if (!updated) continue;

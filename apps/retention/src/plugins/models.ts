@@ -48,6 +48,8 @@ export interface ErasureRequestDoc {
   nextActionAt: Date | null;
   purgeIsolated?: boolean;
   restoreId?: string;
+  /** SHA-256 (hex) of each status key handed out for this request (`statusKeyHash`); never shown. */
+  statusKeys?: string[];
   /** Optimistic concurrency: every saga write is conditional on it and increments it. */
   rev: number;
 }
@@ -269,6 +271,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     nextActionAt: { type: Date, default: null },
     purgeIsolated: Boolean,
     restoreId: String,
+    statusKeys: { type: [String], default: undefined },
     rev: { type: Number, required: true },
   }, { ...opts, collection: 'erasure_requests' }).plugin(outboxPlugin);
   requestSchema.index({ openKey: 1 }, { unique: true });

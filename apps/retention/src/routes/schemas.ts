@@ -53,7 +53,11 @@ export const ErasureRequestView = Type.Object({
   escalations: Type.Optional(Type.Array(Type.Object({ level: Type.String(), at: Timestamp, participants: Type.Array(ErasureParticipantSchema) }))),
   joined: Type.Integer({ description: 'Later requests for the same scope that joined this one' }),
   backupsIsolatedUntil: Type.Optional(Type.Union([Timestamp, Type.Null()], { description: 'Until when backup copies that may still hold the erased PI are kept isolated (4.2-backups)' })),
+  statusKey: Type.Optional(Type.String({ description: 'Given once, in the answer to the request that opened or joined this one: sent as header X-PIPP-Status-Key to GET /v1/retention/public/erasure-requests/{requestId}, it shows this request without signing in (an account erasure ends the sessions). Keep it; it is not stored in clear.' })),
 });
+
+/** Header of the public status route: a status key handed out with the request. */
+export const StatusKeyHeaders = Type.Object({ 'x-pipp-status-key': Type.String({ minLength: 16, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$' }) });
 
 export const ErasureRequestList = Type.Object({
   items: Type.Array(ErasureRequestView),

@@ -20,9 +20,10 @@ export interface ProxyOptions {
 
 /** Request headers a client may send on to a service; everything else (cookies, identity headers,
  * forwarding headers, user agent …) is dropped. `x-pipp-reason` is identity's free-text reason for a
- * staff action (kept in identity's own audit, never in the gateway's). */
+ * staff action (kept in identity's own audit, never in the gateway's); `x-pipp-status-key` follows an
+ * erasure request without signing in (retention). */
 const PASSED = ['accept', 'accept-language', 'authorization', 'content-type', 'content-length', 'if-match', 'if-none-match',
-  'if-modified-since', 'if-unmodified-since', 'idempotency-key', 'x-pipp-reason'] as const;
+  'if-modified-since', 'if-unmodified-since', 'idempotency-key', 'x-pipp-reason', 'x-pipp-status-key'] as const;
 /** Response headers of a service the client does not see (the audit hints are for the gateway only). */
 const DROPPED = new Set(['x-pipp-audit-subject', 'x-pipp-audit-purpose', 'server', 'x-powered-by', 'keep-alive', 'connection']);
 const COLLECTING = new Set(['POST', 'PUT', 'PATCH']);
