@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (see README): `make dev` runs the whole system, `make test` runs the
 # whole test suite. Each first installs what is missing: npm dependencies here; the Kafka jars and the
 # FerretDB binary are fetched, built and cached by infra/ when first needed.
-.PHONY: dev test demo install build infra-up infra-down infra-status infra-wipe clean
+.PHONY: dev test demo sms install build infra-up infra-down infra-status infra-wipe clean
 
 NPM_STAMP := node_modules/.install-stamp
 MANIFESTS := package.json package-lock.json $(wildcard apps/*/package.json packages/*/package.json) infra/package.json
@@ -25,6 +25,10 @@ test: install
 demo: install
 	npx turbo run build --filter=@pipp/demo --output-logs=errors-only
 	node packages/demo/dist/cli.js
+
+# With `make dev` running: the last SMS (one-time codes) identity recorded in its local sink.
+sms: install
+	node scripts/sms.mjs
 
 infra-up: install
 	node infra/cli.mjs up dev
