@@ -75,10 +75,25 @@ function toResponse(err: PippError, request: FastifyRequest): ErrorResponse & { 
   // Schema validation errors: say which field and why.
   if (err.validation) {
     const part = err.validationContext ?? 'body';
-    const details = err.validation.map((v) => {
+    // A union of literals fails once per literal ("must be equal to constant") and once as a whole
+    // ("must match a schema in anyOf"): said once, with the values it admits (the schema's, never the input).
+    const allowed = new Map<string, unknown[]>();
+    for (const v of err.validation) {
+      if (v.keyword === 'const') allowed.set(v.instancePath ?? '', [...(allowed.get(v.instancePath ?? '') ?? []), (v.params as { allowedValue?: unknown }).allowedValue]);
+    }
+    const byLine = new Map<string, { path: string; message: string }>();
+    for (const v of err.validation) {
+      const at = v.instancePath ?? '';
+      const values = allowed.get(at);
+      if (v.keyword === 'const' && values && values.length > 1) continue;
       const extra = v.keyword === 'additionalProperties' ? ` (${String((v.params as { additionalProperty?: string }).additionalProperty)})` : '';
-      return { path: `/${part}${v.instancePath ?? ''}`, message: `${v.message ?? 'is invalid'}${extra}` };
-    });
+      const message = values && (v.keyword === 'anyOf' || v.keyword === 'const')
+        ? (values.length > 1 ? `must be one of: ${values.map(String).join(', ')}` : `must be ${String(values[0])}`)
+        : `${v.message ?? 'is invalid'}${extra}`;
+      const path = `/${part}${at}`;
+      byLine.set(`${path} ${message}`, { path, message });
+    }
+    const details = [...byLine.values()];
     return {
       statusCode: 400, code: 'PIPP_VALIDATION', error: 'Bad Request', requestId,
       message: details.map((d) => `${d.path} ${d.message}`).join('; '), details,

@@ -20,6 +20,9 @@ beforeAll(async () => {
       response: { 200: Type.Object({ name: Type.String() }) },
     },
   }, async (request) => ({ name: request.body.name, secret: 'never serialized' }));
+  app.post('/states', {
+    schema: { body: Type.Object({ state: Type.Union([Type.Literal('granted'), Type.Literal('withdrawn')]), kind: Type.Literal('purpose') }, { additionalProperties: false }) },
+  }, async () => ({}));
   app.get('/boom', async () => { throw new Error('database password is hunter2 at 10.0.0.5'); });
   app.get('/items/:id', async () => ({}));
   app.get('/refused', async () => { throw Errors.forbidden('Sharing needs your consent', { clause: '3.1.2' }); });
@@ -48,6 +51,16 @@ describe('one error shape', () => {
       expect.objectContaining({ path: '/body/count' }),
     ]));
     expect(body.requestId).toBe(res.headers['x-request-id']);
+  });
+
+  it('says once which values a field admits, not once per admitted value', async () => {
+    const res = await app.inject({ method: 'POST', url: '/states', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ state: 'maybe', kind: 'x' }) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().details).toEqual([
+      { path: '/body/state', message: 'must be one of: granted, withdrawn' },
+      { path: '/body/kind', message: 'must be purpose' },
+    ]);
+    expect(res.json().message).toBe('/body/state must be one of: granted, withdrawn; /body/kind must be purpose');
   });
 
   it('rejects unknown properties, operator keys and prototype keys instead of passing them on', async () => {
