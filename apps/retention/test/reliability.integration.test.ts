@@ -81,7 +81,8 @@ async function erasedOnce(db: string, bySubject: Map<string, string>) {
 describe('a participant killed during a batch of erasures', () => {
   it('completes every request after the restart, each effect applied once', async () => {
     const env = h.env({ ERASURE_PARTICIPANTS: 'identity,retention', ERASURE_RETRY_BASE_MS: '3000' });
-    const penv = h.sibling(env, 'identity', { PARTICIPANT_NAME: 'identity', ERASE_DELAY_MS: '40' });
+    // Slow enough per subject that the kill below lands part-way through the batch, however fast the rest is.
+    const penv = h.sibling(env, 'identity', { PARTICIPANT_NAME: 'identity', ERASE_DELAY_MS: '150' });
     const subjects = Array.from({ length: 40 }, (_, i) => `subj-p${i}`);
     await seed(penv.MONGO_DB!, subjects);
     const app = await h.retention(env);
