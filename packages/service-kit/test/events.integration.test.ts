@@ -6,8 +6,7 @@ import { TestAuthority, collectMessages, dropDatabase, isolatedEnv, produceRaw, 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/index.js';
-import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
+import { startDemoApp } from './fixtures/demo-app.js';
 
 let authority: TestAuthority;
 const databases: string[] = [];
@@ -26,18 +25,13 @@ function demoEnv(extra: Record<string, string> = {}) {
   return env;
 }
 
-async function startDemo(env: Record<string, string>) {
-  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
-  await app.ready();
-  return app;
-}
 
 const topic = (env: Record<string, string>) => `${env.KAFKA_TOPIC_PREFIX}privacy.notification.requested`;
 
 describe('outbox and idempotent consumer', () => {
   it('publishes a state change through the outbox and applies its effect once, even when the event is delivered twice', async () => {
     const env = demoEnv();
-    const app = await startDemo(env);
+    const app = await startDemoApp(env);
     try {
       const token = authority.token({ sub: 'subj-1', role: 'subject', sid: 's1' });
       const res = await app.inject({ method: 'POST', url: '/notes', headers: { authorization: `Bearer ${token}` }, payload: { id: 'n-1', text: 'hello' } });
@@ -70,8 +64,7 @@ describe('outbox and idempotent consumer', () => {
 
   it('runs the handler again for a redelivered event of a type declared idempotent, and keeps no processed-event record for it', async () => {
     const env = demoEnv();
-    const app = await buildDemoApp(loadConfig(DemoConfigSchema, env), { idempotent: ['privacy.notification.requested'] });
-    await app.ready();
+    const app = await startDemoApp(env, { idempotent: ['privacy.notification.requested'] });
     try {
       const event = createEvent('privacy.notification.requested', {
         source: 'incident', subject: 'subj-i',
@@ -88,7 +81,7 @@ describe('outbox and idempotent consumer', () => {
 
   it('dead-letters malformed and always-failing messages with their reason and attempts, and keeps the partition moving', async () => {
     const env = demoEnv({ KAFKA_PARTITIONS: '1', CONSUMER_MAX_ATTEMPTS: '3' });
-    const app = await startDemo(env);
+    const app = await startDemoApp(env);
     try {
       const failing = createEvent('privacy.notification.requested', {
         source: 'incident', subject: 'subj-2',
@@ -126,7 +119,7 @@ describe('outbox and idempotent consumer', () => {
 describe('outbox.update', () => {
   it('updates a document and publishes the events appended to it in the same write (no projection FerretDB rejects)', async () => {
     const env = demoEnv();
-    const app = await startDemo(env);
+    const app = await startDemoApp(env);
     try {
       await app.outbox.insert(app.models.notes, { _id: 'n-upd', subjectId: 'subj-3', text: 'before' }, []);
       const entry = app.outbox.entry('privacy.notification.requested', {
@@ -147,7 +140,7 @@ describe('outbox.update', () => {
 describe('a failed publish', () => {
   it('keeps one subject\'s events in order: what failed goes out before what was written after it', async () => {
     const env = demoEnv();
-    const app = await startDemo(env);
+    const app = await startDemoApp(env);
     try {
       const note = (id: string) => app.outbox.entry('privacy.notification.requested', {
         subject: 'subj-order',
@@ -194,7 +187,7 @@ describe('crash between the state write and the publish', () => {
       expect(await crashAfterWrite(env, mode)).toBe('SIGKILL');
 
       // The state was written, the event not published.
-      const app = await startDemo(env);
+      const app = await startDemoApp(env);
       try {
         await waitFor(async () => (await app.models.effects.findById(`crash-${mode}`))?.count === 1, { what: 'the recovered event\'s effect', timeoutMs: 30_000 });
         const messages = await collectMessages(topic(env), (m) => m.length >= 1);

@@ -4,8 +4,8 @@
 import { collectMessages, dropDatabase, dropTopics, isolatedEnv, TestAuthority, waitFor } from '@pipp/testing';
 import { Schema } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadConfig, outboxPlugin } from '../src/index.js';
-import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
+import { outboxPlugin } from '../src/index.js';
+import { startDemoApp } from './fixtures/demo-app.js';
 
 let authority: TestAuthority;
 let env: Record<string, string>;
@@ -20,8 +20,7 @@ afterAll(async () => {
 });
 
 it('updates a document and appends its event in one write, then relays it', async () => {
-  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
-  await app.ready();
+  const app = await startDemoApp(env);
   try {
     await app.models.notes.create({ _id: 'u-1', subjectId: 'subj-u', text: 'before' });
     const entry = app.outbox.entry('privacy.notification.requested', {
@@ -44,8 +43,7 @@ it('updates a document and appends its event in one write, then relays it', asyn
 });
 
 it('keeps every change and every event when one document is updated concurrently (FerretDB 1.24 loses unserialized ones)', async () => {
-  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
-  await app.ready();
+  const app = await startDemoApp(env);
   try {
     await app.models.notes.create({ _id: 'c-1', subjectId: 'subj-c', text: 'start' });
     const ids = Array.from({ length: 20 }, (_, i) => `c-1-${i}`);
@@ -68,8 +66,7 @@ it('keeps a direct write to a document whose events the relay is publishing at t
   // On FerretDB 1.24 every update rewrites the whole document, so the relay's removal of published
   // entries and a service's own `$set` on the same document undo each other unless both take the
   // document's lock (documentLocksPlugin). Found as a declined item that came back (data-sharing).
-  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
-  await app.ready();
+  const app = await startDemoApp(env);
   try {
     const ids = Array.from({ length: 40 }, (_, i) => `race-${i}`);
     await Promise.all(ids.map(async (id) => {
@@ -90,8 +87,7 @@ it('keeps a direct write to a document whose events the relay is publishing at t
 it('publishes each event once when its document is written again while the relay publishes it', async () => {
   // The relay publishes the entries this process wrote without reading them back; what a write adds
   // during a publish must go out after it, and what was published must not go out again.
-  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
-  await app.ready();
+  const app = await startDemoApp(env);
   try {
     const note = (id: string) => app.outbox.entry('privacy.notification.requested', {
       subject: 'subj-w',
@@ -123,15 +119,14 @@ it('publishes each event once when its document is written again while the relay
 });
 
 describe('what the relay sends again', () => {
-  const note = (app: Awaited<ReturnType<typeof buildDemoApp>>, subject: string, id: string) => app.outbox.entry('privacy.notification.requested', {
+  const note = (app: Awaited<ReturnType<typeof startDemoApp>>, subject: string, id: string) => app.outbox.entry('privacy.notification.requested', {
     subject, payload: { notificationId: id, kind: 'general', requestedBy: 'incident', audience: { subjectIds: [subject] }, title: id, body: 'b' },
   });
   const idsOf = (ms: { key: string | null; value: string | null }[], subject: string) => ms.filter((m) => m.key === subject).map((m) => JSON.parse(m.value!).payload.notificationId as string);
   const topic = () => `${env.KAFKA_TOPIC_PREFIX}privacy.notification.requested`;
 
   it('sends an older entry this process did not write before the new one of the same document', async () => {
-    const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
-    await app.ready();
+    const app = await startDemoApp(env);
     try {
       // An entry left in the document by another writer (a crashed instance, a lost acknowledgement).
       await app.mongo.connection.collection('notes').insertOne({ _id: 'o-1' as never, subjectId: 'subj-o', text: 'x', _outbox: [note(app, 'subj-o', 'o-old')] });
@@ -145,8 +140,7 @@ describe('what the relay sends again', () => {
   });
 
   it('after a failed removal from one collection, sends again only what that collection still holds', async () => {
-    const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
-    await app.ready();
+    const app = await startDemoApp(env);
     try {
       const memos = app.outbox.register(app.mongo.model<{ _id: string; subjectId: string }>('Memo', new Schema({ _id: String, subjectId: String }).plugin(outboxPlugin)));
       await memos.createCollection();

@@ -8,8 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { loadConfig } from '../src/index.js';
-import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
+import { startDemoApp } from './fixtures/demo-app.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'pipp-readiness-'));
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -37,8 +36,7 @@ it('tracks MongoDB and Kafka outages and recovers from both', async () => {
   const authority = await TestAuthority.start();
   cleanups.push(() => authority.close());
   const env = isolatedEnv('readiness', { MONGO_URL: ferret.url, KAFKA_BROKERS: kafka.brokers, AUTH_JWKS_URL: authority.jwksUrl });
-  const app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
-  await app.ready();
+  const app = await startDemoApp(env);
   cleanups.push(() => app.close());
 
   const readiness = async () => {

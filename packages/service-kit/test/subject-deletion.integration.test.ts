@@ -2,17 +2,16 @@
 // with one read and one delete, report each subject's count, and leave other subjects' data alone.
 import { dropDatabase, dropTopics, isolatedEnv, TestAuthority } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { loadConfig, subjectDeletion } from '../src/index.js';
-import { buildDemoApp, DemoConfigSchema } from './fixtures/demo-app.js';
+import { subjectDeletion } from '../src/index.js';
+import { startDemoApp } from './fixtures/demo-app.js';
 
 let authority: TestAuthority;
 let env: Record<string, string>;
-let app: Awaited<ReturnType<typeof buildDemoApp>>;
+let app: Awaited<ReturnType<typeof startDemoApp>>;
 beforeAll(async () => {
   authority = await TestAuthority.start();
   env = isolatedEnv('subjdel', { AUTH_JWKS_URL: authority.jwksUrl });
-  app = await buildDemoApp(loadConfig(DemoConfigSchema, env));
-  await app.ready();
+  app = await startDemoApp(env);
 });
 afterAll(async () => {
   await app?.close();
