@@ -113,6 +113,19 @@ describe('backups (policy 4.2-backups)', () => {
   });
 });
 
+describe('backups isolated until, in a request\'s view', () => {
+  it('is known as soon as the request completed, before the suppression entry records the completion', async () => {
+    // The request's completion is written first, the suppression entry's copy of it just after: a view
+    // read in between must already say until when backups stay isolated.
+    const gen = await app.inject({ method: 'POST', url: '/v1/retention/admin/backups', headers: op(), payload: { service: 'identity', takenAt: new Date(Date.now() - 60_000).toISOString(), location: 'CN', reference: 'snap-view' } });
+    expect(gen.statusCode).toBe(201);
+    await app.store.suppressions.create({ _id: 'er-view-1', subjectId: 'subj-view', scope: { kind: 'account' }, ground: '4.1', requestedAt: new Date(Date.now() - 30_000), completedAt: null, status: 'active' });
+    const until = await app.backups.suppressedUntil({ _id: 'er-view-1', completedAt: new Date() });
+    expect(until?.getTime()).toBeGreaterThanOrEqual(Date.parse(gen.json().expiresAt));
+    expect(await app.backups.suppressedUntil({ _id: 'er-view-1' })).toBeNull(); // not completed: nothing to say yet
+  });
+});
+
 describe('kept by law (policy 4.2, 5.1)', () => {
   it('isolates what the law keeps with its basis and purge date, and purges it through the saga when the date comes', async () => {
     const people = participant.models.people;
