@@ -10,6 +10,7 @@ import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, produceRaw } from
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const DURATION_S = Number(process.env.DURATION_S ?? 5);
@@ -41,11 +42,20 @@ async function stop(child: ChildProcess) {
   await once(child, 'exit');
 }
 
-type Result = autocannon.Result;
-function run(opts: autocannon.Options): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    autocannon({ connections: CONNECTIONS, duration: DURATION_S, ...opts }, (err, result) => (err ? reject(err) : resolve(result)));
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * (1000 / 100); // utime + stime, in clock ticks of 10 ms
+}
+
+/** An autocannon run, with the CPU time per request (µs) of the server process it loads. */
+type Result = autocannon.Result & { cpuUsPerRequest: number };
+async function run(opts: autocannon.Options, server: ChildProcess): Promise<Result> {
+  const before = cpuMs(server.pid!);
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    autocannon({ connections: CONNECTIONS, duration: DURATION_S, ...opts }, (err, r) => (err ? reject(err) : resolve(r)));
   });
+  return Object.assign(result, { cpuUsPerRequest: (1000 * (cpuMs(server.pid!) - before)) / Math.max(1, result.requests.total) });
 }
 const line = (name: string, r: Result) =>
   `${name.padEnd(34)} ${r.requests.average.toFixed(0).padStart(7)} req/s   p50 ${String(r.latency.p50).padStart(4)} ms   p99 ${String(r.latency.p99).padStart(4)} ms   errors ${r.errors + r.non2xx}`;
@@ -86,36 +96,38 @@ try {
   }
 
   log('subjects registered; measuring');
-  let n = 0;
+  // One prebuilt request per subject, cycled: autocannon builds their bytes once, as it does the
+  // hello-world's single request. (A `setupRequest` callback rebuilds every request in the load
+  // generator, which then, sharing the 2 cores, held the decisions' figure down by itself.)
   const decisions: autocannon.Options = {
     url: `${consent.url}/v1/consent/decisions`, method: 'POST', headers,
-    requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: body(subjects[(n++) % subjects.length]!) }) }],
+    requests: subjects.map((subjectId) => ({ body: body(subjectId) })),
   };
   const viaGateway: autocannon.Options = { ...decisions, url: `${gateway.url}/v1/consent/decisions` };
   const helloOpts: autocannon.Options = { url: `${hello.url}/hello`, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' };
 
-  await run({ ...helloOpts, duration: 1 }); // warm-up
-  await run({ ...decisions, duration: 2 });
-  await run({ ...viaGateway, duration: 2 });
+  await run({ ...helloOpts, duration: 1 }, hello.child); // warm-up
+  await run({ ...decisions, duration: 2 }, consent.child);
+  await run({ ...viaGateway, duration: 2 }, gateway.child);
   // The machine's speed drifts by ±30 % between runs (docs/services/consent.md), so the three are
   // measured in ROUNDS interleaved rounds, as in the gateway's benchmark; each figure is the median
   // of its rounds, and the ratio the median of each round's own ratio.
   const rounds: { h: Result; d: Result; g: Result }[] = [];
-  for (let i = 0; i < ROUNDS; i++) rounds.push({ h: await run(helloOpts), d: await run(decisions), g: await run(viaGateway) });
+  for (let i = 0; i < ROUNDS; i++) rounds.push({ h: await run(helloOpts, hello.child), d: await run(decisions, consent.child), g: await run(viaGateway, gateway.child) });
   const median = <T>(xs: T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor(xs.length / 2)]!;
   const rps = (r: Result) => r.requests.average;
   const h = median(rounds.map((r) => r.h), rps);
   const d = median(rounds.map((r) => r.d), rps);
   const g = median(rounds.map((r) => r.g), rps);
   const half = Math.max(1, Math.floor(d.requests.average / 2));
-  const dHalf = await run({ ...decisions, overallRate: half });
+  const dHalf = await run({ ...decisions, overallRate: half }, consent.child);
   const gHalf = Math.max(1, Math.floor(g.requests.average / 2));
-  const gAtHalf = await run({ ...viaGateway, overallRate: gHalf });
+  const gAtHalf = await run({ ...viaGateway, overallRate: gHalf }, gateway.child);
 
   const ratio = median(rounds.map((r) => rps(r.d) / rps(r.h)), (x) => x);
   process.stdout.write([
     `decision benchmark: ${CONNECTIONS} connections, ${DURATION_S} s per run, median of ${ROUNDS} interleaved rounds, ${SUBJECTS} subjects, ES256 service token on every request`,
-    ...rounds.map((r, i) => `  round ${i + 1}: hello-world ${rps(r.h).toFixed(0)}/s, decisions ${rps(r.d).toFixed(0)}/s (${((rps(r.d) / rps(r.h)) * 100).toFixed(1)} %), gateway ${rps(r.g).toFixed(0)}/s`),
+    ...rounds.map((r, i) => `  round ${i + 1}: hello-world ${rps(r.h).toFixed(0)}/s (${r.h.cpuUsPerRequest.toFixed(1)} µs CPU each), decisions ${rps(r.d).toFixed(0)}/s (${((rps(r.d) / rps(r.h)) * 100).toFixed(1)} %; ${r.d.cpuUsPerRequest.toFixed(1)} µs CPU each), gateway ${rps(r.g).toFixed(0)}/s`),
     line('bare Fastify hello-world (max)', h),
     line('POST /v1/consent/decisions (max)', d),
     line(`decisions at half load (${half}/s)`, dHalf),

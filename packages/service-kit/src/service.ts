@@ -5,6 +5,8 @@ import closeWithGrace from 'close-with-grace';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
 import { errorHandlerPlugin, Errors, sendError } from './errors.js';
 import { lazyChildLogger } from './lazy-logger.js';
@@ -78,13 +80,21 @@ export function createFastify(opts: {
     void reply.header('x-request-id', request.id);
     done();
   });
-  // While closing, answers carry `Connection: close`, so a keep-alive client does not hold the server
-  // open after its in-flight request finished (new requests get 503 from Fastify itself).
-  let closing = false;
-  app.addHook('preClose', async () => { closing = true; });
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) void reply.header('connection', 'close');
-    done(null, payload);
+  // When closing starts, the answers still to be sent carry `Connection: close`, so a keep-alive client
+  // does not hold the server open after its in-flight request (Fastify keeps idle connections 72 s;
+  // new requests get 503 from Fastify itself). Connections are tracked as they open, not per request:
+  // nothing runs on a request's path for this (an onSend hook did, on every request).
+  const connections = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
+  app.addHook('preClose', async () => {
+    for (const socket of connections) {
+      // Node's response in progress on this connection (http's own link from socket to response).
+      const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (response && !response.headersSent) response.shouldKeepAlive = false;
+    }
   });
   return app;
 }

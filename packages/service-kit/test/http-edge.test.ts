@@ -182,3 +182,37 @@ describe('slow clients', () => {
     }
   });
 });
+
+describe('stopping', () => {
+  it('answers a keep-alive request in flight at close with Connection: close, so the close does not wait on the client', async () => {
+    const { Agent, request } = await import('node:http');
+    const config = loadConfig(defineConfig({}, { PORT: 0, MONGO_DB: 'x' }), {
+      MONGO_URL: 'mongodb://127.0.0.1:1', KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent',
+    });
+    const server = createFastify({ service: 'consent', config });
+    server.get('/slow', async () => { await new Promise((r) => setTimeout(r, 300)); return { done: true }; });
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = server.server.address() as { port: number };
+    const agent = new Agent({ keepAlive: true });
+    try {
+      // A first request leaves an idle keep-alive connection; the second is in flight when the close starts.
+      const get = () => new Promise<{ connection: string | undefined; body: string }>((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path: '/slow', agent }, (res) => {
+          let body = '';
+          res.on('data', (d) => { body += d; });
+          res.on('end', () => resolve({ connection: res.headers.connection, body }));
+        }).on('error', reject).end();
+      });
+      expect((await get()).connection).toBe('keep-alive');
+      const inFlight = get();
+      await new Promise((r) => setTimeout(r, 100));
+      const started = Date.now();
+      await server.close();
+      expect(Date.now() - started).toBeLessThan(3000); // not Fastify's 72 s keep-alive timeout
+      expect(await inFlight).toEqual({ connection: 'close', body: '{"done":true}' });
+    } finally {
+      agent.destroy();
+      await server.close();
+    }
+  });
+});
