@@ -2,7 +2,7 @@
 // function's availability, full history with the texts shown, receipts, JSON export; only their own;
 // staff access audited; consents refused with a clear 4xx when they cannot be given as asked.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Harness, ask, change, register, type ConsentApp } from './helpers.js';
+import { Harness, ask, change, produce, register, uniqueId, waitFor, type ConsentApp } from './helpers.js';
 
 let h: Harness;
 let app: ConsentApp;
@@ -82,6 +82,22 @@ describe('grants and withdrawals', () => {
     expect(ok.json().records[0]).toMatchObject({ recordedBy: { role: 'operator', id: 'op-7' }, evidenceRef: 'form-2026-0042', channel: 'paper' });
     const audit = await app.inject({ url: `/v1/consent/admin/audit?subjectId=${subjectId}`, headers: h.bearer('dpo-1', 'dpo') });
     expect(audit.json().records[0]).toMatchObject({ actor: { role: 'operator', id: 'op-7' }, action: 'consents.recorded-on-behalf', subjectId });
+  });
+
+  it('records the profile purpose as expressly granted when the registrant gave optional information, and only then (2.4.1(1)ii)', async () => {
+    const [withProfile, without] = [uniqueId('sub'), uniqueId('sub')];
+    const at = new Date().toISOString();
+    await produce(env, 'privacy.subject.registered', 'identity', { subjectId: withProfile, registeredAt: at, policyAcknowledged: { documentId: 'general', version: 1 }, grantedPurposes: ['profile', 'no-such-purpose'] }, withProfile);
+    await produce(env, 'privacy.subject.registered', 'identity', { subjectId: without, registeredAt: at, policyAcknowledged: { documentId: 'general', version: 1 } }, without);
+    await waitFor(() => app.projection.subject(withProfile)?.consents.get('profile')?.state === 'granted', { what: 'the profile grant' });
+    await waitFor(() => app.projection.subject(without)?.consents.get('account')?.state === 'granted', { what: 'the other registration' });
+    const history = (await app.inject({ url: `/v1/consent/subjects/${withProfile}/history`, headers: h.bearer(withProfile, 'subject') })).json().records as { purpose?: string; channel: string; consentType: string; notice: { text: string } }[];
+    const grant = history.find((r) => r.purpose === 'profile');
+    expect(grant).toMatchObject({ channel: 'registration', consentType: 'express' });
+    expect(grant!.notice.text).toMatch(/optional information.*Optional profile/);
+    expect(history.map((r) => r.purpose ?? 'policy').sort()).toEqual(['account', 'notifications', 'policy', 'profile']);
+    expect(await ask(h, app, { subjectId: withProfile, purpose: 'profile', categories: ['profile', 'credentials'] })).toMatchObject({ allowed: true });
+    expect(await ask(h, app, { subjectId: without, purpose: 'profile', categories: ['profile'] })).toMatchObject({ allowed: false });
   });
 });
 

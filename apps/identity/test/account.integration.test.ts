@@ -4,17 +4,27 @@
 import { createEvent } from '@pipp/contracts';
 import { collectMessages, produceRaw, waitFor, withMongo } from '@pipp/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { bearer, identityEnv, latestCode, randomPhone, register, requestCode, startIdentity, stopIdentity, STRONG_PASSWORD, type IdentityApp } from './helpers.js';
+import { bearer, latestCode, randomPhone, register, requestCode, startIdentity, startWithConsent, stopIdentity, STRONG_PASSWORD, type ConsentBeside, type IdentityApp } from './helpers.js';
 
 let env: Record<string, string>;
 let app: IdentityApp;
+let consent: ConsentBeside;
 
 beforeAll(async () => {
-  // Consent is not reachable here (a closed loopback port): activity logging must fail closed.
-  env = identityEnv({ CONSENT_URL: 'http://127.0.0.1:9' });
-  app = await startIdentity(env);
+  // The real consent service beside identity: optional profile information needs its decision.
+  ({ env, app, consent } = await startWithConsent());
 });
-afterAll(() => stopIdentity(app, env));
+afterAll(async () => {
+  await consent?.stop();
+  await stopIdentity(app, env);
+});
+
+/** Registers (with a password unless told otherwise) and waits until consent recorded the profile grant that implies. */
+const registerWithProfile = async (opts: Parameters<typeof register>[2] = {}) => {
+  const s = await register(app, env, opts);
+  await consent.until(s.subjectId, 'profile');
+  return s;
+};
 
 const req = (method: string, url: string, token: string, payload?: unknown) =>
   app.inject({ method: method as 'GET', url: `/v1/identity${url}`, headers: bearer(token), ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
@@ -23,7 +33,7 @@ const UA = 'Mozilla/5.0 (Linux; Android 14) Chrome/120.0 Mobile';
 
 describe('profile and account settings', () => {
   it('lets the subject supplement, correct and remove optional fields, never the required number, and audits each change', async () => {
-    const s = await register(app, env);
+    const s = await registerWithProfile();
     const set = await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { nickname: ' Cafe\u0301 ', accountName: 'lin_wei', email: 'Lin@Example.com' });
     expect(set.statusCode).toBe(200);
     expect(set.json().profile).toEqual({ nickname: 'Café', accountName: 'lin_wei', email: 'lin@example.com' });
@@ -41,7 +51,7 @@ describe('profile and account settings', () => {
       expect(res.statusCode, JSON.stringify(payload)).toBe(status);
       if (code) expect(res.json().code).toBe(code);
     }
-    const other = await register(app, env);
+    const other = await registerWithProfile();
     const taken = await req('PATCH', `/subjects/${other.subjectId}/profile`, other.accessToken, { accountName: 'Lin_Wei' });
     expect(taken.statusCode).toBe(409);
     expect((await req('GET', `/subjects/${s.subjectId}/profile`, other.accessToken)).statusCode).toBe(403);
@@ -53,6 +63,31 @@ describe('profile and account settings', () => {
     const last = contact.filter((x) => x.key === s.subjectId).map((x) => JSON.parse(x.value!).payload.channels);
     expect(last).toContainEqual({ sms: s.phone, telephone: s.phone, email: 'lin@example.com' });
     expect(last.at(-1)).toEqual({ sms: s.phone, telephone: s.phone });
+  });
+
+  it('keeps optional profile information and a login password only with consent to the profile purpose; removing and contact channels never need it (2.4.1(1)ii)', async () => {
+    const s = await register(app, env, { password: '' }); // no optional information given: no profile grant
+    await consent.until(s.subjectId, 'account');
+    const account = async () => (await db((d) => d.collection('accounts').findOne({ _id: s.subjectId as never })))!;
+    const refused = await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { nickname: 'Lin', email: 'lin@example.com' });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({ code: 'PIPP_CONSENT_REQUIRED', clause: '2.4.1(1)ii' });
+    expect((await account()).profile).toEqual({});
+    expect((await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { email: 'lin@example.com' })).statusCode).toBe(200);
+    const removal = await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { email: null, nickname: null });
+    expect(removal.statusCode, removal.body).toBe(200);
+    const put = await req('PUT', `/subjects/${s.subjectId}/password`, s.accessToken, { code: '000000', newPassword: 'amber-glacier-whistles-at-dawn-42' });
+    expect(put.json()).toMatchObject({ code: 'PIPP_CONSENT_REQUIRED', clause: '2.4.1(1)ii' });
+    const code = await requestCode(app, env, s.phone, 'password-reset');
+    const reset = await app.inject({ method: 'POST', url: '/v1/identity/public/password-reset', payload: { phone: s.phone, code, newPassword: 'sapphire-tunnel-orchestra-1987' } });
+    expect(reset.json()).toMatchObject({ code: 'PIPP_CONSENT_REQUIRED' });
+    expect(await account()).not.toHaveProperty('passwordHash');
+
+    // The subject grants the purpose in consent (identity's token is good there too); identity then keeps it.
+    const grant = await consent.app.inject({ method: 'POST', url: `/v1/consent/subjects/${s.subjectId}/consents`, headers: bearer(s.accessToken), payload: { channel: 'app', changes: [{ purpose: 'profile', state: 'granted' }] } });
+    expect(grant.statusCode, grant.body).toBeLessThan(300);
+    await waitFor(async () => (await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { nickname: 'Lin' })).statusCode === 200, { what: 'the grant to reach identity' });
+    expect((await account()).profile).toEqual({ nickname: 'Lin' });
   });
 
   it('exports everything identity holds about the subject as JSON, without secrets', async () => {
@@ -159,15 +194,58 @@ describe('leak reports', () => {
   });
 });
 
+describe('withdrawn consent', () => {
+  const withdraw = async (subjectId: string, purpose: string, scope?: Record<string, unknown>) => {
+    const e = createEvent('privacy.consent.changed', { source: 'consent', subject: subjectId, payload: { subjectId, recordId: `rec-${purpose}-${Date.now()}`, purpose, state: 'withdrawn', ...(scope ? { scope } : {}), at: new Date().toISOString() } });
+    await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.consent.changed`, [{ key: subjectId, value: JSON.stringify(e) }]);
+  };
+
+  it('erases what a withdrawn consent covered: the activity log (2.4.1(2)); the optional profile and login password, keeping contact channels and the account (2.4.1(1)ii); PIPL art. 47', async () => {
+    const s = await registerWithProfile({ nickname: 'Lin' });
+    expect((await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { accountName: 'withdraw_me', bio: 'likes tea', email: 'lin@example.com' })).statusCode).toBe(200);
+    const account = () => db((d) => d.collection('accounts').findOne({ _id: s.subjectId as never }));
+    // A withdrawal scoped to one recipient is not a withdrawal of the profile itself. (The subject's
+    // events are handled in order: once the activity withdrawal behind it is done, so is this one.)
+    await withdraw(s.subjectId, 'profile', { recipientId: 'rcp-1' });
+    await db((d) => d.collection('activity').insertOne({ _id: `act-${s.subjectId}`, subjectId: s.subjectId, kind: 'search', at: new Date() } as never));
+    await withdraw(s.subjectId, 'personalization');
+    await waitFor(async () => (await db((d) => d.collection('activity').countDocuments({ subjectId: s.subjectId }))) === 0, { what: 'the activity deletion' });
+    expect((await account())!.profile).toMatchObject({ nickname: 'Lin', accountName: 'withdraw_me' });
+    await withdraw(s.subjectId, 'profile');
+    await waitFor(async () => (await account())!.profile.nickname === undefined, { what: 'the profile erasure' });
+    const after = (await account())!;
+    expect(after.profile).toEqual({ email: 'lin@example.com' });
+    expect(after).not.toHaveProperty('passwordHash');
+    expect(after.status).toBe('active');
+    expect(await db((d) => d.collection('account_names').countDocuments({ subjectId: s.subjectId }))).toBe(0);
+    expect(await db((d) => d.collection('audit').countDocuments({ subjectId: s.subjectId, action: 'profile-erased:consent-withdrawn' }))).toBe(1);
+    // The password no longer signs in; a one-time code still does.
+    const byPassword = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', headers: { 'user-agent': UA }, payload: { phone: s.phone, password: STRONG_PASSWORD, deviceId: 'device-test-0001' } });
+    expect(byPassword.statusCode).toBe(401);
+    const code = await requestCode(app, env, s.phone, 'sign-in');
+    const byCode = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', headers: { 'user-agent': UA }, payload: { phone: s.phone, code, deviceId: 'device-test-0001' } });
+    expect(byCode.statusCode).toBe(200);
+  });
+});
+
 describe('activity logs', () => {
   it('fails closed when the consent service cannot answer, and refuses once the function is shut down', async () => {
     const s = await register(app, env);
-    const res = await req('POST', `/subjects/${s.subjectId}/activity`, s.accessToken, { kind: 'search', query: 'running shoes' });
-    expect(res.statusCode).toBe(503);
+    // A second instance of identity (same database and key) whose consent URL is a closed loopback port.
+    const blind = await startIdentity({ ...env, CONSENT_URL: 'http://127.0.0.1:9' });
+    try {
+      const res = await blind.inject({ method: 'POST', url: `/v1/identity/subjects/${s.subjectId}/activity`, headers: bearer(s.accessToken), payload: { kind: 'search', query: 'running shoes' } });
+      expect(res.statusCode).toBe(503);
+      const profile = await blind.inject({ method: 'PATCH', url: `/v1/identity/subjects/${s.subjectId}/profile`, headers: bearer(s.accessToken), payload: { nickname: 'Unasked' } });
+      expect(profile.statusCode).toBe(503);
+    } finally {
+      await blind.close();
+    }
     expect(await db((d) => d.collection('activity').countDocuments({ subjectId: s.subjectId }))).toBe(0);
+    expect((await db((d) => d.collection('accounts').findOne({ _id: s.subjectId as never })))!.profile).toEqual({});
     const shutdown = createEvent('privacy.function.shutdown', { source: 'retention', payload: { shutdownId: 'sd-1', functionId: 'personalization', title: 'Recommendations', effectiveAt: new Date(Date.now() - 1000).toISOString(), action: 'erase', categories: ['activity-log'] } });
     await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.function.shutdown`, [{ key: shutdown.id, value: JSON.stringify(shutdown) }]);
-    await waitFor(async () => (await req('POST', `/subjects/${s.subjectId}/activity`, s.accessToken, { kind: 'browse', target: 'item-1' })).statusCode === 403, { what: 'the shutdown to apply' });
+    await waitFor(async () => (await req('POST', `/subjects/${s.subjectId}/activity`, s.accessToken, { kind: 'browse', target: 'item-1' })).json().code === 'PIPP_FUNCTION_SHUT_DOWN', { what: 'the shutdown to apply' });
     const refused = await req('POST', `/subjects/${s.subjectId}/activity`, s.accessToken, { kind: 'browse', target: 'item-1' });
     expect(refused.json()).toMatchObject({ code: 'PIPP_FUNCTION_SHUT_DOWN', clause: '2.4.2(5)' });
   });
@@ -175,7 +253,7 @@ describe('activity logs', () => {
 
 describe('erasure participant', () => {
   it('erases or anonymizes everything for the subject, keeps legal holds isolated, ends sessions, replies with counts, idempotently', async () => {
-    const s = await register(app, env, { nickname: 'ToBeErased' });
+    const s = await registerWithProfile({ nickname: 'ToBeErased' });
     await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { accountName: 'erase_me', email: 'erase.me@example.com', postalAddress: '1 Erasure Road' });
     const keep = await register(app, env, { nickname: 'Bystander' });
     const request = (attempt: number) => createEvent('privacy.erasure.requested', {
@@ -190,8 +268,10 @@ describe('erasure participant', () => {
     const topic = `${env.KAFKA_TOPIC_PREFIX}privacy.erasure.requested`;
     await produceRaw(topic, [{ key: s.subjectId, value: JSON.stringify(request(1)) }]);
     const replies = `${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`;
-    const first = await collectMessages(replies, (m) => m.some((x) => x.key === s.subjectId));
-    const reply = JSON.parse(first.find((x) => x.key === s.subjectId)!.value!).payload;
+    // Consent is a participant too and answers on the same topic: identity's own reply is the one here.
+    const identityReplies = (m: Awaited<ReturnType<typeof collectMessages>>) => m.filter((x) => x.key === s.subjectId).map((x) => JSON.parse(x.value!).payload).filter((p) => p.participant === 'identity');
+    const first = await collectMessages(replies, (m) => identityReplies(m).length >= 1);
+    const reply = identityReplies(first)[0];
     expect(reply).toMatchObject({ requestId: 'er-1', participant: 'identity', status: 'completed', attempt: 1 });
     expect(reply.counts.anonymized).toBe(1);
     expect(reply.counts.erased).toBeGreaterThan(0);
@@ -223,8 +303,8 @@ describe('erasure participant', () => {
 
     // Redelivery (attempt 2): the same answer, nothing changed.
     await produceRaw(topic, [{ key: s.subjectId, value: JSON.stringify(request(2)) }]);
-    const second = await collectMessages(replies, (m) => m.filter((x) => x.key === s.subjectId).length >= 2);
-    const replay = second.filter((x) => x.key === s.subjectId).map((x) => JSON.parse(x.value!).payload).find((p) => p.attempt === 2);
+    const second = await collectMessages(replies, (m) => identityReplies(m).length >= 2);
+    const replay = identityReplies(second).find((p) => p.attempt === 2);
     expect(replay.counts).toEqual(reply.counts);
     expect(replay.kept).toEqual(reply.kept);
   });
@@ -248,8 +328,9 @@ describe('erasure participant', () => {
     });
     try {
       await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.requested`, [{ key: s.subjectId, value: JSON.stringify(event) }]);
-      const replies = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => m.some((x) => x.key === s.subjectId));
-      const reply = JSON.parse(replies.find((x) => x.key === s.subjectId)!.value!).payload;
+      const mine = (m: Awaited<ReturnType<typeof collectMessages>>) => m.filter((x) => x.key === s.subjectId).map((x) => JSON.parse(x.value!).payload).filter((p) => p.participant === 'identity');
+      const replies = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => mine(m).length >= 1);
+      const reply = mine(replies)[0];
       expect(failures).toBe(1);
       expect(reply).toMatchObject({ requestId: 'er-half', status: 'completed', counts: { kept: 1 }, kept: [{ category: 'device-info', legalBasis: 'legal-obligation' }] });
     } finally {

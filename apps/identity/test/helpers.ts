@@ -3,7 +3,9 @@
 // collection the service writes (its provider's "sent" record), never from inside the code.
 import { loadConfig } from '@pipp/service-kit';
 import { dropDatabase, isolatedEnv, waitFor, withMongo } from '@pipp/testing';
+import type { FastifyInstance } from 'fastify';
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { buildApp } from '../src/app.js';
 import { ConfigSchema } from '../src/config.js';
 import { parseMobileNumber } from '../src/domain/phone.js';
@@ -35,6 +37,57 @@ export async function startIdentity(env: Record<string, string>): Promise<Identi
 export async function stopIdentity(app: IdentityApp | undefined, env: Record<string, string>) {
   await app?.close();
   if (env.MONGO_DB) await dropDatabase(env.MONGO_DB);
+}
+
+/** The real consent service beside a test's identity instance; see `startWithConsent`. */
+export interface ConsentBeside {
+  app: FastifyInstance & { projection: { subject(id: string): { consents: Map<string, { state: string }> } | undefined } };
+  env: Record<string, string>;
+  /** Waits until consent has recorded `purpose` for the subject in `state` (its events are asynchronous). */
+  until(subjectId: string, purpose: string, state?: 'granted' | 'withdrawn'): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Identity with the real consent service beside it, as deployed: one set of topics (consent records
+ * identity's registrations; identity hears consent's changes), each its own database. Identity
+ * listens on loopback so that consent verifies identity's tokens against identity's JWKS; identity
+ * asks consent for its decisions. Consent is imported by package name (a devDependency; built by
+ * `npx turbo run build`).
+ */
+export async function startWithConsent(extra: Record<string, string> = {}): Promise<{ env: Record<string, string>; app: IdentityApp; consent: ConsentBeside }> {
+  const consentPort = await freePort();
+  const env = identityEnv({ CONSENT_URL: `http://127.0.0.1:${consentPort}`, ...extra });
+  const app = await startIdentity(env);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  const appModule = '@pipp/consent/app';
+  const configModule = '@pipp/consent/config';
+  const { buildApp: buildConsent } = await import(appModule) as { buildApp: (c: unknown) => Promise<ConsentBeside['app']> };
+  const { ConfigSchema: ConsentConfig } = await import(configModule) as { ConfigSchema: Parameters<typeof loadConfig>[0] };
+  const consentEnv = isolatedEnv('consent', {
+    AUTH_JWKS_URL: `http://127.0.0.1:${port}/v1/identity/.well-known/jwks.json`, KAFKA_TOPIC_PREFIX: env.KAFKA_TOPIC_PREFIX!,
+    CONSENT_PSEUDONYM_KEY: 'identity-test-pseudonym-key-0123456789abcdef', PROJECTION_REFRESH_MS: '200',
+  });
+  const consentApp = await buildConsent(loadConfig(ConsentConfig, consentEnv));
+  await consentApp.listen({ host: '127.0.0.1', port: consentPort });
+  return {
+    env, app,
+    consent: {
+      app: consentApp, env: consentEnv,
+      until: async (subjectId, purpose, state = 'granted') => { await waitFor(() => consentApp.projection.subject(subjectId)?.consents.get(purpose)?.state === state, { what: `consent to ${purpose} ${state} for ${subjectId}`, timeoutMs: 45_000 }); },
+      stop: async () => { await consentApp.close(); await dropDatabase(consentEnv.MONGO_DB!); },
+    },
+  };
+}
+
+/** A loopback port free at the time of the call. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** A random valid mainland mobile number in E.164 (+86 13x…). */

@@ -47,6 +47,33 @@ describe('registration', () => {
     expect(JSON.parse(contact.find((x) => x.key === s.subjectId)!.value!).payload.channels).toEqual({ sms: account!.phone, telephone: account!.phone });
   });
 
+  it('announces the profile purpose as granted when the registrant gave a password or nickname, and only then (2.4.1(1)ii)', async () => {
+    const [withPassword, withNickname, bare] = [await register(app, env), await register(app, env, { password: '', nickname: 'Lin' }), await register(app, env, { password: '' })];
+    const msgs = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.subject.registered`, (m) => [withPassword, withNickname, bare].every((s) => m.some((x) => x.key === s.subjectId)));
+    const payloadOf = (subjectId: string) => JSON.parse(msgs.find((x) => x.key === subjectId)!.value!).payload as { grantedPurposes?: string[] };
+    expect(payloadOf(withPassword.subjectId).grantedPurposes).toEqual(['profile']);
+    expect(payloadOf(withNickname.subjectId).grantedPurposes).toEqual(['profile']);
+    expect(payloadOf(bare.subjectId)).not.toHaveProperty('grantedPurposes');
+  });
+
+  it('refuses a nickname or password once the profile function is shut down, and still registers without them (2.4.2(5))', async () => {
+    const ownEnv = identityEnv();
+    const own = await startIdentity(ownEnv);
+    try {
+      const shutdown = createEvent('privacy.function.shutdown', { source: 'retention', payload: { shutdownId: 'sd-profile', functionId: 'profile', title: 'Optional profile', effectiveAt: new Date(Date.now() - 1000).toISOString(), action: 'erase', categories: ['profile', 'credentials'] } });
+      await produceRaw(`${ownEnv.KAFKA_TOPIC_PREFIX}privacy.function.shutdown`, [{ key: shutdown.id, value: JSON.stringify(shutdown) }]);
+      const phone = randomPhone();
+      const attempt = async (extra: Record<string, string>) => own.inject({ method: 'POST', url: '/v1/identity/public/registrations', payload: { phone, code: await requestCode(own, ownEnv, phone, 'register'), policyAcknowledged: { documentId: 'general', version: 1 }, ...extra } });
+      await waitFor(() => withMongo(async (c) => !!await c.db(ownEnv.MONGO_DB).collection('function_shutdowns').findOne({ _id: 'profile' as never })), { what: 'identity to note the shutdown' });
+      for (const extra of [{ nickname: 'Lin' }, { password: STRONG_PASSWORD }] as Record<string, string>[]) {
+        expect((await attempt(extra)).json(), JSON.stringify(extra)).toMatchObject({ code: 'PIPP_FUNCTION_SHUT_DOWN', clause: '2.4.2(5)' });
+      }
+      expect((await attempt({})).statusCode).toBe(201);
+    } finally {
+      await stopIdentity(own, ownEnv);
+    }
+  });
+
   it('refuses malformed numbers, bad codes, weak passwords, stale policies and hostile bodies with a 4xx and stores nothing', async () => {
     const phone = randomPhone();
     const before = await db((d) => d.collection('accounts').countDocuments());

@@ -14,8 +14,10 @@ const KEY_CONCURRENCY = 16;
 
 /**
  * Records what registration implies (policy preamble, 2.1.1): the acknowledgment of the policy version
- * shown to the registrant (an express acceptance), and a grant of every basic purpose the policy says
- * must be authorised to use the basic functions. Idempotent: the record ids derive from the subject.
+ * shown to the registrant (an express acceptance), a grant of every basic purpose the policy says
+ * must be authorised to use the basic functions, and an express grant of each additional purpose the
+ * registrant granted by giving its optional information (`grantedPurposes`, 2.4.1(1)ii; unknown or
+ * inactive purposes are skipped). Idempotent: the record ids derive from the subject.
  */
 export async function recordRegistration(app: FastifyInstance, event: EventEnvelope<'privacy.subject.registered'>): Promise<void> {
   await app.stateReady;
@@ -29,12 +31,18 @@ export async function recordRegistration(app: FastifyInstance, event: EventEnvel
     channel: 'registration', policyVersion: generalVersion, categories: [], actor: { role: 'subject' }, at,
     noticeText: `Registration: read and acknowledged version ${version} of the ${documentId} policy (policy preamble).`,
   });
+  const granted = new Set(event.payload.grantedPurposes ?? []);
   for (const purpose of app.projection.purposes.values()) {
-    if (!purpose.grantedAtRegistration || purpose.status !== 'active') continue;
+    if (purpose.status !== 'active') continue;
+    let noticeText: string;
+    if (purpose.grantedAtRegistration) {
+      noticeText = `Registration: by acknowledging version ${version} of the ${documentId} policy you authorise "${purpose.title}", which the basic functions need: ${purpose.why} (policy 2.1.1).`;
+    } else if (granted.has(purpose.id) && purpose.kind === 'additional') {
+      noticeText = `Registration: by giving optional information you authorise "${purpose.title}": ${purpose.why}. You can withdraw at any time, as easily as you agreed.`;
+    } else continue;
     await app.ledger.append(subjectId, {
       id: `reg-${app.ledger.keyedId(`${subjectId}\u0000registration`)}-${purpose.id}`, kind: 'purpose', purpose: purpose.id, state: 'granted', consentType: 'express',
-      channel: 'registration', policyVersion: generalVersion, categories: purpose.categories, actor: { role: 'subject' }, at,
-      noticeText: `Registration: by acknowledging version ${version} of the ${documentId} policy you authorise "${purpose.title}", which the basic functions need: ${purpose.why} (policy 2.1.1).`,
+      channel: 'registration', policyVersion: generalVersion, categories: purpose.categories, actor: { role: 'subject' }, at, noticeText,
     });
   }
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../plugins/keys.js';
+import { CONTACT_FIELDS, PROFILE_FIELDS } from '../plugins/models.js';
 import { erasureDeletions, handleErasure } from './erasure.js';
 import { handleSweep } from './sweep.js';
 
@@ -10,7 +11,8 @@ import { handleSweep } from './sweep.js';
  * - `privacy.policy.published` → the current version of each policy document (registration
  *   acknowledges it, preamble);
  * - `privacy.consent.changed` → a withdrawn `personalization` consent deletes the subject's activity
- *   log (policy 2.4.1(2), 2.1.2; PIPL art. 47(1)(3): delete when consent is withdrawn);
+ *   log (policy 2.4.1(2), 2.1.2; PIPL art. 47(1)(3): delete when consent is withdrawn); a withdrawn
+ *   `profile` consent erases the optional profile (2.4.1(1)ii; `eraseOptionalProfile`);
  * - `privacy.function.shutdown` → stop collecting for that function at once (policy 2.4.2(5));
  * - `privacy.erasure.requested` → the erasure participant (events/erasure.ts);
  * - `privacy.retention.sweep-requested` → the retention sweep participant (events/sweep.ts).
@@ -33,10 +35,14 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
     name: 'consent',
     handlers: {
       'privacy.consent.changed': async (event) => {
-        const { subjectId, purpose, state } = event.payload;
-        if (purpose !== 'personalization' || state !== 'withdrawn') return;
-        const res = await m.activity.deleteMany({ subjectId });
-        if (res.deletedCount) await app.audit.record(null, subjectId, 'activity-deleted:consent-withdrawn', ['activity-log']);
+        const { subjectId, purpose, state, scope } = event.payload;
+        if (state !== 'withdrawn') return;
+        if (purpose === 'personalization') {
+          const res = await m.activity.deleteMany({ subjectId });
+          if (res.deletedCount) await app.audit.record(null, subjectId, 'activity-deleted:consent-withdrawn', ['activity-log']);
+        } else if (purpose === 'profile' && !scope) {
+          await eraseOptionalProfile(app, subjectId);
+        }
       },
       'privacy.function.shutdown': async (event) => {
         const { functionId, shutdownId, effectiveAt, title } = event.payload;
@@ -58,3 +64,23 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
     },
   });
 }, { name: 'identity-events', dependencies: ['identity-models', 'identity-sessions', 'identity-audit'] });
+
+/**
+ * Erases the optional profile after the subject withdrew the `profile` consent (policy 2.4.1(1)ii,
+ * 2.1.2; PIPL art. 47(1)(3)): the profile fields that are not contact channels (nickname, picture,
+ * account name and its reservation, bio, gender, birth date) and the login password. Contact channels
+ * stay (they serve the basic notices, 5.4.2), and so does the account: the subject signs in with a
+ * one-time code. Audited with the names of what was erased; a repeat finds nothing and does nothing.
+ */
+export async function eraseOptionalProfile(app: FastifyInstance, subjectId: string): Promise<void> {
+  const m = app.models;
+  const account = await m.accounts.findOne({ _id: subjectId, status: 'active' }).select('+passwordHash').lean();
+  if (!account) return;
+  const fields = PROFILE_FIELDS.filter((f) => !CONTACT_FIELDS.includes(f) && account.profile?.[f] !== undefined && account.profile?.[f] !== null);
+  const unset: Record<string, ''> = Object.fromEntries(fields.map((f) => [`profile.${f}`, '']));
+  if (account.passwordHash) Object.assign(unset, { passwordHash: '', passwordSetAt: '' });
+  if (!Object.keys(unset).length) return;
+  if (fields.includes('accountName')) await m.accountNames.deleteMany({ subjectId });
+  await m.accounts.updateOne({ _id: subjectId, status: 'active' }, { $unset: unset, $set: { updatedAt: new Date() } });
+  await app.audit.record(null, subjectId, 'profile-erased:consent-withdrawn', [...fields, ...(account.passwordHash ? ['password'] : [])]);
+}

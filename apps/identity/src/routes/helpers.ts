@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { parseMobileNumber } from '../domain/phone.js';
 import { IdentityErrors } from '../errors.js';
@@ -15,4 +16,20 @@ export function requirePhone(input: string, config: Config, field = 'phone'): st
     throw IdentityErrors.invalidPhone(`${field}: ${parsed.reason}`, { clause: '2.4.1(1)i', details: [{ path: `/body/${field}`, message: parsed.reason }] });
   }
   return parsed.e164;
+}
+
+/**
+ * Refuses to store optional profile information of a subject (policy 2.4.1(1)ii: picture, account name,
+ * nickname, login password …) unless the consent service allows purpose `profile` for `categories`
+ * now (decision API through @pipp/consent-client; a registrant who gave a nickname or password granted
+ * it then). Removing such information never needs consent.
+ * @throws PIPP_CONSENT_REQUIRED (403, clause 2.4.1(1)ii, or VI while a rights-restricting policy update
+ * awaits the subject's acceptance); PIPP_FUNCTION_SHUT_DOWN (403, 2.4.2(5)); PIPP_UNAVAILABLE (503)
+ * when consent cannot answer (fails closed).
+ */
+export async function requireProfileConsent(app: FastifyInstance, subjectId: string, categories: ('profile' | 'credentials')[]): Promise<void> {
+  const decision = await app.consent.decide({ subjectId, service: 'identity', purpose: 'profile', categories, functionId: 'profile' });
+  if (decision.allowed) return;
+  if (decision.clause === '2.4.2(5)') throw IdentityErrors.functionShutDown(decision.reason, { clause: '2.4.2(5)' });
+  throw IdentityErrors.consentRequired(`Optional profile information is kept only with your consent to the optional profile: ${decision.reason}`, { clause: decision.clause === 'VI' ? 'VI' : '2.4.1(1)ii' });
 }

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { ChannelSchema, RecordId, SubjectId, Timestamp } from '../common.js';
+import { ChannelSchema, PurposeId, RecordId, SubjectId, Timestamp } from '../common.js';
 import { defineEvent } from './define.js';
 
 /** Events produced by the identity service. */
@@ -7,6 +7,9 @@ export const identityEvents = {
   /**
    * A data subject registered with a verified mobile number (policy 2.4.1(1)i) and acknowledged the
    * policy version shown to them (preamble); the consent service records the acknowledgment.
+   * `grantedPurposes`: additional purposes the registrant granted expressly at registration by giving
+   * the optional information they need (`profile`: a nickname or login password, 2.4.1(1)ii); consent
+   * records each as an express grant on the registration channel. Absent when none.
    */
   'privacy.subject.registered': defineEvent({
     version: 1,
@@ -20,6 +23,7 @@ export const identityEvents = {
         documentId: RecordId,
         version: Type.Integer({ minimum: 1 }),
       }, { additionalProperties: false }),
+      grantedPurposes: Type.Optional(Type.Array(PurposeId, { minItems: 1, maxItems: 16, uniqueItems: true })),
     }, { additionalProperties: false }),
   }),
 

@@ -4,7 +4,7 @@ import type { Config } from '../../config.js';
 import { judgePassword } from '../../domain/password.js';
 import { IdentityErrors } from '../../errors.js';
 import { CodeInput, errors, PasswordInput, PhoneInput, SubjectIdParam, TokenPairSchema } from '../../schemas.js';
-import { requirePhone } from '../helpers.js';
+import { requirePhone, requireProfileConsent } from '../helpers.js';
 
 /**
  * Passwords (policy 2.4.1(1)ii optional login password; 5.4.1 complex passwords):
@@ -14,8 +14,10 @@ import { requirePhone } from '../helpers.js';
  * - `PUT /v1/identity/subjects/:subjectId/password` (the subject): change or set the password after
  *   re-authentication (the current password, or a `reauth` code when none is set). Every session ends
  *   (`privacy.session.revoked`, password-changed) and a new one starts: 200 with its tokens.
+ * Storing a password needs the subject's consent to purpose `profile` (the login password is optional
+ * profile information, 2.4.1(1)ii): 403 PIPP_CONSENT_REQUIRED otherwise, 503 when consent cannot answer.
  * Errors: 400 PIPP_WEAK_PASSWORD (clause 5.4.1, with suggestions), 400 PIPP_INVALID_CODE,
- * 403 PIPP_REAUTH_REQUIRED.
+ * 403 PIPP_REAUTH_REQUIRED, 403 PIPP_CONSENT_REQUIRED.
  */
 const passwordRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, opts) => {
   const { config } = opts;
@@ -39,12 +41,15 @@ const passwordRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     schema: {
       tags: ['passwords'], summary: 'Reset the password with a one-time code',
       body: Type.Object({ phone: PhoneInput, code: CodeInput, newPassword: PasswordInput }, { additionalProperties: false }),
-      response: { 204: Type.Null(), ...errors(400, 415, 429, 503) },
+      response: { 204: Type.Null(), ...errors(400, 403, 415, 429, 503) },
     },
   }, async (request, reply) => {
     const phone = requirePhone(request.body.phone, config);
     judge(request.body.newPassword, [phone, phone.slice(-11)]);
     if (!await app.security.verifyCode(phone, 'password-reset', request.body.code)) throw IdentityErrors.invalidCode();
+    // Only the number's holder gets here (the code): telling them its account needs consent reveals nothing new.
+    const holder = await app.models.accounts.findOne({ phone, status: 'active' }, { _id: 1 }).lean();
+    if (holder) await requireProfileConsent(app, holder._id, ['credentials']);
     const hash = await app.passwords.hash(request.body.newPassword);
     const account = await app.models.accounts.findOneAndUpdate(
       { phone, status: 'active' },
@@ -64,13 +69,14 @@ const passwordRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
       tags: ['passwords'], summary: 'Change or set the password (re-authentication required)', security: [{ bearer: [] }],
       params: SubjectIdParam,
       body: Type.Object({ currentPassword: Type.Optional(PasswordInput), code: Type.Optional(CodeInput), newPassword: PasswordInput }, { additionalProperties: false }),
-      response: { 200: TokenPairSchema, ...errors(400, 401, 403, 404, 415, 429) },
+      response: { 200: TokenPairSchema, ...errors(400, 401, 403, 404, 415, 429, 503) },
     },
   }, async (request) => {
     const { subjectId } = request.params;
     const account = await app.models.accounts.findOne({ _id: subjectId, status: 'active' }).select('+passwordHash').lean();
     if (!account) throw IdentityErrors.notFound('No such account');
     judge(request.body.newPassword, [account.phone, account.phone.slice(-11), account.profile?.nickname ?? '', account.profile?.accountName ?? '']);
+    await requireProfileConsent(app, subjectId, ['credentials']);
     await reauthenticate(app, account, request.body);
     await app.models.accounts.updateOne({ _id: subjectId }, { $set: { passwordHash: await app.passwords.hash(request.body.newPassword), passwordSetAt: new Date(), mustResetPassword: false, updatedAt: new Date() } });
     await app.sessions.revokeAll(subjectId, 'password-changed');

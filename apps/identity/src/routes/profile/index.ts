@@ -7,8 +7,11 @@ import { accountNameKey, normalizeAccountName, normalizeText, planProfileUpdate,
 import { IdentityErrors } from '../../errors.js';
 import { CONTACT_FIELDS, PROFILE_FIELDS, type Account } from '../../plugins/models.js';
 import { errors, SubjectIdParam } from '../../schemas.js';
+import { requireProfileConsent } from '../helpers.js';
 
-const nullable = (s: ReturnType<typeof Type.String>) => Type.Optional(Type.Union([s, Type.Null()]));
+// Null first: the kit's ajv coerces types, and tried first, the string branch took a null as "" (a
+// removal then failed as an empty value). An empty string now removes the field too.
+const nullable = (s: ReturnType<typeof Type.String>) => Type.Optional(Type.Union([Type.Null(), s]));
 
 /** Each optional profile field: a string sets or corrects it, null removes it (policy 2.4.1(1)ii, 4.1). */
 export const ProfilePatchSchema = Type.Object({
@@ -108,9 +111,12 @@ export async function applyProfilePatch(app: FastifyInstance, request: import('f
  * Profile (policy 2.4.1(1)ii optional information; 4.1 / 4.1.2 query, correct, supplement):
  * - `GET /v1/identity/subjects/:subjectId/profile`: the subject, or an operator/DPO (audited).
  * - `PATCH …/profile`: each field set, corrected or removed (null); names NFC-normalized, control
- *   characters refused. Removing the phone number: 409 PIPP_REQUIRED_DATA (clause 2.4.1(1)i: only by
- *   closing the account); changing it goes through the phone-change flow. The subject, or an
- *   operator/DPO correcting on their behalf (audited with the `x-pipp-reason` header).
+ *   characters refused. Setting a field other than a contact channel needs the subject's consent to
+ *   purpose `profile` (403 PIPP_CONSENT_REQUIRED, clause 2.4.1(1)ii, storing nothing; 503 when consent
+ *   cannot answer); removing never does, nor do contact channels (they serve the basic notices,
+ *   5.4.2). Removing the phone number: 409 PIPP_REQUIRED_DATA (clause 2.4.1(1)i: only by closing the
+ *   account); changing it goes through the phone-change flow. The subject, or an operator/DPO
+ *   correcting on their behalf (audited with the `x-pipp-reason` header).
  */
 const profileRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app) => {
   const load = async (subjectId: string) => {
@@ -130,7 +136,7 @@ const profileRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app)
 
   app.patch('/subjects/:subjectId/profile', {
     preHandler: app.requireSubject(),
-    schema: { tags: ['profile'], summary: 'Correct, supplement or remove profile fields', security: [{ bearer: [] }], params: SubjectIdParam, body: ProfilePatchSchema, response: { 200: ProfileView, ...errors(400, 401, 403, 404, 409, 415) } },
+    schema: { tags: ['profile'], summary: 'Correct, supplement or remove profile fields', security: [{ bearer: [] }], params: SubjectIdParam, body: ProfilePatchSchema, response: { 200: ProfileView, ...errors(400, 401, 403, 404, 409, 415, 503) } },
   }, async (request) => {
     if (request.body.phone === null) {
       throw IdentityErrors.requiredData('The mobile number is required for an account; it can be changed, or removed only by closing the account', { clause: '2.4.1(1)i', details: [{ path: '/body/phone', message: 'required data cannot be removed' }] });
@@ -140,6 +146,7 @@ const profileRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app)
     }
     const patch = validatePatch(request.body as Record<string, string | null | undefined>);
     const a = await load(request.params.subjectId);
+    if (Object.entries(patch).some(([f, v]) => v !== null && !(CONTACT_FIELDS as string[]).includes(f))) await requireProfileConsent(app, a._id, ['profile']);
     await applyProfilePatch(app, request, a, patch);
     return profileView(await load(a._id));
   });

@@ -13,7 +13,10 @@ import { requirePhone } from '../helpers.js';
  * `POST /v1/identity/public/registrations` (anonymous): creates a data subject's account from a mobile
  * number proven by a one-time code (policy 2.4.1(1)i), with the policy version the registrant was
  * shown and acknowledged (preamble; announced as `privacy.subject.registered` so consent records it),
- * an optional password (2.4.1(1)ii, judged by strength, 5.4.1) and nickname. Returns 201 with tokens.
+ * an optional password (2.4.1(1)ii, judged by strength, 5.4.1) and nickname. Giving either grants the
+ * additional `profile` purpose expressly (the event's `grantedPurposes`; consent records the grant, and
+ * a later withdrawal erases them); once the `profile` function is shut down they are refused (403
+ * PIPP_FUNCTION_SHUT_DOWN, clause 2.4.2(5)). Returns 201 with tokens.
  * Errors: 400 PIPP_INVALID_PHONE / PIPP_INVALID_CODE (same for every number) / PIPP_WEAK_PASSWORD;
  * 409 PIPP_POLICY_VERSION_STALE (clause preamble); 409 PIPP_ALREADY_REGISTERED, only once the code
  * proved the caller holds the number. Concurrent registrations of one number make one account (unique
@@ -52,6 +55,10 @@ const registrationRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async 
       const verdict = judgePassword(body.password, { minScore: config.PASSWORD_MIN_SCORE, minLength: config.PASSWORD_MIN_LENGTH, userInputs: [phone, phone.slice(-11), nickname ?? ''] });
       if (!verdict.ok) throw IdentityErrors.weakPassword(verdict.reason, { clause: '5.4.1', details: [{ path: '/body/password', message: [verdict.reason, ...verdict.suggestions].join(' ') }] });
     }
+    if (nickname !== undefined || body.password !== undefined) {
+      const shut = await app.models.shutdowns.findOne({ _id: 'profile', effectiveAt: { $lte: new Date() } }).lean();
+      if (shut) throw IdentityErrors.functionShutDown(`Optional profile information is no longer collected (${shut.title}); register without a nickname or password`, { clause: '2.4.2(5)' });
+    }
     if (!await app.security.verifyCode(phone, 'register', body.code)) throw IdentityErrors.invalidCode();
 
     const now = new Date();
@@ -66,7 +73,8 @@ const registrationRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async 
       }, [
         app.outbox.entry('privacy.subject.registered', {
           subject: subjectId,
-          payload: { subjectId, registeredAt: now.toISOString(), policyAcknowledged: body.policyAcknowledged },
+          // Giving the optional information is the registrant's express grant of the `profile` purpose (2.4.1(1)ii).
+          payload: { subjectId, registeredAt: now.toISOString(), policyAcknowledged: body.policyAcknowledged, ...(nickname || passwordHash ? { grantedPurposes: ['profile'] } : {}) },
         }),
         app.outbox.entry('privacy.subject.contact-changed', {
           subject: subjectId,
