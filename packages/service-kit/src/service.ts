@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { EventType, ServiceName } from '@pipp/contracts';
 import type { TObject, Static } from '@sinclair/typebox';
+import AjvCompiler from '@fastify/ajv-compiler';
 import closeWithGrace from 'close-with-grace';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -27,6 +28,20 @@ declare module 'fastify' {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const validators = AjvCompiler();
+/**
+ * Fastify's own validator (ajv through @fastify/ajv-compiler), with type coercion only where the
+ * values arrive as text: query strings, path parameters and headers. A JSON body has types, and is
+ * validated as sent: coerced, `false` or `0` became `null` and removed a nullable field, `["x"]`
+ * passed where a string was due (then a 500), and `123` was stored as "123".
+ */
+const strictBodies: typeof validators = (externalSchemas, options) => {
+  const lenient = validators(externalSchemas, options);
+  const ajvOptions = (options ?? {}) as { customOptions?: AjvCompiler.Options };
+  const strict = validators(externalSchemas, { ...ajvOptions, customOptions: { ...ajvOptions.customOptions, coerceTypes: false } });
+  return (route) => (route.httpPart === 'body' ? strict(route) : lenient(route));
+};
 
 /** A Fastify instance with the TypeBox type provider: what every service builds on. */
 export type App = ReturnType<typeof createFastify>;
@@ -74,6 +89,7 @@ export function createFastify(opts: {
       return sendError(reply, Errors.badRequest(error.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed (invalid percent-encoding)' : 'The request is malformed'));
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    schemaController: { compilersFactory: { buildValidator: strictBodies } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Callback-style hooks (not async) on every request: no promise and microtask per hook.
   app.addHook('onRequest', (request, reply, done) => {

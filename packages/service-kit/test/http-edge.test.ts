@@ -23,6 +23,12 @@ beforeAll(async () => {
   app.post('/states', {
     schema: { body: Type.Object({ state: Type.Union([Type.Literal('granted'), Type.Literal('withdrawn')]), kind: Type.Literal('purpose') }, { additionalProperties: false }) },
   }, async () => ({}));
+  app.patch('/typed', {
+    schema: {
+      body: Type.Object({ note: Type.Optional(Type.Union([Type.Null(), Type.String()])), count: Type.Optional(Type.Integer()) }, { additionalProperties: false }),
+      querystring: Type.Object({ n: Type.Optional(Type.Integer()), tags: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false }),
+    },
+  }, async (request) => ({ body: request.body, query: request.query }));
   app.get('/boom', async () => { throw new Error('database password is hunter2 at 10.0.0.5'); });
   app.get('/items/:id', async () => ({}));
   app.get('/refused', async () => { throw Errors.forbidden('Sharing needs your consent', { clause: '3.1.2' }); });
@@ -75,6 +81,20 @@ describe('one error shape', () => {
       expect(res.statusCode, payload).toBe(400);
       expect(isErrorShape(res.json()), payload).toBe(true);
     }
+  });
+
+  it('validates a JSON body as sent, without type coercion; query strings are still read as numbers and lists', async () => {
+    const patch = (payload: unknown, query = '') => app.inject({ method: 'PATCH', url: `/typed${query}`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+    // Each of these was coerced before: false, 0 and "" to null (a removal), ["x"] to a string, "5" to 5, 123 to "123".
+    for (const payload of [{ note: false }, { note: 0 }, { note: ['x'] }, { note: 123 }, { note: true }, { count: '5' }, { count: [5] }]) {
+      const res = await patch(payload);
+      expect(res.statusCode, JSON.stringify(payload)).toBe(400);
+      expect(isErrorShape(res.json())).toBe(true);
+    }
+    expect((await patch({ note: null, count: 5 })).json()).toEqual({ body: { note: null, count: 5 }, query: {} });
+    expect((await patch({ note: '' })).json().body).toEqual({ note: '' });
+    expect((await patch({}, '?n=7&tags=a')).json().query).toEqual({ n: 7, tags: ['a'] });
+    expect((await patch({}, '?n=seven')).statusCode).toBe(400);
   });
 
   it('answers malformed JSON, empty bodies, oversized bodies and other media types with a 4xx', async () => {
