@@ -90,6 +90,36 @@ describe('profile and account settings', () => {
     expect((await account()).profile).toEqual({ nickname: 'Lin' });
   });
 
+  it('does not store profile data or a password whose consent check came before a withdrawal that erased the profile (2.4.1(1)ii)', async () => {
+    const s = await registerWithProfile({ nickname: 'Lin' });
+    const { eraseOptionalProfile } = await import('../src/events/index.js');
+    // The withdrawal's erasure lands between each request's consent check (allowed) and its write.
+    const decide = app.consent.decide.bind(app.consent);
+    const spy = vi.spyOn(app.consent, 'decide').mockImplementation(async (req) => {
+      const decision = await decide(req);
+      await eraseOptionalProfile(app, s.subjectId);
+      return decision;
+    });
+    try {
+      const patch = await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { bio: 'likes tea', accountName: 'late_writer' });
+      expect(patch.json()).toMatchObject({ code: 'PIPP_CONSENT_REQUIRED', clause: '2.4.1(1)ii' });
+      const since = new Date();
+      expect((await req('POST', `/subjects/${s.subjectId}/reauth-codes`, s.accessToken, {})).statusCode).toBe(202);
+      const reauth = await latestCode(env, s.phone, since);
+      const put = await req('PUT', `/subjects/${s.subjectId}/password`, s.accessToken, { code: reauth, newPassword: 'amber-glacier-whistles-at-dawn-42' });
+      expect(put.json()).toMatchObject({ code: 'PIPP_CONSENT_REQUIRED', clause: '2.4.1(1)ii' });
+      const code = await requestCode(app, env, s.phone, 'password-reset');
+      const reset = await app.inject({ method: 'POST', url: '/v1/identity/public/password-reset', payload: { phone: s.phone, code, newPassword: 'sapphire-tunnel-orchestra-1987' } });
+      expect(reset.json()).toMatchObject({ code: 'PIPP_CONSENT_REQUIRED', clause: '2.4.1(1)ii' });
+    } finally {
+      spy.mockRestore();
+    }
+    const account = (await db((d) => d.collection('accounts').findOne({ _id: s.subjectId as never })))!;
+    expect(account.profile).toEqual({});
+    expect(account).not.toHaveProperty('passwordHash');
+    expect(await db((d) => d.collection('account_names').countDocuments({ subjectId: s.subjectId }))).toBe(0);
+  });
+
   it('exports everything identity holds about the subject as JSON, without secrets', async () => {
     const s = await register(app, env, { nickname: 'Exporter' });
     const res = await req('GET', `/subjects/${s.subjectId}/export`, s.accessToken);

@@ -70,17 +70,23 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
  * 2.1.2; PIPL art. 47(1)(3)): the profile fields that are not contact channels (nickname, picture,
  * account name and its reservation, bio, gender, birth date) and the login password. Contact channels
  * stay (they serve the basic notices, 5.4.2), and so does the account: the subject signs in with a
- * one-time code. Audited with the names of what was erased; a repeat finds nothing and does nothing.
+ * one-time code. Every such field is removed, whatever a read saw (a write may have landed since), and
+ * `profileErasedAt` is set, so that a profile write whose consent check came before this one does not
+ * land after it (the write is conditional on it). Audited with the names of what was there.
  */
 export async function eraseOptionalProfile(app: FastifyInstance, subjectId: string): Promise<void> {
   const m = app.models;
-  const account = await m.accounts.findOne({ _id: subjectId, status: 'active' }).select('+passwordHash').lean();
-  if (!account) return;
-  const fields = PROFILE_FIELDS.filter((f) => !CONTACT_FIELDS.includes(f) && account.profile?.[f] !== undefined && account.profile?.[f] !== null);
-  const unset: Record<string, ''> = Object.fromEntries(fields.map((f) => [`profile.${f}`, '']));
-  if (account.passwordHash) Object.assign(unset, { passwordHash: '', passwordSetAt: '' });
-  if (!Object.keys(unset).length) return;
-  if (fields.includes('accountName')) await m.accountNames.deleteMany({ subjectId });
-  await m.accounts.updateOne({ _id: subjectId, status: 'active' }, { $unset: unset, $set: { updatedAt: new Date() } });
-  await app.audit.record(null, subjectId, 'profile-erased:consent-withdrawn', [...fields, ...(account.passwordHash ? ['password'] : [])]);
+  const optional = PROFILE_FIELDS.filter((f) => !CONTACT_FIELDS.includes(f));
+  await app.outbox.withDocument(m.accounts, subjectId, async () => {
+    const account = await m.accounts.findOne({ _id: subjectId, status: 'active' }).select('+passwordHash').lean();
+    if (!account) return;
+    const now = new Date();
+    await m.accountNames.deleteMany({ subjectId });
+    await m.accounts.updateOne({ _id: subjectId, status: 'active' }, {
+      $unset: Object.fromEntries([...optional.map((f) => `profile.${f}`), 'passwordHash', 'passwordSetAt'].map((k) => [k, ''])),
+      $set: { updatedAt: now, profileErasedAt: now },
+    });
+    const erased = [...optional.filter((f) => account.profile?.[f] !== undefined && account.profile?.[f] !== null), ...(account.passwordHash ? ['password'] : [])];
+    if (erased.length) await app.audit.record(null, subjectId, 'profile-erased:consent-withdrawn', erased);
+  });
 }

@@ -44,6 +44,8 @@ export interface Account {
   createdAt: Date;
   updatedAt: Date;
   erasedAt?: Date;
+  /** When a withdrawal of the `profile` consent last erased the optional profile: a write of profile data read before it must not land (policy 2.4.1(1)ii). */
+  profileErasedAt?: Date;
 }
 
 /** A staff account (operator or DPO): not a data subject; same sign-in rules, separate namespace. */
@@ -234,6 +236,7 @@ function build(app: FastifyInstance) {
     createdAt: Date,
     updatedAt: Date,
     erasedAt: Date,
+    profileErasedAt: Date,
   }, { collection: 'accounts', versionKey: false, minimize: false }).index({ phone: 1 }, { unique: true }).plugin(outboxPlugin)));
 
   const accountNames = m<{ _id: string; subjectId: string }>('AccountName', new Schema({ _id: String, subjectId: String }, { collection: 'account_names', versionKey: false }).index({ subjectId: 1 }));

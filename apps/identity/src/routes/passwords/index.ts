@@ -48,14 +48,16 @@ const passwordRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     judge(request.body.newPassword, [phone, phone.slice(-11)]);
     if (!await app.security.verifyCode(phone, 'password-reset', request.body.code)) throw IdentityErrors.invalidCode();
     // Only the number's holder gets here (the code): telling them its account needs consent reveals nothing new.
-    const holder = await app.models.accounts.findOne({ phone, status: 'active' }, { _id: 1 }).lean();
+    const holder = await app.models.accounts.findOne({ phone, status: 'active' }, { _id: 1, profileErasedAt: 1 }).lean();
     if (holder) await requireProfileConsent(app, holder._id, ['credentials']);
     const hash = await app.passwords.hash(request.body.newPassword);
+    // Not onto a profile a withdrawal of the consent erased since the check (see eraseOptionalProfile).
     const account = await app.models.accounts.findOneAndUpdate(
-      { phone, status: 'active' },
+      { phone, status: 'active', profileErasedAt: holder?.profileErasedAt ?? null },
       { $set: { passwordHash: hash, passwordSetAt: new Date(), mustResetPassword: false, updatedAt: new Date() } },
       { new: true },
     ).select('+passwordHash +_outbox').lean();
+    if (holder && !account) throw IdentityErrors.consentRequired('Your consent to the optional profile was withdrawn meanwhile; the password was not stored', { clause: '2.4.1(1)ii' });
     if (account) {
       await app.sessions.revokeAll(account._id, 'password-changed');
       await app.audit.record(request, account._id, 'password-reset', ['password'], { role: 'subject', id: account._id });
@@ -78,7 +80,10 @@ const passwordRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     judge(request.body.newPassword, [account.phone, account.phone.slice(-11), account.profile?.nickname ?? '', account.profile?.accountName ?? '']);
     await requireProfileConsent(app, subjectId, ['credentials']);
     await reauthenticate(app, account, request.body);
-    await app.models.accounts.updateOne({ _id: subjectId }, { $set: { passwordHash: await app.passwords.hash(request.body.newPassword), passwordSetAt: new Date(), mustResetPassword: false, updatedAt: new Date() } });
+    const hash = await app.passwords.hash(request.body.newPassword);
+    // Not onto a profile a withdrawal of the consent erased since the check (see eraseOptionalProfile).
+    const stored = await app.models.accounts.updateOne({ _id: subjectId, status: 'active', profileErasedAt: account.profileErasedAt ?? null }, { $set: { passwordHash: hash, passwordSetAt: new Date(), mustResetPassword: false, updatedAt: new Date() } });
+    if (!stored.matchedCount) throw IdentityErrors.consentRequired('Your consent to the optional profile was withdrawn meanwhile; the password was not stored', { clause: '2.4.1(1)ii' });
     await app.sessions.revokeAll(subjectId, 'password-changed');
     await app.audit.record(request, subjectId, 'password-changed', ['password']);
     const assessed = await app.devices.assess(subjectId, app.devices.signals(request));

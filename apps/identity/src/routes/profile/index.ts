@@ -9,9 +9,7 @@ import { CONTACT_FIELDS, PROFILE_FIELDS, type Account } from '../../plugins/mode
 import { errors, SubjectIdParam } from '../../schemas.js';
 import { requireProfileConsent } from '../helpers.js';
 
-// Null first: the kit's ajv coerces types, and tried first, the string branch took a null as "" (a
-// removal then failed as an empty value). An empty string now removes the field too.
-const nullable = (s: ReturnType<typeof Type.String>) => Type.Optional(Type.Union([Type.Null(), s]));
+const nullable = (s: ReturnType<typeof Type.String>) => Type.Optional(Type.Union([s, Type.Null()]));
 
 /** Each optional profile field: a string sets or corrects it, null removes it (policy 2.4.1(1)ii, 4.1). */
 export const ProfilePatchSchema = Type.Object({
@@ -75,7 +73,9 @@ function validatePatch(patch: Record<string, string | null | undefined>): Record
  * Applies a profile patch to an account: reserves a new account name (unique ignoring case), writes
  * the change with a `privacy.subject.contact-changed` event when a contact channel changed (same
  * document, outbox), records an audit entry with the changed field names. Returns the changed fields.
- * @throws PIPP_ACCOUNT_NAME_TAKEN (409).
+ * The write lands only on the account as read (see `eraseOptionalProfile`).
+ * @throws PIPP_ACCOUNT_NAME_TAKEN (409); PIPP_CONSENT_REQUIRED (403) when the patch sets optional
+ * profile data and a withdrawal of the profile consent erased the profile after `account` was read.
  */
 export async function applyProfilePatch(app: FastifyInstance, request: import('fastify').FastifyRequest, account: Account, patch: Record<string, string | null>) {
   const plan = planProfileUpdate(account.profile as Record<string, string | undefined>, patch);
@@ -96,9 +96,18 @@ export async function applyProfilePatch(app: FastifyInstance, request: import('f
   const contactChanged = plan.changed.some((f) => (CONTACT_FIELDS as string[]).includes(f));
   const update: Record<string, unknown> = { $set: { ...plan.set, updatedAt: new Date() } };
   if (Object.keys(plan.unset).length) update.$unset = plan.unset;
-  await app.outbox.update(app.models.accounts, { _id: account._id, status: 'active' }, update, contactChanged ? [
+  // Optional profile data lands only on the account as read: a withdrawal of the profile consent
+  // that erased the profile meanwhile wins (its consent check may have come before the withdrawal).
+  const addsOptional = plan.changed.some((f) => patch[f] !== null && !(CONTACT_FIELDS as string[]).includes(f));
+  const filter = { _id: account._id, status: 'active', ...(addsOptional ? { profileErasedAt: account.profileErasedAt ?? null } : {}) };
+  const written = await app.outbox.update(app.models.accounts, filter, update, contactChanged ? [
     app.outbox.entry('privacy.subject.contact-changed', { subject: account._id, payload: { subjectId: account._id, channels: contactChannels(account.phone, nextProfile) } }),
   ] : []);
+  if (!written) {
+    if (newName) await names.deleteOne({ _id: accountNameKey(newName), subjectId: account._id });
+    if (!addsOptional) throw IdentityErrors.notFound('No such account');
+    throw IdentityErrors.consentRequired('Your consent to the optional profile was withdrawn meanwhile; nothing was stored', { clause: '2.4.1(1)ii' });
+  }
   const oldName = account.profile?.accountName;
   if (oldName && plan.changed.includes('accountName') && accountNameKey(oldName) !== (newName ? accountNameKey(newName) : '')) {
     await names.deleteOne({ _id: accountNameKey(oldName), subjectId: account._id });
