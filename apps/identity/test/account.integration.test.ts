@@ -97,7 +97,7 @@ describe('profile and account settings', () => {
     const decide = app.consent.decide.bind(app.consent);
     const spy = vi.spyOn(app.consent, 'decide').mockImplementation(async (req) => {
       const decision = await decide(req);
-      await eraseOptionalProfile(app, s.subjectId);
+      await eraseOptionalProfile(app, s.subjectId, ['profile', 'credentials']);
       return decision;
     });
     try {
@@ -255,6 +255,16 @@ describe('withdrawn consent', () => {
     const code = await requestCode(app, env, s.phone, 'sign-in');
     const byCode = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', headers: { 'user-agent': UA }, payload: { phone: s.phone, code, deviceId: 'device-test-0001' } });
     expect(byCode.statusCode).toBe(200);
+  });
+  it('erases the part a narrower grant of the profile purpose no longer covers: the password without credentials, the profile without profile', async () => {
+    const s = await registerWithProfile({ nickname: 'Narrow' });
+    const account = async () => (await db((d) => d.collection('accounts').findOne({ _id: s.subjectId as never })))!;
+    const grant = (categories: string[]) => consent.app.inject({ method: 'POST', url: `/v1/consent/subjects/${s.subjectId}/consents`, headers: bearer(s.accessToken), payload: { channel: 'app', changes: [{ purpose: 'profile', state: 'granted', categories }] } });
+    expect((await grant(['profile'])).statusCode).toBe(201);
+    await waitFor(async () => !('passwordHash' in await account()), { what: 'the password to go' });
+    expect((await account()).profile).toEqual({ nickname: 'Narrow' });
+    expect((await grant(['credentials'])).statusCode).toBe(201);
+    await waitFor(async () => (await account()).profile.nickname === undefined, { what: 'the profile to go' });
   });
 });
 

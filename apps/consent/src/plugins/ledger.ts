@@ -1,3 +1,4 @@
+import type { DataCategory } from '@pipp/contracts';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
@@ -83,6 +84,8 @@ export class Ledger {
           payload: {
             subjectId, recordId: id, purpose: rec.purpose!, state: rec.state, at: at.toISOString(),
             ...(scope ? { scope } : {}), ...(rec.policyVersion ? { policyVersion: rec.policyVersion } : {}),
+            // What a grant covers (absent: all the purpose's categories).
+            ...(rec.state === 'granted' && rec.categories.length ? { categories: rec.categories as DataCategory[] } : {}),
           },
         })
         : outbox.entry('privacy.policy.accepted', {

@@ -11,8 +11,9 @@ import { handleSweep } from './sweep.js';
  * - `privacy.policy.published` → the current version of each policy document (registration
  *   acknowledges it, preamble);
  * - `privacy.consent.changed` → a withdrawn `personalization` consent deletes the subject's activity
- *   log (policy 2.4.1(2), 2.1.2; PIPL art. 47(1)(3): delete when consent is withdrawn); a withdrawn
- *   `profile` consent erases the optional profile (2.4.1(1)ii; `eraseOptionalProfile`);
+ *   log (policy 2.4.1(2), 2.1.2; PIPL art. 47(1)(3): delete when consent is withdrawn); a `profile`
+ *   consent withdrawn, or granted for fewer categories, erases what it no longer covers (2.4.1(1)ii;
+ *   `eraseOptionalProfile`);
  * - `privacy.function.shutdown` → stop collecting for that function at once (policy 2.4.2(5));
  * - `privacy.erasure.requested` → the erasure participant (events/erasure.ts);
  * - `privacy.retention.sweep-requested` → the retention sweep participant (events/sweep.ts).
@@ -35,13 +36,14 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
     name: 'consent',
     handlers: {
       'privacy.consent.changed': async (event) => {
-        const { subjectId, purpose, state, scope } = event.payload;
-        if (state !== 'withdrawn') return;
-        if (purpose === 'personalization') {
+        const { subjectId, purpose, state, scope, categories } = event.payload;
+        if (purpose === 'profile' && !scope) {
+          // A withdrawal, or a grant narrowed to fewer categories: erase what is no longer covered.
+          const lost = (['profile', 'credentials'] as const).filter((c) => state === 'withdrawn' || (categories !== undefined && !categories.includes(c)));
+          if (lost.length) await eraseOptionalProfile(app, subjectId, lost);
+        } else if (purpose === 'personalization' && state === 'withdrawn') {
           const res = await m.activity.deleteMany({ subjectId });
           if (res.deletedCount) await app.audit.record(null, subjectId, 'activity-deleted:consent-withdrawn', ['activity-log']);
-        } else if (purpose === 'profile' && !scope) {
-          await eraseOptionalProfile(app, subjectId);
         }
       },
       'privacy.function.shutdown': async (event) => {
@@ -66,27 +68,29 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
 }, { name: 'identity-events', dependencies: ['identity-models', 'identity-sessions', 'identity-audit'] });
 
 /**
- * Erases the optional profile after the subject withdrew the `profile` consent (policy 2.4.1(1)ii,
- * 2.1.2; PIPL art. 47(1)(3)): the profile fields that are not contact channels (nickname, picture,
- * account name and its reservation, bio, gender, birth date) and the login password. Contact channels
- * stay (they serve the basic notices, 5.4.2), and so does the account: the subject signs in with a
- * one-time code. Every such field is removed, whatever a read saw (a write may have landed since), and
- * `profileErasedAt` is set, so that a profile write whose consent check came before this one does not
- * land after it (the write is conditional on it). Audited with the names of what was there.
+ * Erases the optional profile once the subject's consent to purpose `profile` no longer covers it
+ * (withdrawn, or granted again for fewer categories; policy 2.4.1(1)ii, 2.1.2; PIPL art. 47(1)(3)):
+ * for category `profile`, the profile fields that are not contact channels (nickname, picture,
+ * account name and its reservation, bio, gender, birth date); for `credentials`, the login password.
+ * Contact channels stay (they serve the basic notices, 5.4.2), and so does the account: the subject
+ * signs in with a one-time code. Every such field is removed, whatever a read saw (a write may have
+ * landed since), and `profileErasedAt` is set, so that a profile write whose consent check came before
+ * this does not land after it (those writes are conditional on it). Audited with what was there.
  */
-export async function eraseOptionalProfile(app: FastifyInstance, subjectId: string): Promise<void> {
+export async function eraseOptionalProfile(app: FastifyInstance, subjectId: string, categories: readonly ('profile' | 'credentials')[]): Promise<void> {
   const m = app.models;
-  const optional = PROFILE_FIELDS.filter((f) => !CONTACT_FIELDS.includes(f));
+  const fields = categories.includes('profile') ? PROFILE_FIELDS.filter((f) => !CONTACT_FIELDS.includes(f)) : [];
+  const password = categories.includes('credentials');
   await app.outbox.withDocument(m.accounts, subjectId, async () => {
     const account = await m.accounts.findOne({ _id: subjectId, status: 'active' }).select('+passwordHash').lean();
     if (!account) return;
     const now = new Date();
-    await m.accountNames.deleteMany({ subjectId });
+    if (fields.length) await m.accountNames.deleteMany({ subjectId });
     await m.accounts.updateOne({ _id: subjectId, status: 'active' }, {
-      $unset: Object.fromEntries([...optional.map((f) => `profile.${f}`), 'passwordHash', 'passwordSetAt'].map((k) => [k, ''])),
+      $unset: Object.fromEntries([...fields.map((f) => `profile.${f}`), ...(password ? ['passwordHash', 'passwordSetAt'] : [])].map((k) => [k, ''])),
       $set: { updatedAt: now, profileErasedAt: now },
     });
-    const erased = [...optional.filter((f) => account.profile?.[f] !== undefined && account.profile?.[f] !== null), ...(account.passwordHash ? ['password'] : [])];
+    const erased = [...fields.filter((f) => account.profile?.[f] !== undefined && account.profile?.[f] !== null), ...(password && account.passwordHash ? ['password'] : [])];
     if (erased.length) await app.audit.record(null, subjectId, 'profile-erased:consent-withdrawn', erased);
   });
 }

@@ -19,7 +19,9 @@ export const ConsentScopeSchema = Type.Object({
 export const consentEvents = {
   /**
    * A consent was granted or withdrawn (policy 2.1.2, 2.4.2(2)); every decision cache drops what it
-   * held for the subject, so a withdrawal takes effect everywhere within a second.
+   * held for the subject, so a withdrawal takes effect everywhere within a second. A grant names the
+   * data `categories` it covers (all the purpose's, unless the subject narrowed it): a service holding
+   * data of a category no longer covered erases it, as on a withdrawal.
    */
   'privacy.consent.changed': defineEvent({
     version: 1,
@@ -32,6 +34,7 @@ export const consentEvents = {
       purpose: PurposeId,
       state: Type.Union([Type.Literal('granted'), Type.Literal('withdrawn')]),
       scope: Type.Optional(ConsentScopeSchema),
+      categories: Type.Optional(Type.Array(DataCategorySchema, { maxItems: 64, uniqueItems: true })),
       policyVersion: Type.Optional(Type.Integer({ minimum: 1 })),
       at: Timestamp,
     }, { additionalProperties: false }),
