@@ -214,6 +214,20 @@ describe('OpenAPI combination', () => {
     expect(combined.paths).not.toHaveProperty('/v1/other/admin/steal');
     expect(combined.info['x-pipp-unavailable']).toEqual(['identity']);
   });
+
+  it('says who may use a subject route: staff too, or the subject only when its roles leave staff out', () => {
+    const combined = combineDocuments({
+      gateway: doc('gateway'),
+      services: [{ service: 'identity', doc: doc('identity', {
+        '/v1/identity/subjects/{subjectId}/profile': { get: { 'x-pipp-roles': ['subject', 'operator', 'dpo'], responses: { 200: { description: 'ok' } } } },
+        '/v1/identity/subjects/{subjectId}/password': { put: { 'x-pipp-roles': ['subject'], responses: { 200: { description: 'ok' } } } },
+      }) }],
+      errorSchema: { type: 'object' }, version: '1.0.0',
+    });
+    const access = (path: string, method: string) => (combined.paths![path] as Record<string, Record<string, unknown>>)[method]!['x-pipp-access'];
+    expect(access('/v1/identity/subjects/{subjectId}/profile', 'get')).toMatch(/operators and the DPO for anyone's/);
+    expect(access('/v1/identity/subjects/{subjectId}/password', 'put')).toBe('The data subject only, for their own id (staff cannot act here).');
+  });
 });
 
 describe('nestsDeeperThan', () => {

@@ -6,6 +6,8 @@ import { authPlugin, errorHandlerPlugin, RevocationList, VerifiedTokens, type Ac
 
 let authority: TestAuthority;
 let app: FastifyInstance;
+/** Route schemas, kept to see what the guards declared on them. */
+const schemas = { own: {} as Record<string, unknown>, staff: {} as Record<string, unknown>, declared: { 'x-pipp-roles': ['dpo'] } as Record<string, unknown> };
 
 beforeAll(async () => {
   authority = await TestAuthority.start();
@@ -19,11 +21,22 @@ beforeAll(async () => {
     preHandler: app.requireSubject(),
     schema: { body: { type: 'object', properties: { text: { type: 'string', maxLength: 10 } }, required: ['text'], additionalProperties: false } },
   }, async () => ({ ok: true }));
+  app.put('/subjects/:subjectId/secret', { preHandler: app.requireSubject('subjectId', []), schema: schemas.own }, async () => ({ ok: true }));
+  app.get('/subjects/:subjectId/summary', { preHandler: app.requireSubject(), schema: schemas.staff }, async () => ({ ok: true }));
+  app.get('/admin/things', { preHandler: app.requireRole('operator', 'dpo'), schema: schemas.declared }, async () => ({ ok: true }));
   await app.ready();
 });
 afterAll(async () => {
   await app.close();
   await authority.close();
+});
+
+describe('roles in the API description', () => {
+  it('declares on each guarded route the roles its guard admits (x-pipp-roles), unless the route declares them itself', () => {
+    expect(schemas.own['x-pipp-roles']).toEqual(['subject']);
+    expect(schemas.staff['x-pipp-roles']).toEqual(['subject', 'operator', 'dpo']);
+    expect(schemas.declared['x-pipp-roles']).toEqual(['dpo']);
+  });
 });
 
 const get = (url: string, token?: string) => app.inject({ url, headers: token ? { authorization: `Bearer ${token}` } : {} });

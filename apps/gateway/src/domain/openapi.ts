@@ -125,7 +125,10 @@ export function combineDocuments(input: {
         const op = item[method];
         if (!op) continue;
         op.tags = [service];
-        op['x-pipp-access'] = ACCESS_TEXT[cls];
+        const roles = op['x-pipp-roles'];
+        op['x-pipp-access'] = cls === 'subject' && Array.isArray(roles) && !roles.some((r) => r === 'operator' || r === 'dpo')
+          ? 'The data subject only, for their own id (staff cannot act here).'
+          : ACCESS_TEXT[cls];
         const responses = { ...(op.responses as Record<string, unknown> ?? {}) };
         responses['429'] ??= errorResponse('Too many requests (rate limit); see Retry-After');
         responses['503'] ??= errorResponse('The service is unavailable; see Retry-After');

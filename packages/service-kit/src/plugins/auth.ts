@@ -156,11 +156,15 @@ function bearerToken(request: FastifyRequest): string | undefined {
 
 const GUARD = Symbol.for('pipp.auth.guard');
 
-/** Marks an authentication/authorization hook (requireRole, requireSubject): moved before validation. */
-function guard<T extends object>(fn: T): T {
-  return Object.assign(fn, { [GUARD]: true });
+/**
+ * Marks an authentication/authorization hook (requireRole, requireSubject) with the roles it admits:
+ * moved before validation, and the roles declared on the route (`x-pipp-roles`) unless it declares them.
+ */
+function guard<T extends object>(fn: T, roles: readonly Role[]): T {
+  return Object.assign(fn, { [GUARD]: roles });
 }
-const isGuard = (fn: unknown): boolean => typeof fn === 'function' && (fn as unknown as Record<symbol, unknown>)[GUARD] === true;
+const guardRoles = (fn: unknown): readonly Role[] | undefined => (typeof fn === 'function' ? (fn as unknown as Record<symbol, readonly Role[] | undefined>)[GUARD] : undefined);
+const isGuard = (fn: unknown): boolean => guardRoles(fn) !== undefined;
 
 const EXPIRED = new Set(['FST_JWT_AUTHORIZATION_TOKEN_EXPIRED', 'FAST_JWT_EXPIRED']);
 
@@ -230,7 +234,7 @@ export const authPlugin = fp(async function auth(app: FastifyInstance, opts: Aut
   app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => guard(async function requireRole(request, reply) {
     await authenticate.call(this, request, reply);
     if (!roles.includes(request.user.role)) throw Errors.forbidden(`This needs one of the roles: ${roles.join(', ')}`);
-  }));
+  }, roles));
 
   app.decorate('requireSubject', (param = 'subjectId', privileged: Role[] = ['operator', 'dpo']): preHandlerAsyncHookHandler => guard(async function requireSubject(request, reply) {
     await authenticate.call(this, request, reply);
@@ -238,7 +242,7 @@ export const authPlugin = fp(async function auth(app: FastifyInstance, opts: Aut
     if (privileged.includes(role)) return;
     const target = (request.params as Record<string, string | undefined>)[param];
     if (role !== 'subject' || target !== sub) throw Errors.forbidden('You may only reach your own data');
-  }));
+  }, ['subject', ...privileged]));
 
   // Routes name their guards as `preHandler`; they run before body validation instead, so that a
   // caller without a valid token gets 401/403 and learns nothing of the body schema (a 400 first).
@@ -246,6 +250,8 @@ export const authPlugin = fp(async function auth(app: FastifyInstance, opts: Aut
     const handlers = route.preHandler === undefined ? [] : [route.preHandler].flat();
     const guards = handlers.filter(isGuard);
     if (!guards.length) return;
+    // In place: the OpenAPI generator keeps this schema object and reads it when it builds the document.
+    if (route.schema && !('x-pipp-roles' in route.schema)) Object.assign(route.schema, { 'x-pipp-roles': [...guardRoles(guards[0])!] });
     route.preHandler = handlers.filter((h) => !isGuard(h));
     route.preValidation = [...guards, ...(route.preValidation === undefined ? [] : [route.preValidation].flat())] as never;
   });
