@@ -89,7 +89,9 @@ describe('device risk (2.4.1(3))', () => {
 describe('profile fields (2.4.1(1)ii, 4.1)', () => {
   it('normalizes to NFC, refuses control characters and bidi overrides, and plans set/unset', () => {
     expect(normalizeText(' Cafe\u0301 ', 32)).toEqual({ ok: true, value: 'Café' });
-    for (const bad of ['a\u0000b', 'tab\there', 'evil\u202Etxt', '   ']) expect(normalizeText(bad, 32).ok, bad).toBe(false);
+    for (const bad of ['a\u0000b', 'tab\there', 'evil\u202Etxt', '   ', '\u200b', ' \u200d\u3000\ufeff ']) expect(normalizeText(bad, 32).ok, bad).toBe(false);
+    // Invisible characters inside visible text stay (a joiner inside an emoji sequence, for one).
+    expect(normalizeText('Lin \u{1F469}\u200D\u{1F4BB}', 32)).toEqual({ ok: true, value: 'Lin \u{1F469}\u200D\u{1F4BB}' });
     expect(normalizeAccountName('ab').ok).toBe(false);
     expect(accountNameKey('Lin_Wei')).toBe(accountNameKey('ＬＩＮ_wei'));
     expect(planProfileUpdate({ nickname: 'a', bio: 'b' }, { nickname: 'c', bio: null, gender: null })).toEqual({

@@ -6,14 +6,18 @@ const CONTROL = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
 
 export type FieldVerdict = { ok: true; value: string } | { ok: false; reason: string };
 
+// What shows nothing on its own: spaces of any kind and format characters (zero-width space, joiners …).
+const INVISIBLE = /[\p{Z}\p{Cf}\s]/gu;
+
 /**
  * Normalizes a free-text profile value (policy 2.4.1(1)ii): Unicode NFC, surrounding spaces trimmed;
- * refuses control characters and direction overrides, and empty values (send null to remove a field).
+ * refuses control characters and direction overrides, and values that are empty or show nothing (only
+ * spaces and zero-width characters; send null to remove a field).
  */
 export function normalizeText(value: string, maxLength: number): FieldVerdict {
   if (CONTROL.test(value)) return { ok: false, reason: 'must not contain control characters' };
   const v = value.normalize('NFC').trim();
-  if (!v) return { ok: false, reason: 'must not be empty; send null to remove it' };
+  if (!v.replace(INVISIBLE, '')) return { ok: false, reason: 'must not be empty or invisible; send null to remove it' };
   if ([...v].length > maxLength) return { ok: false, reason: `must be at most ${maxLength} characters` };
   return { ok: true, value: v };
 }
