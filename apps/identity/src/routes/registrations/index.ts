@@ -48,7 +48,7 @@ const registrationRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async 
     let nickname: string | undefined;
     if (body.nickname !== undefined) {
       const v = normalizeText(body.nickname, 32);
-      if (!v.ok) throw IdentityErrors.badRequest(`nickname ${v.reason}`, { details: [{ path: '/body/nickname', message: v.reason }] });
+      if (!v.ok) throw IdentityErrors.badRequest(`/body/nickname ${v.reason}`, { details: [{ path: '/body/nickname', message: v.reason }] });
       nickname = v.value;
     }
     if (body.password !== undefined) {
