@@ -33,3 +33,14 @@ export async function requireProfileConsent(app: FastifyInstance, subjectId: str
   if (decision.clause === '2.4.2(5)') throw IdentityErrors.functionShutDown(decision.reason, { clause: '2.4.2(5)' });
   throw IdentityErrors.consentRequired(`Optional profile information is kept only with your consent to the optional profile: ${decision.reason}`, { clause: decision.clause === 'VI' ? 'VI' : '2.4.1(1)ii' });
 }
+
+/**
+ * The filter under which optional profile data (or a password) is written after its consent check:
+ * only onto the account as read, so that a withdrawal of the `profile` consent that erased the profile
+ * since then wins (`profileErasedAt`, set by eraseOptionalProfile; policy 2.4.1(1)ii).
+ */
+export const notErasedSince = (read: { profileErasedAt?: Date | undefined } | null | undefined) => ({ profileErasedAt: read?.profileErasedAt ?? null });
+
+/** 403 PIPP_CONSENT_REQUIRED (2.4.1(1)ii) for a write that `notErasedSince` stopped: `what` was not stored. */
+export const withdrawnMeanwhile = (what: string) =>
+  IdentityErrors.consentRequired(`Your consent to the optional profile was withdrawn meanwhile; ${what} was not stored`, { clause: '2.4.1(1)ii' });

@@ -4,7 +4,7 @@ import type { Config } from '../../config.js';
 import { judgePassword } from '../../domain/password.js';
 import { IdentityErrors } from '../../errors.js';
 import { CodeInput, errors, PasswordInput, PhoneInput, SubjectIdParam, TokenPairSchema } from '../../schemas.js';
-import { requirePhone, requireProfileConsent } from '../helpers.js';
+import { notErasedSince, requirePhone, requireProfileConsent, withdrawnMeanwhile } from '../helpers.js';
 
 /**
  * Passwords (policy 2.4.1(1)ii optional login password; 5.4.1 complex passwords):
@@ -51,13 +51,12 @@ const passwordRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     const holder = await app.models.accounts.findOne({ phone, status: 'active' }, { _id: 1, profileErasedAt: 1 }).lean();
     if (holder) await requireProfileConsent(app, holder._id, ['credentials']);
     const hash = await app.passwords.hash(request.body.newPassword);
-    // Not onto a profile a withdrawal of the consent erased since the check (see eraseOptionalProfile).
     const account = await app.models.accounts.findOneAndUpdate(
-      { phone, status: 'active', profileErasedAt: holder?.profileErasedAt ?? null },
+      { phone, status: 'active', ...notErasedSince(holder) },
       { $set: { passwordHash: hash, passwordSetAt: new Date(), mustResetPassword: false, updatedAt: new Date() } },
       { new: true },
     ).select('+passwordHash +_outbox').lean();
-    if (holder && !account) throw IdentityErrors.consentRequired('Your consent to the optional profile was withdrawn meanwhile; the password was not stored', { clause: '2.4.1(1)ii' });
+    if (holder && !account) throw withdrawnMeanwhile('the password');
     if (account) {
       await app.sessions.revokeAll(account._id, 'password-changed');
       await app.audit.record(request, account._id, 'password-reset', ['password'], { role: 'subject', id: account._id });
@@ -81,9 +80,8 @@ const passwordRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     await requireProfileConsent(app, subjectId, ['credentials']);
     await reauthenticate(app, account, request.body);
     const hash = await app.passwords.hash(request.body.newPassword);
-    // Not onto a profile a withdrawal of the consent erased since the check (see eraseOptionalProfile).
-    const stored = await app.models.accounts.updateOne({ _id: subjectId, status: 'active', profileErasedAt: account.profileErasedAt ?? null }, { $set: { passwordHash: hash, passwordSetAt: new Date(), mustResetPassword: false, updatedAt: new Date() } });
-    if (!stored.matchedCount) throw IdentityErrors.consentRequired('Your consent to the optional profile was withdrawn meanwhile; the password was not stored', { clause: '2.4.1(1)ii' });
+    const stored = await app.models.accounts.updateOne({ _id: subjectId, status: 'active', ...notErasedSince(account) }, { $set: { passwordHash: hash, passwordSetAt: new Date(), mustResetPassword: false, updatedAt: new Date() } });
+    if (!stored.matchedCount) throw withdrawnMeanwhile('the password');
     await app.sessions.revokeAll(subjectId, 'password-changed');
     await app.audit.record(request, subjectId, 'password-changed', ['password']);
     const assessed = await app.devices.assess(subjectId, app.devices.signals(request));

@@ -7,7 +7,7 @@ import { accountNameKey, normalizeAccountName, normalizeText, planProfileUpdate,
 import { IdentityErrors } from '../../errors.js';
 import { CONTACT_FIELDS, PROFILE_FIELDS, type Account } from '../../plugins/models.js';
 import { errors, SubjectIdParam } from '../../schemas.js';
-import { requireProfileConsent } from '../helpers.js';
+import { notErasedSince, requireProfileConsent, withdrawnMeanwhile } from '../helpers.js';
 
 const nullable = (s: ReturnType<typeof Type.String>) => Type.Optional(Type.Union([s, Type.Null()]));
 
@@ -99,14 +99,14 @@ export async function applyProfilePatch(app: FastifyInstance, request: import('f
   // Optional profile data lands only on the account as read: a withdrawal of the profile consent
   // that erased the profile meanwhile wins (its consent check may have come before the withdrawal).
   const addsOptional = plan.changed.some((f) => patch[f] !== null && !(CONTACT_FIELDS as string[]).includes(f));
-  const filter = { _id: account._id, status: 'active', ...(addsOptional ? { profileErasedAt: account.profileErasedAt ?? null } : {}) };
+  const filter = { _id: account._id, status: 'active', ...(addsOptional ? notErasedSince(account) : {}) };
   const written = await app.outbox.update(app.models.accounts, filter, update, contactChanged ? [
     app.outbox.entry('privacy.subject.contact-changed', { subject: account._id, payload: { subjectId: account._id, channels: contactChannels(account.phone, nextProfile) } }),
   ] : []);
   if (!written) {
     if (newName) await names.deleteOne({ _id: accountNameKey(newName), subjectId: account._id });
     if (!addsOptional) throw IdentityErrors.notFound('No such account');
-    throw IdentityErrors.consentRequired('Your consent to the optional profile was withdrawn meanwhile; nothing was stored', { clause: '2.4.1(1)ii' });
+    throw withdrawnMeanwhile('nothing');
   }
   const oldName = account.profile?.accountName;
   if (oldName && plan.changed.includes('accountName') && accountNameKey(oldName) !== (newName ? accountNameKey(newName) : '')) {
