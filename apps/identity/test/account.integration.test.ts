@@ -88,6 +88,10 @@ describe('profile and account settings', () => {
     expect(grant.statusCode, grant.body).toBeLessThan(300);
     await waitFor(async () => (await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { nickname: 'Lin' })).statusCode === 200, { what: 'the grant to reach identity' });
     expect((await account()).profile).toEqual({ nickname: 'Lin' });
+    // The reset refused for consent did not spend its code: the same code works now.
+    const retried = await app.inject({ method: 'POST', url: '/v1/identity/public/password-reset', payload: { phone: s.phone, code, newPassword: 'sapphire-tunnel-orchestra-1987' } });
+    expect(retried.statusCode, retried.body).toBe(204);
+    expect(await account()).toHaveProperty('passwordHash');
   });
 
   it('does not store profile data or a password whose consent check came before a withdrawal that erased the profile (2.4.1(1)ii)', async () => {

@@ -30,6 +30,12 @@ export interface Security {
   /** Consumes the code if it is right and usable (atomically: a code verifies once); counts a wrong try. */
   verifyCode(e164: string, purpose: OtpPurpose, code: string): Promise<boolean>;
   /**
+   * Makes usable again, until it expires, a code `verifyCode` just accepted, when the request it came
+   * with was refused for a reason that is not the code's (a missing consent): the caller retries with
+   * it instead of waiting for a new one. Its wrong-try count is unchanged.
+   */
+  releaseCode(e164: string, purpose: OtpPurpose): Promise<void>;
+  /**
    * Reserves a sign-in attempt for a number (counted whether or not it is registered): refused while
    * locked or past the lock threshold (concurrent attempts included), with the growing delay to apply.
    */
@@ -127,6 +133,10 @@ export const securityPlugin = fp(async function security(app: FastifyInstance, o
       if (used && codeUsable({ ...used, consumed: false }, now, config.OTP_MAX_ATTEMPTS)) return true;
       await otpCodes.updateOne({ _id: id, consumed: false }, { $inc: { attempts: 1 } });
       return false;
+    },
+
+    async releaseCode(e164, purpose) {
+      await otpCodes.updateOne({ _id: `${purpose}:${api.phoneKey(e164)}`, consumed: true, expiresAt: { $gt: new Date() } }, { $set: { consumed: false } });
     },
 
     async reserveAttempt(e164) {

@@ -15,7 +15,8 @@ import { notErasedSince, requirePhone, requireProfileConsent, withdrawnMeanwhile
  *   re-authentication (the current password, or a `reauth` code when none is set). Every session ends
  *   (`privacy.session.revoked`, password-changed) and a new one starts: 200 with its tokens.
  * Storing a password needs the subject's consent to purpose `profile` (the login password is optional
- * profile information, 2.4.1(1)ii): 403 PIPP_CONSENT_REQUIRED otherwise, 503 when consent cannot answer.
+ * profile information, 2.4.1(1)ii): 403 PIPP_CONSENT_REQUIRED otherwise, 503 when consent cannot answer;
+ * a reset refused so keeps its code usable for a retry.
  * Errors: 400 PIPP_WEAK_PASSWORD (clause 5.4.1, with suggestions), 400 PIPP_INVALID_CODE,
  * 403 PIPP_REAUTH_REQUIRED, 403 PIPP_CONSENT_REQUIRED.
  */
@@ -49,14 +50,23 @@ const passwordRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     if (!await app.security.verifyCode(phone, 'password-reset', request.body.code)) throw IdentityErrors.invalidCode();
     // Only the number's holder gets here (the code): telling them its account needs consent reveals nothing new.
     const holder = await app.models.accounts.findOne({ phone, status: 'active' }, { _id: 1, profileErasedAt: 1 }).lean();
-    if (holder) await requireProfileConsent(app, holder._id, ['credentials']);
+    if (holder) {
+      // Refused for consent, the code stays usable: granting it, the holder retries with the same code.
+      await requireProfileConsent(app, holder._id, ['credentials']).catch(async (err: unknown) => {
+        await app.security.releaseCode(phone, 'password-reset');
+        throw err;
+      });
+    }
     const hash = await app.passwords.hash(request.body.newPassword);
     const account = await app.models.accounts.findOneAndUpdate(
       { phone, status: 'active', ...notErasedSince(holder) },
       { $set: { passwordHash: hash, passwordSetAt: new Date(), mustResetPassword: false, updatedAt: new Date() } },
       { new: true },
     ).select('+passwordHash +_outbox').lean();
-    if (holder && !account) throw withdrawnMeanwhile('the password');
+    if (holder && !account) {
+      await app.security.releaseCode(phone, 'password-reset');
+      throw withdrawnMeanwhile('the password');
+    }
     if (account) {
       await app.sessions.revokeAll(account._id, 'password-changed');
       await app.audit.record(request, account._id, 'password-reset', ['password'], { role: 'subject', id: account._id });
