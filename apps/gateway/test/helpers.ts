@@ -1,20 +1,12 @@
 import { loadConfig } from '@pipp/service-kit';
-import { dropDatabase, isolatedEnv } from '@pipp/testing';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { dropDatabase, freePort, isolatedEnv } from '@pipp/testing';
 import { buildApp, type GatewayOptions } from '../src/app.js';
 import { ConfigSchema } from '../src/config.js';
 
 export type Gateway = Awaited<ReturnType<typeof buildApp>>;
 
 /** A loopback port that nothing listens on (an upstream that is down). */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
+export const closedPort = freePort;
 
 /**
  * Builds the real gateway on the shared broker and database (its own test database and topic prefix),

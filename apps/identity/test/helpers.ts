@@ -2,10 +2,10 @@
 // its own signing key, database and topic prefix; the one-time codes are read from the SMS sink
 // collection the service writes (its provider's "sent" record), never from inside the code.
 import { loadConfig } from '@pipp/service-kit';
-import { dropDatabase, isolatedEnv, waitFor, withMongo } from '@pipp/testing';
+import { dropDatabase, freePort, isolatedEnv, waitFor, withMongo } from '@pipp/testing';
 import type { FastifyInstance } from 'fastify';
 import { generateKeyPairSync } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { buildApp } from '../src/app.js';
 import { ConfigSchema } from '../src/config.js';
 import { parseMobileNumber } from '../src/domain/phone.js';
@@ -81,14 +81,6 @@ export async function startWithConsent(extra: Record<string, string> = {}): Prom
   };
 }
 
-/** A loopback port free at the time of the call. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A random valid mainland mobile number in E.164 (+86 13x…). */
 export function randomPhone(): string {

@@ -3,10 +3,9 @@
 // after the effect). Real processes killed with SIGKILL; each participant's effect applied once.
 import { startKafka, stopPidFile } from '@pipp/infra';
 import { loadConfig } from '@pipp/service-kit';
-import { waitFor, withMongo } from '@pipp/testing';
+import { freePort, waitFor, withMongo } from '@pipp/testing';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -140,9 +139,6 @@ describe('the orchestrator killed mid-way', () => {
 describe('the broker killed mid-way', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'pipp-retention-broker-'));
   afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
-  const freePort = () => new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address() as { port: number }; s.close(() => resolve(port)); });
-  });
 
   it('accepts requests while it is down and completes every one once it is back', async () => {
     const [port, controllerPort] = [await freePort(), await freePort()];

@@ -2,9 +2,8 @@
 // true again when they return, and the outbox delivers again afterwards. Runs its own broker and
 // FerretDB (on free ports, in a temporary folder) so that stopping them disturbs no other test.
 import { startFerret, startKafka, stopPidFile } from '@pipp/infra';
-import { TestAuthority, isolatedEnv, waitFor } from '@pipp/testing';
+import { TestAuthority, freePort, isolatedEnv, waitFor } from '@pipp/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -17,14 +16,6 @@ afterAll(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 it('tracks MongoDB and Kafka outages and recovers from both', async () => {
   const [mongoPort, kafkaPort, controllerPort] = [await freePort(), await freePort(), await freePort()];

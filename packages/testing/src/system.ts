@@ -13,7 +13,8 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /** Environment variable holding a service's base URL, e.g. DATA_SHARING_URL. */
 export const urlVariable = (s: ServiceName) => `${s.replace('-', '_').toUpperCase()}_URL`;
 
-function freePort(): Promise<number> {
+/** A loopback port free at the time of the call (nothing listens on it once this resolves). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {
       const { port } = srv.address() as { port: number };
