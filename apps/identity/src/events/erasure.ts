@@ -3,7 +3,7 @@ import { subjectDeletion } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import { planErasure, type IdentityCategory } from '../domain/erasure.js';
 import { OTP_PURPOSES } from '../domain/otp.js';
-import { PROFILE_FIELDS, CONTACT_FIELDS } from '../plugins/models.js';
+import { CONTACT_FIELDS, OPTIONAL_PROFILE_FIELDS } from '../plugins/models.js';
 
 type Counts = { erased: number; anonymized: number; kept: number };
 
@@ -89,7 +89,7 @@ export async function handleErasure(app: FastifyInstance, event: EventEnvelope<'
   // 3. The account document: closed and anonymized, or the categories in scope removed from it.
   if (account && account.status === 'active') {
     const unset: Record<string, ''> = {};
-    const fieldsOf = (c: IdentityCategory) => (c === 'profile' ? PROFILE_FIELDS.filter((f) => !CONTACT_FIELDS.includes(f)) : c === 'contact-channel' ? CONTACT_FIELDS : []);
+    const fieldsOf = (c: IdentityCategory) => (c === 'profile' ? OPTIONAL_PROFILE_FIELDS : c === 'contact-channel' ? CONTACT_FIELDS : []);
     if (plan.closesAccount) {
       if (account.profile?.accountName) await m.accountNames.deleteMany({ subjectId });
       const notBefore = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000).toISOString();

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../plugins/keys.js';
-import { CONTACT_FIELDS, PROFILE_FIELDS } from '../plugins/models.js';
+import { OPTIONAL_PROFILE_FIELDS } from '../plugins/models.js';
 import { erasureDeletions, handleErasure } from './erasure.js';
 import { handleSweep } from './sweep.js';
 
@@ -79,7 +79,7 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
  */
 export async function eraseOptionalProfile(app: FastifyInstance, subjectId: string, categories: readonly ('profile' | 'credentials')[]): Promise<void> {
   const m = app.models;
-  const fields = categories.includes('profile') ? PROFILE_FIELDS.filter((f) => !CONTACT_FIELDS.includes(f)) : [];
+  const fields = categories.includes('profile') ? OPTIONAL_PROFILE_FIELDS : [];
   const password = categories.includes('credentials');
   await app.outbox.withDocument(m.accounts, subjectId, async () => {
     const account = await m.accounts.findOne({ _id: subjectId, status: 'active' }).select('+passwordHash').lean();

@@ -25,6 +25,12 @@ export const PROFILE_FIELDS = ['nickname', 'avatarUrl', 'accountName', 'bio', 'g
 export type ProfileField = (typeof PROFILE_FIELDS)[number];
 /** Profile fields that are contact channels (published to incident, policy 5.4.2). */
 export const CONTACT_FIELDS: ProfileField[] = ['email', 'pushEndpoint', 'postalAddress'];
+/** The other profile fields: optional profile information, kept only with consent to purpose `profile` (policy 2.4.1(1)ii). */
+export const OPTIONAL_PROFILE_FIELDS: ProfileField[] = PROFILE_FIELDS.filter((f) => !CONTACT_FIELDS.includes(f));
+
+/** True when `patch` sets (not removes) one of `fields` that is optional profile information. */
+export const setsOptionalProfile = (patch: Record<string, string | null>, fields: string[] = Object.keys(patch)): boolean =>
+  fields.some((f) => patch[f] !== null && patch[f] !== undefined && (OPTIONAL_PROFILE_FIELDS as string[]).includes(f));
 
 export interface LeakReportRecord { reportId: string; reportedBy: 'subject' | 'support'; actorId: string; description?: string; at: Date }
 

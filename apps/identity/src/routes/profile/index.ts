@@ -5,7 +5,7 @@ import type { Config } from '../../config.js';
 import { contactChannels } from '../../domain/contact.js';
 import { accountNameKey, normalizeAccountName, normalizeText, planProfileUpdate, type FieldVerdict } from '../../domain/profile.js';
 import { IdentityErrors } from '../../errors.js';
-import { CONTACT_FIELDS, PROFILE_FIELDS, type Account } from '../../plugins/models.js';
+import { CONTACT_FIELDS, PROFILE_FIELDS, setsOptionalProfile, type Account } from '../../plugins/models.js';
 import { errors, SubjectIdParam } from '../../schemas.js';
 import { notErasedSince, requireProfileConsent, withdrawnMeanwhile } from '../helpers.js';
 
@@ -98,7 +98,7 @@ export async function applyProfilePatch(app: FastifyInstance, request: import('f
   if (Object.keys(plan.unset).length) update.$unset = plan.unset;
   // Optional profile data lands only on the account as read: a withdrawal of the profile consent
   // that erased the profile meanwhile wins (its consent check may have come before the withdrawal).
-  const addsOptional = plan.changed.some((f) => patch[f] !== null && !(CONTACT_FIELDS as string[]).includes(f));
+  const addsOptional = setsOptionalProfile(patch, plan.changed);
   const filter = { _id: account._id, status: 'active', ...(addsOptional ? notErasedSince(account) : {}) };
   const written = await app.outbox.update(app.models.accounts, filter, update, contactChanged ? [
     app.outbox.entry('privacy.subject.contact-changed', { subject: account._id, payload: { subjectId: account._id, channels: contactChannels(account.phone, nextProfile) } }),
@@ -155,7 +155,7 @@ const profileRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app)
     }
     const patch = validatePatch(request.body as Record<string, string | null | undefined>);
     const a = await load(request.params.subjectId);
-    if (Object.entries(patch).some(([f, v]) => v !== null && !(CONTACT_FIELDS as string[]).includes(f))) await requireProfileConsent(app, a._id, ['profile']);
+    if (setsOptionalProfile(patch)) await requireProfileConsent(app, a._id, ['profile']);
     await applyProfilePatch(app, request, a, patch);
     return profileView(await load(a._id));
   });
