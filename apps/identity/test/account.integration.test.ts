@@ -94,6 +94,31 @@ describe('profile and account settings', () => {
     expect(await account()).toHaveProperty('passwordHash');
   });
 
+  it('waits for consent to record the grant a registration just made, and refuses at once without one (2.4.1(1)ii)', async () => {
+    const decide = app.consent.decide.bind(app.consent);
+    let calls = 0;
+    // Consent answers the first question as it would before the registration event reached it.
+    const spy = vi.spyOn(app.consent, 'decide').mockImplementation(async (r) =>
+      ++calls === 1 ? { allowed: false, basis: null, clause: '2.4.1(1)ii', reason: 'consent never given' } : decide(r));
+    try {
+      const early = await register(app, env, { nickname: 'Early' });
+      const patch = await req('PATCH', `/subjects/${early.subjectId}/profile`, early.accessToken, { bio: 'early bird' });
+      expect(patch.statusCode, patch.body).toBe(200);
+      expect(calls).toBeGreaterThan(1);
+
+      const bare = await register(app, env, { password: '' });
+      await consent.until(bare.subjectId, 'account');
+      calls = 1; // real answers only
+      const started = Date.now();
+      const refused = await req('PATCH', `/subjects/${bare.subjectId}/profile`, bare.accessToken, { bio: 'no grant' });
+      expect(refused.json()).toMatchObject({ code: 'PIPP_CONSENT_REQUIRED' });
+      expect(calls).toBe(2);
+      expect(Date.now() - started).toBeLessThan(1000);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('does not store profile data or a password whose consent check came before a withdrawal that erased the profile (2.4.1(1)ii)', async () => {
     const s = await registerWithProfile({ nickname: 'Lin' });
     const { eraseOptionalProfile } = await import('../src/events/index.js');

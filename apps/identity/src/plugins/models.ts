@@ -50,6 +50,8 @@ export interface Account {
   createdAt: Date;
   updatedAt: Date;
   erasedAt?: Date;
+  /** When the registrant granted the `profile` purpose by giving optional information at registration (policy 2.4.1(1)ii): until consent has recorded it, identity waits for it (see requireProfileConsent). */
+  profileGrantedAt?: Date;
   /** When a withdrawal of the `profile` consent last erased the optional profile: a write of profile data read before it must not land (policy 2.4.1(1)ii). */
   profileErasedAt?: Date;
 }
@@ -242,6 +244,7 @@ function build(app: FastifyInstance) {
     createdAt: Date,
     updatedAt: Date,
     erasedAt: Date,
+    profileGrantedAt: Date,
     profileErasedAt: Date,
   }, { collection: 'accounts', versionKey: false, minimize: false }).index({ phone: 1 }, { unique: true }).plugin(outboxPlugin)));
 

@@ -49,10 +49,10 @@ const passwordRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     judge(request.body.newPassword, [phone, phone.slice(-11)]);
     if (!await app.security.verifyCode(phone, 'password-reset', request.body.code)) throw IdentityErrors.invalidCode();
     // Only the number's holder gets here (the code): telling them its account needs consent reveals nothing new.
-    const holder = await app.models.accounts.findOne({ phone, status: 'active' }, { _id: 1, profileErasedAt: 1 }).lean();
+    const holder = await app.models.accounts.findOne({ phone, status: 'active' }, { _id: 1, profileGrantedAt: 1, profileErasedAt: 1 }).lean();
     if (holder) {
       // Refused for consent, the code stays usable: granting it, the holder retries with the same code.
-      await requireProfileConsent(app, holder._id, ['credentials']).catch(async (err: unknown) => {
+      await requireProfileConsent(app, holder, ['credentials']).catch(async (err: unknown) => {
         await app.security.releaseCode(phone, 'password-reset');
         throw err;
       });
@@ -87,7 +87,7 @@ const passwordRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     const account = await app.models.accounts.findOne({ _id: subjectId, status: 'active' }).select('+passwordHash').lean();
     if (!account) throw IdentityErrors.notFound('No such account');
     judge(request.body.newPassword, [account.phone, account.phone.slice(-11), account.profile?.nickname ?? '', account.profile?.accountName ?? '']);
-    await requireProfileConsent(app, subjectId, ['credentials']);
+    await requireProfileConsent(app, account, ['credentials']);
     await reauthenticate(app, account, request.body);
     const hash = await app.passwords.hash(request.body.newPassword);
     const stored = await app.models.accounts.updateOne({ _id: subjectId, status: 'active', ...notErasedSince(account) }, { $set: { passwordHash: hash, passwordSetAt: new Date(), mustResetPassword: false, updatedAt: new Date() } });

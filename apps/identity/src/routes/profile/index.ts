@@ -155,7 +155,7 @@ const profileRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app)
     }
     const patch = validatePatch(request.body as Record<string, string | null | undefined>);
     const a = await load(request.params.subjectId);
-    if (setsOptionalProfile(patch)) await requireProfileConsent(app, a._id, ['profile']);
+    if (setsOptionalProfile(patch)) await requireProfileConsent(app, a, ['profile']);
     await applyProfilePatch(app, request, a, patch);
     return profileView(await load(a._id));
   });

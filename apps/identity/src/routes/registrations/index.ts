@@ -65,16 +65,18 @@ const registrationRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async 
     const subjectId = newId('sub');
     const profile = nickname ? { nickname } : {};
     const passwordHash = body.password !== undefined ? await app.passwords.hash(body.password) : undefined;
+    const grantsProfile = Boolean(nickname || passwordHash);
     try {
       await app.outbox.insert(app.models.accounts, {
         _id: subjectId, phone, status: 'active', mustResetPassword: false, profile, leakReports: [],
         ...(passwordHash ? { passwordHash, passwordSetAt: now } : {}),
+        ...(grantsProfile ? { profileGrantedAt: now } : {}),
         policyAck: { ...body.policyAcknowledged, at: now }, createdAt: now, updatedAt: now,
       }, [
         app.outbox.entry('privacy.subject.registered', {
           subject: subjectId,
           // Giving the optional information is the registrant's express grant of the `profile` purpose (2.4.1(1)ii).
-          payload: { subjectId, registeredAt: now.toISOString(), policyAcknowledged: body.policyAcknowledged, ...(nickname || passwordHash ? { grantedPurposes: ['profile'] } : {}) },
+          payload: { subjectId, registeredAt: now.toISOString(), policyAcknowledged: body.policyAcknowledged, ...(grantsProfile ? { grantedPurposes: ['profile'] } : {}) },
         }),
         app.outbox.entry('privacy.subject.contact-changed', {
           subject: subjectId,
