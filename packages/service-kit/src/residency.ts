@@ -20,7 +20,9 @@ const COUNTRY = '^[A-Z]{2}$';
  * - `DATA_STORE_LOCATIONS`: per-store overrides or extra stores, `store=CC` comma-separated
  *   (e.g. `backups=SG`); the stores are `mongodb` (if the service has a database), `kafka`, and these;
  * - `DATA_LOCATION_EXCEPTION` (`5.3.1` law, `5.3.2` separate authorization, `5.3.3` cross-border
- *   contract) with `DATA_LOCATION_EXCEPTION_REF`, the evidence (statute, consent purpose, contract).
+ *   contract) with `DATA_LOCATION_EXCEPTION_REF`, the evidence (statute, consent purpose, contract);
+ * - `DATA_RESIDENCY_MODE`: `refuse` (default) stops a service whose stores break 5.3 from starting;
+ *   `flag` only warns and reports it (for a migration under way).
  */
 export const ResidencyConfigProperties = {
   HOME_REGION: Type.String({ pattern: COUNTRY, default: 'CN', description: 'Region PI must be stored in (policy 5.3), ISO 3166-1 alpha-2' }),
@@ -28,6 +30,7 @@ export const ResidencyConfigProperties = {
   DATA_STORE_LOCATIONS: Type.String({ default: '', pattern: '^([a-z0-9-]+=[A-Z]{2}(,[a-z0-9-]+=[A-Z]{2})*)?$', description: 'Per-store locations, store=CC comma-separated (e.g. backups=SG)' }),
   DATA_LOCATION_EXCEPTION: Type.Optional(Type.Union(RESIDENCY_EXCEPTIONS.map((c) => Type.Literal(c)), { description: 'Policy 5.3 exception allowing storage outside the home region' })),
   DATA_LOCATION_EXCEPTION_REF: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Evidence of the 5.3 exception (statute, consent purpose, contract)' })),
+  DATA_RESIDENCY_MODE: Type.Union([Type.Literal('refuse'), Type.Literal('flag')], { default: 'refuse', description: "A store outside the home region without a 5.3 exception: 'refuse' to start, or only 'flag' it (start-up warning and retention's report)" }),
 } satisfies TProperties;
 
 export interface ResidencyConfig {
@@ -36,6 +39,7 @@ export interface ResidencyConfig {
   DATA_STORE_LOCATIONS: string;
   DATA_LOCATION_EXCEPTION?: ResidencyException | undefined;
   DATA_LOCATION_EXCEPTION_REF?: string | undefined;
+  DATA_RESIDENCY_MODE: 'refuse' | 'flag';
 }
 
 export type ResidencyDeclaration = EventPayload<'privacy.residency.declared'>;
@@ -88,6 +92,19 @@ export function residencyDeclaration(service: ServiceName, config: ResidencyConf
     flagged: assessResidency(base).flagged,
     declaredAt: (opts.now ?? new Date()).toISOString(),
   };
+}
+
+/**
+ * Why a service must not start (policy 5.3): a store outside the home region and no 5.3 exception
+ * naming its evidence, while `DATA_RESIDENCY_MODE` is `refuse` (the default); else undefined. Checked
+ * before any store is connected (infrastructurePlugin raises it as a ConfigError on `DATA_LOCATION`).
+ */
+export function residencyRefusal(service: ServiceName, config: ResidencyConfig, opts: { mongo: boolean }): string | undefined {
+  if (config.DATA_RESIDENCY_MODE === 'flag') return undefined;
+  const assessment = assessResidency(residencyDeclaration(service, config, opts));
+  return assessment.flagged
+    ? `breaks policy 5.3: ${assessment.summary}; set DATA_LOCATION_EXCEPTION and DATA_LOCATION_EXCEPTION_REF, or DATA_RESIDENCY_MODE=flag to start anyway`
+    : undefined;
 }
 
 declare module 'fastify' {

@@ -18,7 +18,7 @@ import { healthPlugin } from './plugins/health.js';
 import { kafkaPlugin } from './plugins/kafka.js';
 import { mongoPlugin } from './plugins/mongo.js';
 import { openApiPlugin, type OpenApiOptions } from './plugins/openapi.js';
-import { residencyPlugin } from './residency.js';
+import { residencyPlugin, residencyRefusal } from './residency.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -138,6 +138,8 @@ export interface InfrastructureOptions {
  */
 export const infrastructurePlugin = fp(async function infrastructure(app: FastifyInstance, opts: InfrastructureOptions) {
   const { config } = opts;
+  const refusal = opts.residency === false ? undefined : residencyRefusal(opts.service, config, { mongo: opts.mongo !== false });
+  if (refusal) throw new ConfigError([{ variable: 'DATA_LOCATION', message: refusal }]);
   await app.register(errorHandlerPlugin);
   if (opts.openapi) await app.register(openApiPlugin, opts.openapi);
   if (opts.mongo !== false) await app.register(mongoPlugin, { url: config.MONGO_URL, dbName: config.MONGO_DB });
@@ -187,8 +189,8 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 const REPEATED_SIGNAL_MS = 2000;
 
 /**
- * Starts a service from its server.ts: reads the config (a bad one stops the process with exit code
- * 1 and a message naming each variable), builds the app, listens, and on SIGTERM/SIGINT closes it
+ * Starts a service from its server.ts: reads the config (a bad one, or stores that break policy 5.3,
+ * stop the process with exit code 1 and a message naming each variable), builds the app, listens, and on SIGTERM/SIGINT closes it
  * within SHUTDOWN_TIMEOUT_MS: stop accepting, finish in-flight requests and messages, commit offsets,
  * disconnect. A crash (uncaught exception) also closes and exits non-zero. A second stop signal
  * within 2 s is the same stop delivered twice and is ignored; a later one exits at once.
@@ -199,8 +201,10 @@ export async function runServer<S extends TObject>(opts: {
   build: (config: Static<S>) => Promise<FastifyInstance>;
 }): Promise<FastifyInstance> {
   let config: Static<S> & BaseConfig;
+  let app: FastifyInstance;
   try {
     config = loadConfig(opts.schema) as Static<S> & BaseConfig;
+    app = await opts.build(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${opts.service}: ${err.message}\n`);
@@ -208,7 +212,6 @@ export async function runServer<S extends TObject>(opts: {
     }
     throw err;
   }
-  const app = await opts.build(config);
   const grace = closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, skip: [...STOP_SIGNALS] }, async ({ err }) => {
     if (err) app.log.error({ err }, 'crashed; closing');
     await app.close();

@@ -1,12 +1,14 @@
 // Data residency (policy 5.3): every service declares where its stores are; a store outside the home
 // region without a 5.3 exception and its evidence is flagged, in the service's own log at start-up
-// and in the announcement the retention service reports from.
+// and in the announcement the retention service reports from; unless told only to flag it, such a
+// service does not start.
 import { parseEvent } from '@pipp/contracts';
 import { collectMessages, dropDatabase, dropTopics, isolatedEnv, TestAuthority } from '@pipp/testing';
 import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { assessResidency, loadConfig, residencyDeclaration } from '../src/index.js';
+import { assessResidency, loadConfig, residencyDeclaration, residencyRefusal } from '../src/index.js';
 import { DemoConfigSchema } from './fixtures/demo-app.js';
 
 const base = { MONGO_URL: 'mongodb://127.0.0.1:27017', KAFKA_BROKERS: '127.0.0.1:9092', AUTH_JWKS_URL: 'http://127.0.0.1:9/jwks.json' };
@@ -45,15 +47,36 @@ describe('residencyDeclaration', () => {
     expect(d.flagged).toBe(true);
   });
 
+  it('refuses to start with a store abroad and no exception, unless told only to flag it', () => {
+    const abroad = loadConfig(DemoConfigSchema, { ...base, DATA_STORE_LOCATIONS: 'backups=SG' });
+    expect(residencyRefusal('consent', abroad, { mongo: true })).toMatch(/breaks policy 5.3: backups in SG outside the home region CN/);
+    expect(residencyRefusal('consent', { ...abroad, DATA_RESIDENCY_MODE: 'flag' }, { mongo: true })).toBeUndefined();
+    expect(residencyRefusal('consent', { ...abroad, DATA_LOCATION_EXCEPTION: '5.3.3', DATA_LOCATION_EXCEPTION_REF: 'contract C-17' }, { mongo: true })).toBeUndefined();
+    expect(residencyRefusal('consent', loadConfig(DemoConfigSchema, base), { mongo: true })).toBeUndefined();
+  });
+
   it('refuses a malformed location at boot', () => {
     expect(() => loadConfig(DemoConfigSchema, { ...base, DATA_LOCATION: 'china' })).toThrow(/DATA_LOCATION/);
     expect(() => loadConfig(DemoConfigSchema, { ...base, DATA_LOCATION_EXCEPTION: '5.3.9' })).toThrow(/DATA_LOCATION_EXCEPTION/);
+    expect(() => loadConfig(DemoConfigSchema, { ...base, DATA_RESIDENCY_MODE: 'ignore' })).toThrow(/DATA_RESIDENCY_MODE/);
   });
+});
+
+it('stops a service whose stores break policy 5.3 before it connects anything, naming what is abroad', async () => {
+  // Nothing listens on these: the refusal comes before any connection is tried.
+  const env = { ...base, MONGO_URL: 'mongodb://127.0.0.1:9', KAFKA_BROKERS: '127.0.0.1:9', DATA_LOCATION: 'US' };
+  const server = fileURLToPath(new URL('./fixtures/demo-server.ts', import.meta.url));
+  const proc = fork(server, [], { env: { ...process.env, ...env }, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let err = '';
+  proc.stderr!.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+  const [code] = await once(proc, 'exit');
+  expect(code).toBe(1);
+  expect(err).toMatch(/incident: invalid configuration: DATA_LOCATION breaks policy 5.3: mongodb in US, kafka in US outside the home region CN without a policy 5.3 exception/);
 });
 
 it('flags a store abroad in the service log at start-up and announces the declaration', async () => {
   const authority = await TestAuthority.start();
-  const env = isolatedEnv('residency', { AUTH_JWKS_URL: authority.jwksUrl, LOG_LEVEL: 'warn', DATA_LOCATION: 'US' });
+  const env = isolatedEnv('residency', { AUTH_JWKS_URL: authority.jwksUrl, LOG_LEVEL: 'warn', DATA_LOCATION: 'US', DATA_RESIDENCY_MODE: 'flag' });
   const server = fileURLToPath(new URL('./fixtures/demo-server.ts', import.meta.url));
   const proc = fork(server, [], { env: { ...process.env, ...env }, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   let out = '';
