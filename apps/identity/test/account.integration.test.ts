@@ -4,6 +4,7 @@
 import { createEvent } from '@pipp/contracts';
 import { collectMessages, produceRaw, waitFor, withMongo } from '@pipp/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { accountNameKey } from '../src/domain/profile.js';
 import { bearer, latestCode, randomPhone, register, requestCode, startIdentity, startWithConsent, stopIdentity, STRONG_PASSWORD, type ConsentBeside, type IdentityApp } from './helpers.js';
 
 let env: Record<string, string>;
@@ -54,7 +55,15 @@ describe('profile and account settings', () => {
     const other = await registerWithProfile();
     const taken = await req('PATCH', `/subjects/${other.subjectId}/profile`, other.accessToken, { accountName: 'Lin_Wei' });
     expect(taken.statusCode).toBe(409);
+    // A look-alike with a Cyrillic і is the same name (UTS #39 skeleton).
+    const lookAlike = await req('PATCH', `/subjects/${other.subjectId}/profile`, other.accessToken, { accountName: 'l\u0456n_wei' });
+    expect(lookAlike.json()).toMatchObject({ code: 'PIPP_ACCOUNT_NAME_TAKEN' });
     expect((await req('GET', `/subjects/${s.subjectId}/profile`, other.accessToken)).statusCode).toBe(403);
+    // Renaming releases all the holder's earlier reservations, one made under an earlier key function too.
+    await db((d) => d.collection('account_names').insertOne({ _id: 'lin_wei (earlier key)' as never, subjectId: s.subjectId }));
+    expect((await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { accountName: 'lin_wei_2' })).statusCode).toBe(200);
+    expect(await db((d) => d.collection('account_names').find({ subjectId: s.subjectId }).toArray())).toEqual([{ _id: accountNameKey('lin_wei_2'), subjectId: s.subjectId }]);
+    expect((await req('PATCH', `/subjects/${other.subjectId}/profile`, other.accessToken, { accountName: 'Lin_Wei' })).statusCode).toBe(200);
 
     const audit = (await req('GET', `/subjects/${s.subjectId}/audit`, s.accessToken)).json().records;
     expect(audit.map((r: { action: string }) => r.action)).toEqual(expect.arrayContaining(['registered', 'profile-updated']));

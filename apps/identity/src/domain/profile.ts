@@ -1,3 +1,5 @@
+import { rectifyConfusion } from 'unicode-confusables';
+
 /** What a profile change asks for: a value sets or corrects the field, null removes it. */
 export type ProfilePatch = Record<string, string | null>;
 
@@ -32,9 +34,14 @@ export function normalizeAccountName(value: string): FieldVerdict {
   return v;
 }
 
-/** The key under which an account name is reserved (case-folded NFKC), so look-alikes collide. */
+/**
+ * The key under which an account name is reserved, so that look-alikes collide: the NFKC form, case
+ * folded, then its UTS #39 skeleton (each character replaced by its prototype in Unicode's
+ * confusables.txt, through unicode-confusables). "admin" and "аdmin" with a Cyrillic а, "paypal" and
+ * "paypa1", "m" and "rn" share a key. Case is folded first, so a capital I and a small l stay apart.
+ */
 export function accountNameKey(name: string): string {
-  return name.normalize('NFKC').toLowerCase();
+  return rectifyConfusion(name.normalize('NFKC').toLowerCase().normalize('NFD')).normalize('NFD').toLowerCase();
 }
 
 /**

@@ -108,9 +108,9 @@ export async function applyProfilePatch(app: FastifyInstance, request: import('f
     if (!addsOptional) throw IdentityErrors.notFound('No such account');
     throw withdrawnMeanwhile('nothing');
   }
-  const oldName = account.profile?.accountName;
-  if (oldName && plan.changed.includes('accountName') && accountNameKey(oldName) !== (newName ? accountNameKey(newName) : '')) {
-    await names.deleteOne({ _id: accountNameKey(oldName), subjectId: account._id });
+  // The old name is released by holder, not by key: a reservation made under an earlier key function goes too.
+  if (account.profile?.accountName && plan.changed.includes('accountName')) {
+    await names.deleteMany({ subjectId: account._id, ...(newName ? { _id: { $ne: accountNameKey(newName) } } : {}) });
   }
   await app.audit.record(request, account._id, 'profile-updated', plan.changed);
   return plan.changed;
