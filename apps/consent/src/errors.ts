@@ -16,4 +16,8 @@ export const ConsentErrors = {
   /** A policy version that cannot be published as asked (409/422, clause VI or 1.1). */
   policyConflict: defineError('PIPP_POLICY_CONFLICT', 409, 'The policy version conflicts with the published ones'),
   invalidPolicy: defineError('PIPP_POLICY_INVALID', 422, 'The policy version is invalid'),
+  /** 410: the data subject's account erasure began; nothing more is recorded about them (policy 4.1, 4.2). */
+  subjectErased: defineError('PIPP_SUBJECT_ERASED', 410, "This data subject's account was erased: nothing more is recorded about them"),
+  /** 404 to staff: consent holds nothing on this data subject (never registered, or not yet seen here). */
+  unknownSubject: defineError('PIPP_SUBJECT_UNKNOWN', 404, 'Consent holds no record of this data subject: not registered, or not yet seen here'),
 };

@@ -3,7 +3,7 @@
 // says so, a redelivery replies the same, nothing in the database still names the subject, and a
 // sweep purges kept proofs whose date has come and histories of consents withdrawn long ago.
 import { collectMessages, withMongo } from '@pipp/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Harness, ask, change, produce, register, uniqueId, waitFor, type ConsentApp } from './helpers.js';
 
 let h: Harness;
@@ -91,6 +91,48 @@ describe('erasure', () => {
     expect(outOfScope.payload).toMatchObject({ status: 'completed', counts: { erased: 0, anonymized: 0, kept: 0 }, kept: [] });
     expect(await app.models.erasures.findById(notMine.requestId)).toBeNull();
     expect(await ask(h, app, { subjectId: untouched, purpose: 'account', categories: ['phone-number'] })).toMatchObject({ allowed: true });
+  });
+
+  it('records nothing more about a subject once their account erasure began, however the changes race it (4.1, 4.2)', async () => {
+    const subjectId = await register(app, env);
+    const grant = (i: number) => change(h, app, subjectId, [{ purpose: 'sharing', scope: { recipientId: `racer-${i}` }, state: 'granted' }]);
+    // Changes keep coming while the erasure runs (a breaker helper saw some survive it, in clear).
+    let racing = true;
+    const racers = Array.from({ length: 4 }, async (_, k) => {
+      const codes: number[] = [];
+      for (let i = 0; racing; i += 1) codes.push((await grant(k * 1000 + i)).statusCode);
+      return codes;
+    });
+    await waitFor(async () => (await app.models.records.countDocuments({ subjectId })) >= 8, { what: 'some grants before the erasure' });
+    const request = erasure(subjectId);
+    await produce(env, 'privacy.erasure.requested', 'retention', request, subjectId);
+    await replies(env, request.requestId, 1);
+    await new Promise((r) => setTimeout(r, 300));
+    racing = false;
+    const codes = (await Promise.all(racers)).flat();
+    expect(new Set(codes)).toEqual(new Set([201, 410]));
+
+    // Once it began: refused to the subject and to staff, no decision allows, no use without consent is recorded.
+    expect((await grant(-1)).json()).toMatchObject({ code: 'PIPP_SUBJECT_ERASED' });
+    const staff = await app.inject({ method: 'POST', url: `/v1/consent/subjects/${subjectId}/consents`, headers: h.bearer('op-1', 'operator'), payload: { channel: 'operator', evidenceRef: 'form-123', changes: [{ purpose: 'personalization', state: 'granted' }] } });
+    expect(staff.statusCode, staff.body).toBe(410);
+    expect(await ask(h, app, { subjectId, service: 'data-sharing', purpose: 'sharing', recipientId: 'racer-1', categories: ['profile'] })).toMatchObject({ allowed: false });
+    await ask(h, app, { subjectId, service: 'data-sharing', purpose: 'sharing', recipientId: 'tax-office', categories: ['transaction-record'], legalBasis: { legalBasis: 'legal-obligation', evidenceRef: 'tax law art. 5' } });
+    await app.legalBasisLog.flush();
+    await app.outbox.flush();
+    expect(await documentsContaining(env.MONGO_DB!, subjectId)).toEqual([]);
+  });
+
+  it('takes back a record whose write the start of an account erasure overtook (marked by another instance)', async () => {
+    const subjectId = await register(app, env);
+    const isErased = vi.spyOn(app.ledger, 'isErased').mockResolvedValueOnce(false).mockResolvedValueOnce(true);
+    try {
+      const res = await change(h, app, subjectId, [{ purpose: 'personalization', state: 'granted' }]);
+      expect(res.json()).toMatchObject({ code: 'PIPP_SUBJECT_ERASED' });
+    } finally {
+      isErased.mockRestore();
+    }
+    expect(await app.models.records.countDocuments({ subjectId, purpose: 'personalization' })).toBe(0);
   });
 });
 

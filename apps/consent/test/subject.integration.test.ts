@@ -1,7 +1,7 @@
 // The subject's view of their consents over HTTP (PIPL art. 14–16, 44, 45): current state with each
 // function's availability, full history with the texts shown, receipts, JSON export; only their own;
 // staff access audited; consents refused with a clear 4xx when they cannot be given as asked.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Harness, ask, change, produce, register, uniqueId, waitFor, type ConsentApp } from './helpers.js';
 
 let h: Harness;
@@ -53,6 +53,8 @@ describe('grants and withdrawals', () => {
       [[{ purpose: 'personalization', state: 'granted', $set: { x: 1 } }], {}, 400, /\/body\/changes\/0/],
       [[{ purpose: 'personalization', state: 'maybe' }], {}, 400, /state/],
       [[{ purpose: 'personalization', state: 'granted' }, { purpose: 'nope', state: 'granted' }], {}, 422, /changes\/1/],
+      // A withdrawal ends the whole consent: part of one is kept by granting it again for fewer categories.
+      [[{ purpose: 'personalization', state: 'withdrawn', categories: ['activity-log'] }], {}, 422, /changes\/0\/categories: a withdrawal ends the whole consent/],
     ];
     for (const [changes, extra, status, message] of cases) {
       const res = await change(h, app, subjectId, changes, extra);
@@ -82,6 +84,32 @@ describe('grants and withdrawals', () => {
     expect(ok.json().records[0]).toMatchObject({ recordedBy: { role: 'operator', id: 'op-7' }, evidenceRef: 'form-2026-0042', channel: 'paper' });
     const audit = await app.inject({ url: `/v1/consent/admin/audit?subjectId=${subjectId}`, headers: h.bearer('dpo-1', 'dpo') });
     expect(audit.json().records[0]).toMatchObject({ actor: { role: 'operator', id: 'op-7' }, action: 'consents.recorded-on-behalf', subjectId });
+    // Only for a data subject consent knows: not an id that never registered.
+    const nobody = uniqueId('sub');
+    for (const url of [`/v1/consent/subjects/${nobody}/consents`, `/v1/consent/subjects/${nobody}/policy-acceptances`]) {
+      const payload = url.endsWith('consents') ? { channel: 'paper', evidenceRef: 'form-2026-0043', changes: [{ purpose: 'profile', state: 'granted' }] } : { channel: 'paper', evidenceRef: 'form-2026-0043', documentId: 'general', version: 1 };
+      const res = await app.inject({ method: 'POST', url, headers: op, payload });
+      expect(res.statusCode, url).toBe(404);
+      expect(res.json().code).toBe('PIPP_SUBJECT_UNKNOWN');
+    }
+    expect(await app.models.records.countDocuments({ subjectId: nobody })).toBe(0);
+  });
+
+  it('records every one of many parallel changes of one subject, numbered without gaps or collisions', async () => {
+    const subject = await register(app, env);
+    // A collision on the next number is retried after reading the subject's latest record: none here,
+    // since one instance appends a subject's records one at a time (a breaker helper saw 30 parallel
+    // requests run out of retries: 500s for changes that were recorded).
+    const find = vi.spyOn(app.models.records, 'find');
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+      change(h, app, subject, [0, 1].map((k) => ({ purpose: 'sharing', scope: { recipientId: `parallel-${i}-${k}` }, state: 'granted' })))));
+    const retries = find.mock.calls.filter((args: unknown[]) => JSON.stringify(args[0]) === JSON.stringify({ subjectId: subject })).length;
+    find.mockRestore();
+    expect(results.map((r) => r.statusCode)).toEqual(results.map(() => 201));
+    expect(retries).toBe(0);
+    const seqs = (await app.models.records.find({ subjectId: subject }, { seq: 1 }).lean()).map((r) => r.seq).sort((a, b) => a - b);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    expect(seqs.length).toBe(60 + 3); // and the registration's records
   });
 
   it('records the profile purpose as expressly granted when the registrant gave optional information, and only then (2.4.1(1)ii)', async () => {

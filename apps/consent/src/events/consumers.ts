@@ -17,10 +17,12 @@ const KEY_CONCURRENCY = 16;
  * shown to the registrant (an express acceptance), a grant of every basic purpose the policy says
  * must be authorised to use the basic functions, and an express grant of each additional purpose the
  * registrant granted by giving its optional information (`grantedPurposes`, 2.4.1(1)ii; unknown or
- * inactive purposes are skipped). Idempotent: the record ids derive from the subject.
+ * inactive purposes are skipped). Idempotent: the record ids derive from the subject. A registration
+ * delivered again after the subject's account erasure began records nothing.
  */
 export async function recordRegistration(app: FastifyInstance, event: EventEnvelope<'privacy.subject.registered'>): Promise<void> {
   await app.stateReady;
+  if (await app.ledger.isErased(event.payload.subjectId)) return;
   const { subjectId, registeredAt, policyAcknowledged } = event.payload;
   const at = new Date(registeredAt);
   const { documentId, version } = policyAcknowledged;

@@ -61,25 +61,26 @@ export async function handleErasure(app: FastifyInstance, config: Config, event:
   }
 
   if (doc.status === 'in-progress' && inScope) {
-    app.projection.drop(p.subjectId);
+    // An account erasure: nothing more is recorded about the subject, from before the first look.
+    if (p.scope.kind === 'account') await app.ledger.markErased(p.subjectId, p.requestId);
+    else app.projection.drop(p.subjectId);
     const kept = doc.kept[0];
     if (kept) {
-      const set = {
-        // Unique per request, so a later erasure of records made since cannot collide on (subjectId, seq).
-        subjectId: `${pseudonym}.${sha256(p.requestId).slice(0, 8)}`,
-        pseudonymized: { at: new Date(), requestId: p.requestId, pseudonym, purgeAt: new Date(kept.purgeAt), legalBasis: kept.legalBasis, reason: kept.reason },
-      };
+      const pseudonymized = { at: new Date(), requestId: p.requestId, pseudonym, purgeAt: new Date(kept.purgeAt), legalBasis: kept.legalBasis, reason: kept.reason };
+      // A subject id of its own per record and request: a record appended meanwhile, numbered again from
+      // 1 once the projection forgot the subject, cannot collide on (subjectId, seq) with those done before.
+      const set = (id: string) => ({ subjectId: `${pseudonym}.${sha256(`${p.requestId}\u0000${id}`).slice(0, 12)}`, pseudonymized });
       // Repeated until no record names the subject (one appended meanwhile is found by the next look).
       // Each write holds the record's lock: FerretDB 1.24 loses an update that races with the outbox
       // relay removing published entries from the same document.
       recordIds ??= await recordIdsOf();
       for (let pass = 0; pass < 10 && recordIds.length; pass += 1) {
-        for (const id of recordIds) await outbox.withDocument(models.records, id, () => models.records.updateOne({ _id: id }, { $set: set }));
+        for (const id of recordIds) await outbox.withDocument(models.records, id, () => models.records.updateOne({ _id: id }, { $set: set(id) }));
         recordIds = await recordIdsOf();
       }
       if (recordIds.length) throw new Error('records of the subject are still not pseudonymized; retrying');
     }
-    app.legalBasisLog.forget(p.subjectId);
+    await app.legalBasisLog.forget(p.subjectId);
     await lookups.legalBasisUseDeletion.erase(p.subjectId);
     // Staff-access audit records stay (accountability) but name the subject by pseudonym only.
     for (const a of await lookups.audit.load(p.subjectId)) await models.audit.updateOne({ _id: a._id }, { $set: { subjectId: pseudonym } });

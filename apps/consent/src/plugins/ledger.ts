@@ -7,7 +7,8 @@ import { Projection } from '../domain/projection.js';
 import { buildReceipt, pseudonymFor, recordHash, sha256, type ConsentReceipt, type RecordContent } from '../domain/receipt.js';
 import { canonicalScope, scopeKey, type ConsentScope } from '../domain/scope.js';
 import { markChanged, type Actor, type ConsentChannel, type ConsentRecordDoc, type ConsentModels } from './models.js';
-import { upsertRaced, type Outbox } from '@pipp/service-kit';
+import { KeyedLock, upsertRaced, type Outbox } from '@pipp/service-kit';
+import { ConsentErrors } from '../errors.js';
 
 /** A record to append to a subject's ledger. */
 export interface NewRecord {
@@ -38,10 +39,13 @@ const MAX_ATTEMPTS = 25;
  * document carrying its event in the same write (`privacy.consent.changed` or `privacy.policy.accepted`,
  * through the outbox), numbered per subject (a unique (subjectId, seq) index serialises concurrent
  * appends without transactions) and applied to this instance's projection before the call returns,
- * so a withdrawal counts here at once and everywhere else as soon as the event arrives.
+ * so a withdrawal counts here at once and everywhere else as soon as the event arrives. A subject's
+ * appends run one at a time in this process (concurrent ones would only collide on the next seq), and
+ * none is made once the subject's account erasure began (`markErased`).
  */
 export class Ledger {
   private readonly seqHints = new Map<string, number>();
+  private readonly appending = new KeyedLock();
   private readonly knownNotices = new Set<string>();
   private readonly impliedQueue: { subjectId: string; documentId: string; version: number }[] = [];
   private draining: Promise<void> | undefined;
@@ -54,12 +58,39 @@ export class Ledger {
     log: FastifyBaseLogger;
   }) {}
 
+  /** Whether an account erasure of the subject began (their pseudonym is marked; policy 4.1, 4.2). */
+  async isErased(subjectId: string): Promise<boolean> {
+    return (await this.deps.models.erasedSubjects.exists({ _id: this.pseudonym(subjectId) })) !== null;
+  }
+
+  /**
+   * Marks the subject erased (by pseudonym) and forgets them in this instance's projection, between
+   * appends of theirs: an append that began before is then either found by the erasure's next look at
+   * the ledger or, seeing the mark after its write, takes its record back (see append).
+   */
+  async markErased(subjectId: string, requestId: string): Promise<void> {
+    await this.appending.run(subjectId, async () => {
+      await upsertRaced(() => this.deps.models.erasedSubjects.updateOne({ _id: this.pseudonym(subjectId) }, { $setOnInsert: { requestId, at: new Date() } }, { upsert: true }));
+      this.deps.projection.drop(subjectId);
+    });
+  }
+
+  private pseudonym(subjectId: string): string {
+    return pseudonymFor(subjectId, this.deps.config.CONSENT_PSEUDONYM_KEY);
+  }
+
   /**
    * Appends one record; returns it and whether it is new (false: a record with the same id existed).
-   * @throws the database error when the write fails (nothing is recorded then).
+   * @throws PIPP_SUBJECT_ERASED (410) once the subject's account erasure began (a record written while
+   * it began is deleted again); the database error when the write fails (nothing is recorded then).
    */
   async append(subjectId: string, rec: NewRecord): Promise<{ doc: ConsentRecordDoc; created: boolean }> {
+    return this.appending.run(subjectId, () => this.appendNow(subjectId, rec));
+  }
+
+  private async appendNow(subjectId: string, rec: NewRecord): Promise<{ doc: ConsentRecordDoc; created: boolean }> {
     const { models, outbox, projection } = this.deps;
+    if (await this.isErased(subjectId)) throw ConsentErrors.subjectErased();
     const noticeHash = rec.noticeText === undefined ? undefined : await this.storeNotice(rec.noticeText);
     const scope = canonicalScope(rec.scope);
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
@@ -112,6 +143,11 @@ export class Ledger {
         continue;
       }
       this.seqHints.delete(subjectId);
+      if (await this.isErased(subjectId)) {
+        // The erasure began during the write and may have looked at the ledger already: take it back.
+        await models.records.deleteOne({ _id: id, subjectId });
+        throw ConsentErrors.subjectErased();
+      }
       projection.apply(doc);
       await this.countAppend();
       return { doc, created: true };
@@ -157,6 +193,7 @@ export class Ledger {
           actor: { role: 'system' },
         });
       } catch (err) {
+        if ((err as { code?: string }).code === ConsentErrors.subjectErased.code) continue; // erased meanwhile: nothing to record
         // Not lost for good: after a restart the projection no longer holds it, so the next use re-detects it.
         this.deps.log.warn({ err, documentId, version }, 'could not record an implied policy acceptance');
       }

@@ -15,14 +15,20 @@ interface Pending {
  * 2.4.2(4), 3.4; DESIGN.md: "every processing that is not based on consent records its basis and an
  * evidence reference"), aggregated per subject, service, purpose, basis, evidence, recipient and
  * country, so the subject sees it in their view and export. Written behind the decision path (one
- * bulk write per FLUSH_MS), never slowing a decision.
+ * bulk write per FLUSH_MS), never slowing a decision; never for a subject whose account erasure began
+ * (`isErased`, checked at the write: the erasure deleted what was there).
  */
 export class LegalBasisLog {
   private pending = new Map<string, Pending>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
-  constructor(private readonly models: ConsentModels, private readonly onError: (err: unknown) => void, private readonly flushMs = 1000) {}
+  constructor(
+    private readonly models: ConsentModels,
+    private readonly onError: (err: unknown) => void,
+    private readonly isErased: (subjectId: string) => Promise<boolean>,
+    private readonly flushMs = 1000,
+  ) {}
 
   note(req: DecisionRequest, legalBasis: string, evidenceRef: string): void {
     const key = sha256([req.subjectId, req.service, req.purpose, legalBasis, evidenceRef, req.recipientId ?? '', req.country ?? ''].join('\u0000'));
@@ -40,9 +46,13 @@ export class LegalBasisLog {
     this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush(); }, this.flushMs);
   }
 
-  /** Drops what is pending for a subject (their erasure). */
-  forget(subjectId: string): void {
+  /**
+   * Drops what is pending for a subject (their erasure) and waits for a write in progress, which may
+   * have checked `isErased` before the erasure began: what the erasure deletes next is then all there is.
+   */
+  async forget(subjectId: string): Promise<void> {
     for (const [k, p] of this.pending) if (p.subjectId === subjectId) this.pending.delete(k);
+    await this.flushing;
   }
 
   /** Writes what is pending now. */
@@ -51,7 +61,15 @@ export class LegalBasisLog {
     if (!this.pending.size) return;
     const batch = this.pending;
     this.pending = new Map();
-    this.flushing = bulkWriteChunked([...batch].map(([id, p]) => ({
+    this.flushing = this.write(batch).then(() => undefined, this.onError).finally(() => { this.flushing = undefined; });
+    await this.flushing;
+  }
+
+  private async write(batch: Map<string, Pending>): Promise<void> {
+    const subjects = [...new Set([...batch.values()].map((p) => p.subjectId))];
+    const erased = new Set((await Promise.all(subjects.map(async (s) => (await this.isErased(s) ? s : undefined)))).filter(Boolean));
+    const live = [...batch].filter(([, p]) => !erased.has(p.subjectId));
+    await bulkWriteChunked(live.map(([id, p]) => ({
       updateOne: {
         filter: { _id: id },
         update: {
@@ -64,8 +82,7 @@ export class LegalBasisLog {
         },
         upsert: true,
       },
-    })), (chunk) => this.models.legalBasisUses.bulkWrite(chunk, { ordered: false })).then(() => undefined, this.onError).finally(() => { this.flushing = undefined; });
-    await this.flushing;
+    })), (chunk) => this.models.legalBasisUses.bulkWrite(chunk, { ordered: false }));
   }
 
   async close(): Promise<void> {
@@ -82,7 +99,7 @@ declare module 'fastify' {
 }
 
 export const legalBasisLogPlugin = fp(async function legalBasisLog(app: FastifyInstance) {
-  const log = new LegalBasisLog(app.models, (err) => app.log.warn({ err }, 'could not record processing without consent'));
+  const log = new LegalBasisLog(app.models, (err) => app.log.warn({ err }, 'could not record processing without consent'), (subjectId) => app.ledger.isErased(subjectId));
   app.decorate('legalBasisLog', log);
   app.addHook('preClose', async () => log.close());
-}, { name: 'consent-legal-basis-log', dependencies: ['consent-models'] });
+}, { name: 'consent-legal-basis-log', dependencies: ['consent-models', 'consent-ledger'] });

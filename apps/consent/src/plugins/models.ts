@@ -123,6 +123,12 @@ export interface ErasureDoc {
   replies: number;
 }
 
+/**
+ * A data subject whose account erasure began here, by pseudonym (no subject id): nothing more is
+ * recorded about them (policy 4.1, 4.2; an id is never reused, so the mark is kept).
+ */
+export interface ErasedSubjectDoc { _id: string; requestId: string; at: Date }
+
 export interface SweepDoc {
   _id: string;
   status: 'in-progress' | 'completed';
@@ -168,6 +174,7 @@ export interface ConsentModels {
   revisions: Model<RevisionDoc>;
   shutdowns: Model<ShutdownDoc>;
   erasures: Model<ErasureDoc>;
+  erasedSubjects: Model<ErasedSubjectDoc>;
   sweeps: Model<SweepDoc>;
   legalBasisUses: Model<LegalBasisUseDoc>;
   audit: Model<AuditDoc>;
@@ -340,6 +347,9 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
       effectiveAt: { type: Date, required: true }, receivedAt: { type: Date, required: true },
     }, { ...opts, collection: 'function_shutdowns' })),
     erasures: app.outbox.register(m.model<ErasureDoc>('Erasure', erasures)),
+    erasedSubjects: m.model<ErasedSubjectDoc>('ErasedSubject', new Schema<ErasedSubjectDoc>({
+      _id: { type: String, required: true }, requestId: { type: String, required: true }, at: { type: Date, required: true },
+    }, { ...opts, collection: 'erased_subjects' })),
     sweeps: app.outbox.register(m.model<SweepDoc>('Sweep', sweeps)),
     legalBasisUses: m.model<LegalBasisUseDoc>('LegalBasisUse', legalBasisUses),
     audit: m.model<AuditDoc>('Audit', audit),

@@ -60,6 +60,16 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
       throw ConsentErrors.invalidConsent(`A subject records consent through one of: ${SUBJECT_CHANNELS.join(', ')}`);
     }
   };
+  /**
+   * Staff record only for a data subject consent holds a ledger for (one registered and seen here):
+   * 404 PIPP_SUBJECT_UNKNOWN otherwise, 410 PIPP_SUBJECT_ERASED once their account erasure began. A
+   * subject's own token (issued at registration) is trusted before their registration arrives here.
+   */
+  const requireKnownSubject = async (request: FastifyRequest, subjectId: string) => {
+    if (!staff(request) || app.projection.subject(subjectId)) return;
+    if (await app.ledger.isErased(subjectId)) throw ConsentErrors.subjectErased();
+    if (!await app.models.records.exists({ subjectId })) throw ConsentErrors.unknownSubject();
+  };
   const generalVersion = () => {
     const g = app.projection.document(GENERAL);
     return (g && currentVersion(g, Date.now())?.version) ?? null;
@@ -122,12 +132,13 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
     preHandler: owner,
     schema: {
       tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Grant or withdraw consents (one record and receipt per change)', security: [{ bearer: [] }],
-      params: SubjectParams, body: ConsentChangesBodySchema, response: { 201: ConsentChangesResultSchema, ...Errors4xx(400, 401, 403, 422) },
+      params: SubjectParams, body: ConsentChangesBodySchema, response: { 201: ConsentChangesResultSchema, ...Errors4xx(400, 401, 403, 404, 410, 422) },
     },
   }, async (request, reply) => {
     const { subjectId } = request.params;
     const b = request.body;
     checkChannel(request, b.channel, b.evidenceRef);
+    await requireKnownSubject(request, subjectId);
     const policyVersion = generalVersion();
     const actor = actorOf(request);
     const planned: NewRecord[] = [];
@@ -153,6 +164,9 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
         const categories = scoped?.category ? [scoped.category] : change.categories ?? purpose.categories;
         planned.push({ ...base, scope: scoped, state: 'granted', categories, noticeText: b.noticeText ?? standardNotice(purpose) });
       } else {
+        if (change.categories) {
+          throw ConsentErrors.invalidConsent(`${at}/categories: a withdrawal ends the whole consent; to keep part of it, grant it again for the categories you keep`, { clause: '2.4.2(2)' });
+        }
         // Without a scope: the purpose and every scoped consent under it still granted, read from the
         // ledger itself (this instance may not have seen a grant made on another one yet).
         const keys = scoped ? [scopeKey(purpose.id, scoped)] : [purpose.id, ...await grantedScopedKeys(subjectId, purpose.id)];
@@ -173,12 +187,13 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
     schema: {
       tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Expressly accept a policy version (VI)', security: [{ bearer: [] }],
       params: SubjectParams, body: AcceptBodySchema,
-      response: { 201: Type.Object({ record: RecordSchema, receipt: ReceiptSchema }), ...Errors4xx(400, 401, 403, 404, 422) },
+      response: { 201: Type.Object({ record: RecordSchema, receipt: ReceiptSchema }), ...Errors4xx(400, 401, 403, 404, 410, 422) },
     },
   }, async (request, reply) => {
     const { subjectId } = request.params;
     const b = request.body;
     checkChannel(request, b.channel, b.evidenceRef);
+    await requireKnownSubject(request, subjectId);
     const version = await app.models.policyVersions.findById(`${b.documentId}@${b.version}`, { text: 0, clauses: 0 }).lean<PolicyVersionDoc>();
     if (!version) throw ConsentErrors.notFound(`The ${b.documentId} policy has no version ${b.version}`);
     const { doc } = await app.ledger.append(subjectId, {
