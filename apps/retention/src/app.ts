@@ -40,7 +40,7 @@ export async function retentionApp(app: FastifyInstance, opts: { config: Config 
   await app.register(keptPlugin);
   await app.register(backupsPlugin, { config: opts.config });
   await app.register(sweepsPlugin, { config: opts.config });
-  await app.register(shutdownsPlugin);
+  await app.register(shutdownsPlugin, { config: opts.config });
   await app.register(residencyReportPlugin);
   registerParticipant(app, opts.config.KAFKA_PARTITIONS);
   registerOrchestrator(app, opts.config);

@@ -29,6 +29,10 @@ export const RetentionErrors = {
   sweepNotFound: defineError('PIPP_SWEEP_NOT_FOUND', 404, 'No such sweep'),
   shutdownNotFound: defineError('PIPP_SHUTDOWN_NOT_FOUND', 404, 'No such shutdown'),
   /** 409: the function is already shut down (policy 2.4.2(5)). */
+  /** 404: the consent catalogue has no active function by that id (2.4.2(5)). */
+  functionUnknown: defineError('PIPP_FUNCTION_UNKNOWN', 404, 'The catalogue has no such active function'),
+  /** 422: a shutdown names data categories its function does not collect (2.4.2(5)). */
+  shutdownInvalid: defineError('PIPP_SHUTDOWN_INVALID', 422, 'The shutdown does not match its function'),
   alreadyShutDown: defineError('PIPP_FUNCTION_ALREADY_SHUT_DOWN', 409, 'This function is already shut down'),
   /** 400: a time that must lie in the future (or past) does not. */
   badTime: defineError('PIPP_BAD_TIME', 400, 'The time is not acceptable'),

@@ -3,6 +3,8 @@
 import { parseEvent, type EventEnvelope, type EventType } from '@pipp/contracts';
 import { loadConfig } from '@pipp/service-kit';
 import { collectMessages, dropDatabase, dropTopics, isolatedEnv, TestAuthority } from '@pipp/testing';
+import type { FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
 import { buildApp } from '../src/app.js';
 import { ConfigSchema } from '../src/config.js';
 
@@ -49,7 +51,23 @@ export class Harness {
     return app;
   }
 
-  track(app: { close(): Promise<unknown> }) {
+  /**
+   * The real consent service on the deployment's topics (its own database), listening on loopback:
+   * retention reads its catalogue (shutdowns). Imported by package name (a devDependency, built by
+   * `npx turbo run build`). Pass the returned `url` as retention's CONSENT_URL.
+   */
+  async consent(env: Record<string, string>): Promise<{ url: string; app: FastifyInstance }> {
+    const appModule = '@pipp/consent/app';
+    const configModule = '@pipp/consent/config';
+    const { buildApp: buildConsent } = await import(appModule) as { buildApp: (c: unknown) => Promise<FastifyInstance> };
+    const { ConfigSchema: ConsentConfig } = await import(configModule) as { ConfigSchema: Parameters<typeof loadConfig>[0] };
+    const consentEnv = this.sibling(env, 'consent', { CONSENT_PSEUDONYM_KEY: 'retention-test-pseudonym-key-0123456789abcdef' });
+    const app = this.track(await buildConsent(loadConfig(ConsentConfig, consentEnv)));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, app };
+  }
+
+  track<A extends { close(): Promise<unknown> }>(app: A): A {
     this.apps.push(app);
     return app;
   }

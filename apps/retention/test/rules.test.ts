@@ -8,6 +8,9 @@ import { legalHoldsFor, type SubjectHold } from '../src/domain/holds.js';
 import { planPurges } from '../src/domain/kept.js';
 import { DEFAULT_POLICIES, effectiveRule, parsePolicyId, policyId, policyProblems, sweepRules } from '../src/domain/policies.js';
 import { noticeAudiences, shutdownNotice } from '../src/domain/shutdown.js';
+import { shutdownScope } from '../src/plugins/shutdowns.js';
+import type { CatalogueFunction } from '@pipp/consent-client';
+import type { DataCategory } from '@pipp/contracts';
 import { applySweepReply, planSweep, startSweep, sweepStatus, sweepTotals } from '../src/domain/sweeps.js';
 
 const now = new Date('2026-03-01T00:00:00Z');
@@ -161,5 +164,32 @@ describe('shutdown notices', () => {
     expect(n.body).toMatch(/Photo prints stops operating on 2026-03-01/);
     expect(n.body).toMatch(/stopped collecting/);
     expect(n.body).toMatch(/anonymized/);
+    const kept = shutdownNotice({ title: 'Optional profile', effectiveAt: now, action: 'erase', categories: ['profile'], kept: ['credentials'] });
+    expect(kept.body).toMatch(/\(profile\) will be deleted\. What the basic services still need \(credentials\) stays for them/);
+    expect(shutdownNotice({ title: 'x', effectiveAt: now, action: 'erase', categories: [], kept: ['credentials'] }).dataHandling).toMatch(/^None of the personal information we hold is only for it/);
+  });
+});
+
+describe('shutdown scope (2.4.2(5), 2.1.1)', () => {
+  const fn = (id: string, kind: 'basic' | 'additional', categories: DataCategory[], extra: Partial<CatalogueFunction> = {}): CatalogueFunction => ({ id, title: id, kind, status: 'active', categories, shutDown: null, ...extra });
+  const catalogue = [
+    fn('profile', 'additional', ['profile', 'credentials']),
+    fn('sign-in', 'basic', ['phone-number', 'credentials']),
+    fn('sharing', 'additional', ['profile', 'activity-log']),
+    fn('old-basic', 'basic', ['profile'], { status: 'retired' }),
+    fn('closed-basic', 'basic', ['profile'], { shutDown: { shutdownId: 'sd-1', effectiveAt: '2026-01-01T00:00:00.000Z' } }),
+  ];
+
+  it('erases what no basic function still needs, keeps the rest naming the functions, and defaults to all the function collects', () => {
+    expect(shutdownScope({ functionId: 'profile' }, catalogue)).toEqual({
+      categories: ['profile', 'credentials'], erasedCategories: ['profile'], keptCategories: [{ category: 'credentials', usedBy: ['sign-in'] }],
+    });
+    expect(shutdownScope({ functionId: 'profile', categories: ['profile'] }, catalogue).erasedCategories).toEqual(['profile']);
+  });
+
+  it('refuses a function the catalogue does not hold active, and categories it does not collect', () => {
+    expect(() => shutdownScope({ functionId: 'made-up' }, catalogue)).toThrow(/no active function made-up/);
+    expect(() => shutdownScope({ functionId: 'old-basic' }, catalogue)).toThrow(/no active function old-basic/);
+    expect(() => shutdownScope({ functionId: 'profile', categories: ['activity-log'] }, catalogue)).toThrow(/profile does not collect activity-log/);
   });
 });

@@ -13,11 +13,15 @@ let env: Record<string, string>;
 let penv: Record<string, string>;
 let app: RetentionApp;
 let participant: Awaited<ReturnType<typeof buildParticipantApp>>;
+let consent: Awaited<ReturnType<Harness['consent']>>;
 
 beforeAll(async () => {
   h = await Harness.start();
   env = h.env({ ERASURE_PARTICIPANTS: 'identity,retention' });
   penv = h.sibling(env, 'identity', { PARTICIPANT_NAME: 'identity' });
+  // The real consent service: a shutdown's function is checked against its catalogue.
+  consent = await h.consent(env);
+  env.CONSENT_URL = consent.url;
   app = await h.retention(env);
   participant = await buildParticipantApp(loadConfig(ParticipantConfigSchema, penv) as never);
   await participant.ready();
@@ -156,18 +160,28 @@ describe('kept by law (policy 4.2, 5.1)', () => {
 
 describe('business shutdown (policy 2.4.2(5))', () => {
   it('stops collection at once, notifies the subjects, and erases the function\'s data through the saga', async () => {
+    // The DPO adds the function to the consent catalogue: an additional one, collecting activity logs.
+    const fn = await consent.app.inject({ method: 'PUT', url: '/v1/consent/admin/functions/photo-prints', headers: dpo(), payload: { title: 'Photo prints', kind: 'additional', purposes: ['personalization'], categories: ['activity-log'], why: 'prints of your photos, suggested from what you viewed' } });
+    expect(fn.statusCode, fn.body).toBe(201);
+    // Only a function of the catalogue, and only what it collects (a breaker helper shut down a made-up
+    // function over activity logs, and every subject's activity went).
+    const shut = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { title: 'x', action: 'erase', ...payload } });
+    expect((await shut({ functionId: 'no-such-function', categories: ['activity-log'] })).json()).toMatchObject({ code: 'PIPP_FUNCTION_UNKNOWN', clause: '2.4.2(5)' });
+    expect((await shut({ functionId: 'photo-prints', categories: ['transaction-record'] })).json()).toMatchObject({ code: 'PIPP_SHUTDOWN_INVALID', message: /photo-prints does not collect transaction-record/ });
+    expect(await app.store.shutdowns.countDocuments({})).toBe(0);
+
     const collect = (id: string, subjectId: string) => participant.inject({ method: 'POST', url: '/functions/photo-prints/data', payload: { id, subjectId, payload: 'print order' } });
     expect((await collect('fd-1', 'subj-s1')).statusCode).toBe(201);
     expect((await collect('fd-2', 'subj-s2')).statusCode).toBe(201);
     await participant.models.people.create(person('subj-s1'));
 
-    const res = await app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { functionId: 'photo-prints', title: 'Photo prints', action: 'erase', categories: ['transaction-record'], affectedSubjects: ['subj-s1', 'subj-s2'] } });
+    const res = await app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { functionId: 'photo-prints', title: 'Photo prints', action: 'erase', affectedSubjects: ['subj-s1', 'subj-s2'] } });
     expect(res.statusCode).toBe(201);
     const sd = res.json();
-    expect(sd).toMatchObject({ status: 'erasing', notice: { mode: 'individual' }, affectedSubjects: 2 });
+    expect(sd).toMatchObject({ status: 'erasing', notice: { mode: 'individual' }, affectedSubjects: 2, categories: ['activity-log'], erasedCategories: ['activity-log'], keptCategories: [] });
 
     const [shutdown] = await events(env, 'privacy.function.shutdown', (e) => e.length >= 1);
-    expect(shutdown!.payload).toMatchObject({ shutdownId: sd.shutdownId, functionId: 'photo-prints', action: 'erase', categories: ['transaction-record'] });
+    expect(shutdown!.payload).toMatchObject({ shutdownId: sd.shutdownId, functionId: 'photo-prints', action: 'erase', categories: ['activity-log'] });
     const notices = await events(env, 'privacy.notification.requested', (e) => e.some((x) => x.payload.kind === 'business-shutdown'));
     const notice = notices.find((x) => x.payload.kind === 'business-shutdown')!.payload;
     expect(notice).toMatchObject({ audience: { subjectIds: ['subj-s1', 'subj-s2'] }, clause: '2.4.2(5)', body: expect.stringMatching(/Photo prints stops operating/) });
@@ -189,7 +203,7 @@ describe('business shutdown (policy 2.4.2(5))', () => {
     const perSubject = await app.store.requests.find({ reference: sd.shutdownId }).lean();
     expect(perSubject.map((r) => [r.subjectId, r.origin, r.ground, r.status]).sort()).toEqual([['subj-s1', 'business-shutdown', '2.4.2(5)', 'completed'], ['subj-s2', 'business-shutdown', '2.4.2(5)', 'completed']]);
 
-    const again = await app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { functionId: 'photo-prints', title: 'x', action: 'erase', categories: ['transaction-record'] } });
+    const again = await app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { functionId: 'photo-prints', title: 'x', action: 'erase' } });
     expect(again.statusCode).toBe(409);
     expect(again.json()).toMatchObject({ code: 'PIPP_FUNCTION_ALREADY_SHUT_DOWN', clause: '2.4.2(5)' });
     const pub = (await app.inject({ url: '/v1/retention/public/shutdowns' })).json();

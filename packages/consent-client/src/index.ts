@@ -1,8 +1,9 @@
-import { DecisionSchema, compile, describeErrors, type Decision, type DecisionRequest } from '@pipp/contracts';
+import { DataCategorySchema, DecisionSchema, compile, describeErrors, type Decision, type DecisionRequest } from '@pipp/contracts';
 import { Errors } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Pool } from 'undici';
+import { Type, type Static } from '@sinclair/typebox';
+import { Pool, request } from 'undici';
 
 /** Path of the consent service's decision API (policy 2.1, 2.4.2(2), 2.4.2(4), 3.1, 3.3, 5.3). */
 export const DECISIONS_PATH = '/v1/consent/decisions';
@@ -21,6 +22,43 @@ export interface ConsentClientOptions {
 }
 
 const isDecision = compile(DecisionSchema);
+
+/** Path of the consent service's public catalogue of purposes and functions (policy 2.1, 2.4.1). */
+export const CATALOGUE_PATH = '/v1/consent/public/catalogue';
+
+/** A function of the catalogue, as far as other services need it: its status and the data categories it collects. */
+export const CatalogueFunctionSchema = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  kind: Type.Union([Type.Literal('basic'), Type.Literal('additional')]),
+  status: Type.Union([Type.Literal('active'), Type.Literal('retired')]),
+  categories: Type.Array(DataCategorySchema),
+  shutDown: Type.Union([Type.Object({ shutdownId: Type.String(), effectiveAt: Type.String() }), Type.Null()]),
+});
+export type CatalogueFunction = Static<typeof CatalogueFunctionSchema>;
+const isCatalogue = compile(Type.Object({ functions: Type.Array(CatalogueFunctionSchema) }));
+
+/**
+ * The functions of the consent service's catalogue (policy 2.1, 2.4.2(5)), read from its public
+ * catalogue at `baseUrl` (config CONSENT_URL) within `timeoutMs` (ms).
+ * @throws PIPP_UNAVAILABLE (503) when the consent service is unreachable or answers unexpectedly.
+ */
+export async function fetchCatalogueFunctions(baseUrl: string, timeoutMs = 2000): Promise<CatalogueFunction[]> {
+  let status: number;
+  let body: unknown;
+  try {
+    const res = await request(new URL(CATALOGUE_PATH, baseUrl), { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    status = res.statusCode;
+    body = await res.body.json();
+  } catch (err) {
+    throw Errors.unavailable(`The consent service could not be reached: ${(err as Error).message}`);
+  }
+  if (status !== 200 || !isCatalogue(body)) {
+    const why = status === 200 ? describeErrors(isCatalogue.errors) : `HTTP ${status}`;
+    throw Errors.unavailable(`The consent service gave no usable catalogue (${why})`);
+  }
+  return (body as { functions: CatalogueFunction[] }).functions;
+}
 
 /**
  * Client of the decision API. Decisions are cached for `cacheTtlMs` and dropped at once when a consent

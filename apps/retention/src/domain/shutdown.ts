@@ -19,14 +19,18 @@ export function noticeAudiences(affectedSubjects: string[] | undefined): NoticeA
   return out;
 }
 
-/** The notice's text: what stops, from when, and what happens to the PI (2.4.2(5)). */
-export function shutdownNotice(input: { title: string; effectiveAt: Date; action: 'erase' | 'anonymize'; categories: DataCategory[] }): { title: string; body: string; dataHandling: string } {
+/**
+ * The notice's text: what stops, from when, and what happens to the PI (2.4.2(5)): `categories` are
+ * erased or anonymized, `kept` stay because basic functions still need them.
+ */
+export function shutdownNotice(input: { title: string; effectiveAt: Date; action: 'erase' | 'anonymize'; categories: DataCategory[]; kept?: DataCategory[] }): { title: string; body: string; dataHandling: string } {
   const when = input.effectiveAt.toISOString().slice(0, 10);
-  const what = input.categories.length ? ` (${input.categories.join(', ')})` : '';
   const fate = input.action === 'erase' ? 'deleted' : 'anonymized so that it can no longer identify you';
+  const handled = input.categories.length ? `the personal information related to it that we hold (${input.categories.join(', ')}) will be ${fate}` : 'none of the personal information we hold is only for it';
+  const kept = input.kept?.length ? ` What the basic services still need (${input.kept.join(', ')}) stays for them.` : '';
   return {
     title: `${input.title} stops operating`.slice(0, 200),
-    body: `${input.title} stops operating on ${when}. We have stopped collecting personal information for it, and the personal information related to it that we hold${what} will be ${fate}. Other products and services are not affected.`,
-    dataHandling: `The personal information related to it that we hold${what} will be ${fate}, except what the law requires us to keep.`,
+    body: `${input.title} stops operating on ${when}. We have stopped collecting personal information for it, and ${handled}.${kept} Other products and services are not affected.`,
+    dataHandling: `${handled[0]!.toUpperCase()}${handled.slice(1)}, except what the law requires us to keep.${kept}`,
   };
 }

@@ -188,7 +188,12 @@ export interface ShutdownDoc {
   title: string;
   effectiveAt: Date;
   action: 'erase' | 'anonymize';
+  /** What the function collected: collection of all of it stops. */
   categories: DataCategory[];
+  /** Of those, what is erased or anonymized: the categories no basic function still needs (2.1.1). */
+  erasedCategories: DataCategory[];
+  /** The rest, kept for the basic functions that still need it. */
+  keptCategories: { category: DataCategory; usedBy: string[] }[];
   notice: { mode: 'individual' | 'announcement'; notificationIds: string[] };
   affectedSubjects: string[];
   status: 'collection-stopped' | 'erasing' | 'completed';
@@ -351,7 +356,8 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
 
   const shutdownSchema = new Schema({
     _id: String, functionId: { type: String, required: true }, title: { type: String, required: true }, effectiveAt: { type: Date, required: true },
-    action: { type: String, required: true }, categories: { type: [String], default: [] }, notice: { type: Mixed, required: true },
+    action: { type: String, required: true }, categories: { type: [String], default: [] }, erasedCategories: { type: [String], default: [] },
+    keptCategories: { type: [Mixed], default: [] }, notice: { type: Mixed, required: true },
     affectedSubjects: { type: [String], default: [] }, status: { type: String, required: true }, sweepId: { type: String, required: true },
     createdAt: { type: Date, required: true }, createdBy: actor, completedAt: Date,
   }, { ...opts, collection: 'shutdowns' }).plugin(outboxPlugin);

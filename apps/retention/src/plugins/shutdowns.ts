@@ -3,6 +3,8 @@ import type { OutboxEntry } from '@pipp/service-kit';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
+import { fetchCatalogueFunctions, type CatalogueFunction } from '@pipp/consent-client';
+import type { Config } from '../config.js';
 import { effectiveRule } from '../domain/policies.js';
 import { noticeAudiences, shutdownNotice } from '../domain/shutdown.js';
 import { RetentionErrors } from '../errors.js';
@@ -20,7 +22,8 @@ export interface ShutdownInput {
   title: string;
   effectiveAt?: Date | undefined;
   action: 'erase' | 'anonymize';
-  categories: DataCategory[];
+  /** The categories the function collected; default all the catalogue lists for it. */
+  categories?: DataCategory[] | undefined;
   /** Subjects known to be affected: notified one by one and erased per subject through the saga. */
   affectedSubjects?: string[] | undefined;
 }
@@ -33,33 +36,38 @@ export interface ShutdownInput {
  * into an announcement). Then its data is erased or anonymized through the saga: a shutdown sweep
  * (rules with period 0 over the function's categories, tracked per participant) and, for known
  * affected subjects, one erasure request each (origin business-shutdown, ground 2.4.2(5)). The
- * shutdown is `completed` when the sweep and those requests are.
+ * shutdown is `completed` when the sweep and those requests are. The function must be an active one
+ * of consent's catalogue, and the categories a basic function still needs are kept (see shutdownScope).
  */
 export class ShutdownService {
   private readonly log: FastifyBaseLogger;
 
-  constructor(private readonly app: FastifyInstance) {
+  constructor(private readonly app: FastifyInstance, private readonly config: Pick<Config, 'CONSENT_URL'>) {
     this.log = app.log.child({ component: 'shutdown' });
   }
 
   /**
+   * @throws PIPP_FUNCTION_UNKNOWN (404, 2.4.2(5)) when consent's catalogue has no active function by that id.
+   * @throws PIPP_SHUTDOWN_INVALID (422, 2.4.2(5)) when a category is not one the function collects.
    * @throws PIPP_FUNCTION_ALREADY_SHUT_DOWN (409, clause 2.4.2(5)) when the function is already closed.
    * @throws PIPP_BAD_TIME (400) when effectiveAt lies more than a minute in the past.
+   * @throws PIPP_UNAVAILABLE (503) when the consent service cannot say (nothing is shut down then).
    */
   async create(input: ShutdownInput, by: Actor, now = new Date()): Promise<ShutdownDoc> {
     const effectiveAt = input.effectiveAt ?? now;
     if (effectiveAt.getTime() < now.getTime() - 60_000) throw RetentionErrors.badTime('effectiveAt cannot lie in the past: collection stops from now on');
     const existing = await this.app.store.shutdowns.findOne({ functionId: input.functionId }).lean();
     if (existing) throw RetentionErrors.alreadyShutDown(`${input.functionId} was shut down on ${existing.effectiveAt.toISOString()} (${existing._id})`, { clause: '2.4.2(5)' });
+    const { categories, erasedCategories, keptCategories } = shutdownScope(input, await fetchCatalogueFunctions(this.config.CONSENT_URL));
     const id = `sd-${randomUUID()}`;
     const affected = [...new Set(input.affectedSubjects ?? [])];
     const audiences = noticeAudiences(affected);
-    const notice = shutdownNotice({ title: input.title, effectiveAt, action: input.action, categories: input.categories });
+    const notice = shutdownNotice({ title: input.title, effectiveAt, action: input.action, categories: erasedCategories, kept: keptCategories.map((k) => k.category) });
     const notificationIds = audiences.map((_, i) => `${id}-notice-${i + 1}`);
     const entries: OutboxEntry[] = [
       this.app.outbox.entry('privacy.function.shutdown', {
         correlationId: id,
-        payload: { shutdownId: id, functionId: input.functionId, title: input.title, effectiveAt: effectiveAt.toISOString(), action: input.action, categories: input.categories },
+        payload: { shutdownId: id, functionId: input.functionId, title: input.title, effectiveAt: effectiveAt.toISOString(), action: input.action, categories },
       }),
       ...audiences.map((audience, i) => this.app.outbox.entry('privacy.notification.requested', {
         correlationId: id,
@@ -71,7 +79,7 @@ export class ShutdownService {
       })),
     ];
     const doc: ShutdownDoc = {
-      _id: id, functionId: input.functionId, title: input.title, effectiveAt, action: input.action, categories: input.categories,
+      _id: id, functionId: input.functionId, title: input.title, effectiveAt, action: input.action, categories, erasedCategories, keptCategories,
       notice: { mode: affected.length ? 'individual' : 'announcement', notificationIds }, affectedSubjects: affected,
       status: 'collection-stopped', sweepId: `sw-${id}`, createdAt: now, createdBy: by,
     };
@@ -81,8 +89,8 @@ export class ShutdownService {
       if ((err as { code?: number }).code === 11000) throw RetentionErrors.alreadyShutDown(`${input.functionId} is already shut down`, { clause: '2.4.2(5)' });
       throw err;
     }
-    await this.app.audit({ actor: by, action: 'function.shutdown', target: { type: 'function', id: input.functionId }, clause: '2.4.2(5)', details: { shutdownId: id, action: input.action, categories: input.categories, affectedSubjects: affected.length } });
-    this.log.warn({ shutdownId: id, functionId: input.functionId, action: input.action, categories: input.categories, notice: doc.notice.mode }, 'function shut down: collection stopped, subjects notified, erasure under way');
+    await this.app.audit({ actor: by, action: 'function.shutdown', target: { type: 'function', id: input.functionId }, clause: '2.4.2(5)', details: { shutdownId: id, action: input.action, categories, erasedCategories, keptCategories, affectedSubjects: affected.length } });
+    this.log.warn({ shutdownId: id, functionId: input.functionId, action: input.action, erasedCategories, keptCategories, notice: doc.notice.mode }, 'function shut down: collection stopped, subjects notified, erasure under way');
     await this.advance(doc, now);
     return (await this.app.store.shutdowns.findById(id).lean())!;
   }
@@ -97,17 +105,19 @@ export class ShutdownService {
 
   private async advanceLocked(doc: ShutdownDoc, now: Date): Promise<void> {
     if (doc.status === 'collection-stopped') {
+      // Without categories to erase the sweep still runs: a participant that knows which data was
+      // collected for the function erases that. Per-subject erasures only with categories (never an account).
+      const categories = doc.erasedCategories;
       const rules = await this.app.policies.rules();
-      const shutdownRules = doc.categories.map((category) => {
+      const shutdownRules = categories.map((category) => {
         const base = effectiveRule(rules, 'retention', category) ?? rules.find((r) => r.category === category);
         return { category, periodDays: 0, action: doc.action, criterion: base?.criterion ?? '5.2.1', startsFrom: 'collection' as const };
       });
       await this.app.sweeps.start({ id: doc.sweepId, kind: 'shutdown', startedBy: doc.createdBy, rules: shutdownRules, shutdown: { shutdownId: doc._id, functionId: doc.functionId } }, now);
-      const categories = doc.categories;
-      for (const subjectId of doc.affectedSubjects) {
+      for (const subjectId of categories.length ? doc.affectedSubjects : []) {
         await this.app.erasures.open({
           id: `${doc._id}-${subjectId}`.slice(0, 128), subjectId,
-          scope: categories.length ? { kind: 'categories', categories } : { kind: 'account' },
+          scope: { kind: 'categories', categories },
           ground: '2.4.2(5)', origin: 'business-shutdown', requestedBy: doc.createdBy, reference: doc._id,
         }, now);
       }
@@ -141,6 +151,29 @@ export class ShutdownService {
   }
 }
 
-export const shutdownsPlugin = fp(async function shutdowns(app: FastifyInstance) {
-  app.decorate('shutdowns', new ShutdownService(app));
+/**
+ * What a shutdown stops and what it erases (policy 2.4.2(5)), from consent's catalogue: the function
+ * must be active there, the categories (default: all it collects) must be its own; those a basic
+ * function still needs are kept, naming it (closing one function never blocks a basic one, 2.1.1).
+ * Additional functions do not keep data: they go on with what remains. Pure.
+ * @throws PIPP_FUNCTION_UNKNOWN (404); PIPP_SHUTDOWN_INVALID (422).
+ */
+export function shutdownScope(input: Pick<ShutdownInput, 'functionId' | 'categories'>, functions: CatalogueFunction[]) {
+  const fn = functions.find((f) => f.id === input.functionId && f.status === 'active');
+  if (!fn) throw RetentionErrors.functionUnknown(`The consent catalogue has no active function ${input.functionId}`, { clause: '2.4.2(5)' });
+  const categories = input.categories ?? fn.categories;
+  const foreign = categories.filter((c) => !fn.categories.includes(c));
+  if (foreign.length) {
+    throw RetentionErrors.shutdownInvalid(`${fn.id} does not collect ${foreign.join(', ')} (it collects ${fn.categories.join(', ') || 'nothing'})`, { clause: '2.4.2(5)', details: [{ path: '/body/categories', message: `not collected by ${fn.id}: ${foreign.join(', ')}` }] });
+  }
+  const others = functions.filter((f) => f.id !== fn.id && f.kind === 'basic' && f.status === 'active' && !f.shutDown);
+  const keptCategories = categories
+    .map((category) => ({ category, usedBy: others.filter((f) => f.categories.includes(category)).map((f) => f.id) }))
+    .filter((k) => k.usedBy.length);
+  const erasedCategories = categories.filter((c) => !keptCategories.some((k) => k.category === c));
+  return { categories, erasedCategories, keptCategories };
+}
+
+export const shutdownsPlugin = fp(async function shutdowns(app: FastifyInstance, opts: { config: Pick<Config, 'CONSENT_URL'> }) {
+  app.decorate('shutdowns', new ShutdownService(app, opts.config));
 }, { name: 'retention-shutdowns', dependencies: ['retention-models', 'retention-erasures', 'retention-sweeps', 'retention-policies', 'retention-audit'] });

@@ -12,7 +12,9 @@ const ShutdownView = Type.Object({
   title: Type.String(),
   effectiveAt: Timestamp,
   action: Type.Union([Type.Literal('erase'), Type.Literal('anonymize')]),
-  categories: Type.Array(DataCategorySchema),
+  categories: Type.Array(DataCategorySchema, { description: 'What the function collected: collection of all of it stops' }),
+  erasedCategories: Type.Array(DataCategorySchema, { description: 'Of those, what is erased or anonymized: what no basic function still needs (2.1.1)' }),
+  keptCategories: Type.Array(Type.Object({ category: DataCategorySchema, usedBy: Type.Array(Type.String(), { description: 'The basic functions that still need it' }) }), { description: 'What is kept for the basic functions (policy 2.1.1)' }),
   notice: Type.Object({ mode: Type.Union([Type.Literal('individual'), Type.Literal('announcement')]), notificationIds: Type.Array(Type.String()) }),
   affectedSubjects: Type.Integer(),
   status: Type.Union([Type.Literal('collection-stopped'), Type.Literal('erasing'), Type.Literal('completed')]),
@@ -22,12 +24,12 @@ const ShutdownView = Type.Object({
   createdAt: Timestamp,
   completedAt: Type.Optional(Timestamp),
 });
-const PublicShutdownView = Type.Pick(ShutdownView, ['functionId', 'title', 'effectiveAt', 'action', 'categories']);
+const PublicShutdownView = Type.Pick(ShutdownView, ['functionId', 'title', 'effectiveAt', 'action', 'categories', 'erasedCategories']);
 
 function shutdownView(s: ShutdownDoc, extra: { sweep?: { status: string } | null; openRequests?: number } = {}): Static<typeof ShutdownView> {
   return {
     shutdownId: s._id, functionId: s.functionId, title: s.title, effectiveAt: s.effectiveAt.toISOString(), action: s.action, categories: s.categories,
-    notice: s.notice, affectedSubjects: s.affectedSubjects.length, status: s.status, sweepId: s.sweepId, createdAt: s.createdAt.toISOString(),
+    erasedCategories: s.erasedCategories, keptCategories: s.keptCategories, notice: s.notice, affectedSubjects: s.affectedSubjects.length, status: s.status, sweepId: s.sweepId, createdAt: s.createdAt.toISOString(),
     ...(s.completedAt ? { completedAt: s.completedAt.toISOString() } : {}), ...(extra.sweep ? { sweepStatus: extra.sweep.status } : {}),
     ...(extra.openRequests !== undefined ? { openRequests: extra.openRequests } : {}),
   };
@@ -37,12 +39,17 @@ function shutdownView(s: ShutdownDoc, extra: { sweep?: { status: string } | null
  * Business shutdown (policy 2.4.2(5)): `/v1/retention/admin/shutdowns…` (operator, dpo) closes a
  * function or product: collection stops at once everywhere (`privacy.function.shutdown`), subjects
  * are notified one by one or by announcement (incident), and its data is erased or anonymized
- * through the saga. `GET /v1/retention/public/shutdowns` lists closed functions for anyone.
+ * through the saga, except the categories basic functions still need (kept, named). The function
+ * must be an active one of consent's catalogue. `GET /v1/retention/public/shutdowns` lists closed
+ * functions for anyone.
  */
 const shutdowns: FastifyPluginAsyncTypebox = async (app) => {
   const staff = app.requireRole('operator', 'dpo');
 
-  /** Errors: 400 PIPP_VALIDATION / PIPP_BAD_TIME; 409 PIPP_FUNCTION_ALREADY_SHUT_DOWN. */
+  /**
+   * Errors: 400 PIPP_VALIDATION / PIPP_BAD_TIME; 404 PIPP_FUNCTION_UNKNOWN; 409
+   * PIPP_FUNCTION_ALREADY_SHUT_DOWN; 422 PIPP_SHUTDOWN_INVALID; 503 when consent cannot say.
+   */
   app.post('/admin/shutdowns', {
     preHandler: staff,
     schema: {
@@ -52,10 +59,10 @@ const shutdowns: FastifyPluginAsyncTypebox = async (app) => {
         title: Type.String({ minLength: 1, maxLength: 120, description: 'The name subjects know it by' }),
         effectiveAt: Type.Optional(Type.String({ format: 'date-time', description: 'Default now; collection stops at once regardless' })),
         action: Type.Union([Type.Literal('erase'), Type.Literal('anonymize')]),
-        categories: Type.Array(DataCategorySchema, { minItems: 1, maxItems: 32, uniqueItems: true, description: 'The categories of PI collected for the function' }),
+        categories: Type.Optional(Type.Array(DataCategorySchema, { minItems: 1, maxItems: 32, uniqueItems: true, description: 'The categories of PI collected for the function; default all the consent catalogue lists for it' })),
         affectedSubjects: Type.Optional(Type.Array(SubjectId, { maxItems: 10_000, uniqueItems: true, description: 'Known affected subjects: notified one by one and erased per subject; otherwise an announcement' })),
       }, { additionalProperties: false }),
-      response: { 201: ShutdownView, ...errorResponses(400, 409) },
+      response: { 201: ShutdownView, ...errorResponses(400, 404, 409, 422, 503) },
     },
   }, async (request, reply) => {
     const b = request.body;
@@ -86,7 +93,7 @@ const shutdowns: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Type.Object({ items: Type.Array(PublicShutdownView) }) },
     },
   }, async () => ({
-    items: (await app.shutdowns.list(100)).map((s) => ({ functionId: s.functionId, title: s.title, effectiveAt: s.effectiveAt.toISOString(), action: s.action, categories: s.categories })),
+    items: (await app.shutdowns.list(100)).map((s) => ({ functionId: s.functionId, title: s.title, effectiveAt: s.effectiveAt.toISOString(), action: s.action, categories: s.categories, erasedCategories: s.erasedCategories })),
   }));
 };
 
