@@ -21,6 +21,7 @@ export const ConfigSchema = defineConfig({
   DPO_ACCOUNT_IDS: Type.String({ default: '', pattern: ID_LIST, description: 'Account ids of the DPO, notified (through incident) of escalated erasure requests' }),
   SWEEP_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 31 * 86_400_000, default: 86_400_000, description: 'Interval of scheduled expiry sweeps (ms); 0 turns them off' }),
   SWEEP_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'Records per batch a participant handles in a sweep' }),
+  LEGAL_HOLD_MAX_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 10_950, description: 'Longest a legal hold may run from when it is placed (days; default 30 years, the longest archive period of PRC accounting rules); renew it if the law asks for longer' }),
   CONSENT_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:4002', description: "Base URL of the consent service: a shutdown's function and its data categories are checked against its catalogue" }),
   BACKUP_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30, description: 'Default lifetime of a backup generation (days) when its expiry is not given' }),
 }, { PORT: 4004, MONGO_DB: 'pipp_retention' });

@@ -182,12 +182,27 @@ describe('retries, escalation and operator retry', () => {
     const notices = await events(env, 'privacy.notification.requested', (e) => e.some((x) => x.payload.notificationId === `esc-${r.requestId}-deadline-near`));
     expect(notices.find((x) => x.payload.notificationId === `esc-${r.requestId}-deadline-near`)!.payload.body).toMatch(/identity: requested/);
   });
+
+  it('moves the deadline up when a request with an earlier one joins, never back (4.2)', async () => {
+    script.set('subj-j', () => 'silent');
+    const first = (await ask('subj-j', { scope: { kind: 'categories', categories: ['activity-log'] } })).json();
+    const sooner = new Date(Date.now() + 86_400_000).toISOString();
+    const joined = await ask('subj-j', { scope: { kind: 'categories', categories: ['activity-log'] }, ground: '4.2.1', deadline: sooner }, h.auth('op-2', 'operator'));
+    expect(joined.statusCode).toBe(200);
+    expect(joined.json()).toMatchObject({ requestId: first.requestId, deadline: sooner });
+    const later = await ask('subj-j', { scope: { kind: 'categories', categories: ['activity-log'] }, ground: '4.2.1', deadline: new Date(Date.now() + 2 * 86_400_000).toISOString() }, h.auth('op-2', 'operator'));
+    expect(later.json()).toMatchObject({ requestId: first.requestId, deadline: sooner });
+    expect((await app.store.requests.findById(first.requestId).lean())!.nextActionAt!.getTime()).toBeLessThan(Date.parse(sooner));
+  });
 });
 
 describe('refusals and bad input', () => {
   it('refuses under a blocking legal hold with a coded reason and publishes nothing', async () => {
     const hold = await app.inject({ method: 'POST', url: '/v1/retention/admin/legal-holds', headers: h.auth('dpo-1', 'dpo'), payload: { subjectId: 'subj-h', mode: 'block', legalBasis: 'law-enforcement', evidenceRef: 'Court order 2026-044', until: new Date(Date.now() + 30 * 86_400_000).toISOString() } });
     expect(hold.statusCode).toBe(201);
+    // A hold has a real end (5.1): at most LEGAL_HOLD_MAX_DAYS ahead (a breaker helper held until 9999).
+    const forever = await app.inject({ method: 'POST', url: '/v1/retention/admin/legal-holds', headers: h.auth('dpo-1', 'dpo'), payload: { subjectId: 'subj-h', mode: 'isolate', legalBasis: 'law-enforcement', evidenceRef: 'Court order 2026-045', until: '9999-12-31T00:00:00Z' } });
+    expect(forever.json()).toMatchObject({ statusCode: 400, code: 'PIPP_BAD_TIME', clause: '5.1', message: expect.stringMatching(/at most 10950 days/) });
     const res = await ask('subj-h', { scope: { kind: 'account' } });
     expect(res.statusCode).toBe(201);
     expect(res.json()).toMatchObject({ status: 'refused', refusal: { code: 'PIPP_ERASURE_LEGAL_HOLD', clause: '4.1' }, participants: [] });
@@ -221,6 +236,9 @@ describe('refusals and bad input', () => {
     expect(ground.json().clause).toBe('5.1');
     const past = await ask('subj-x', { scope: { kind: 'account' }, deadline: '2020-01-01T00:00:00Z' }, h.auth('op-1', 'operator'));
     expect(past.json()).toMatchObject({ statusCode: 400, code: 'PIPP_BAD_TIME' });
+    // Later than the default would put off the DPO's escalations (a breaker helper set 9999-12-31).
+    const late = await ask('subj-x', { scope: { kind: 'account' }, deadline: '9999-12-31T23:59:59Z' }, h.auth('op-1', 'operator'));
+    expect(late.json()).toMatchObject({ statusCode: 400, code: 'PIPP_BAD_TIME', message: expect.stringMatching(/earlier than the default of 15 days/) });
     expect(await app.store.requests.countDocuments({ subjectId: 'subj-x' })).toBe(before);
   });
 

@@ -83,16 +83,21 @@ export class ErasureService {
 
   /**
    * Opens an erasure request, or joins the open one for the same subject and scope (an open account
-   * erasure also absorbs a category erasure), or records it refused (blocking legal hold, code
-   * PIPP_ERASURE_LEGAL_HOLD, clause 4.1).
+   * erasure also absorbs a category erasure; a join with an earlier deadline moves the request's
+   * deadline up), or records it refused (blocking legal hold, code PIPP_ERASURE_LEGAL_HOLD, clause 4.1).
    * @throws PIPP_ERASURE_GROUND_NOT_ADMISSIBLE (400) when the origin may not invoke the ground.
-   * @throws PIPP_BAD_TIME (400) when a given deadline is not in the future.
+   * @throws PIPP_BAD_TIME (400) when a given deadline is not in the future, or later than the default
+   * (`ERASURE_DEADLINE_DAYS` from now: a later one would put off the DPO's escalations).
    */
   async open(input: OpenInput, now = new Date()): Promise<{ request: ErasureRequestDoc; outcome: OpenOutcome }> {
     if (!groundAdmissible(input.origin, input.ground)) {
       throw RetentionErrors.groundNotAdmissible(`A request from ${input.origin === 'subject' ? 'a data subject' : `origin ${input.origin}`} may invoke ${ORIGIN_GROUNDS[input.origin].join(', ')}, not ${input.ground}`, { clause: input.ground });
     }
     if (input.deadline && input.deadline <= now) throw RetentionErrors.badTime('The deadline must be in the future');
+    const latest = new Date(now.getTime() + this.config.ERASURE_DEADLINE_DAYS * DAY_MS);
+    if (input.deadline && input.deadline > latest) {
+      throw RetentionErrors.badTime(`A deadline can only be earlier than the default of ${this.config.ERASURE_DEADLINE_DAYS} days: at the latest ${latest.toISOString()}`, { clause: '4.2' });
+    }
     const kind = input.kind ?? 'erasure';
     const key = scopeKey(input.scope);
     const id = input.id ?? `er-${randomUUID()}`;
@@ -166,7 +171,11 @@ export class ErasureService {
         const current = await this.requests.findById(pointer.requestId).lean();
         if (!isOpenAt(current, key) || !coversScope(current.scope, input.scope)) return null;
         const push = input.statusKeyHash ? { joins: join, statusKeys: input.statusKeyHash } : { joins: join };
-        return this.requests.findOneAndUpdate(this.app.mongo.guarded({ _id: current._id, rev: current.rev }), { $push: push, $set: { updatedAt: now }, $inc: { rev: 1 } }, { new: true })
+        // The earlier deadline of the two holds (and the escalations are planned from it).
+        const sooner = input.deadline && input.deadline < current.deadline
+          ? { deadline: input.deadline, nextActionAt: nextActionAt(current.participants, input.deadline, new Set(current.escalations.map((e) => e.level)), this.retry) }
+          : {};
+        return this.requests.findOneAndUpdate(this.app.mongo.guarded({ _id: current._id, rev: current.rev }), { $push: push, $set: { updatedAt: now, ...sooner }, $inc: { rev: 1 } }, { new: true })
           .select(includeHidden(this.requests)).lean();
       });
       if (!updated) continue;

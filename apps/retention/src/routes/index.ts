@@ -12,11 +12,11 @@ import subjectErasureRequests from './subject-erasure-requests/index.js';
 import sweeps from './sweeps/index.js';
 
 /** Registers one route plugin per resource of the retention service, under /v1/retention. */
-export default async function routes(app: FastifyInstance, _opts: { config: Config }) {
+export default async function routes(app: FastifyInstance, opts: { config: Config }) {
   await app.register(subjectErasureRequests);
   await app.register(erasureRequests);
   await app.register(retentionPolicies);
-  await app.register(legalHolds);
+  await app.register(legalHolds, { config: opts.config });
   await app.register(keptRecords);
   await app.register(backups);
   await app.register(sweeps);

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { DataCategorySchema, LEGAL_BASIS_IDS, RecordId, SubjectId, Timestamp } from '@pipp/contracts';
 import { Type, type Static } from '@sinclair/typebox';
 import { randomUUID } from 'node:crypto';
+import type { Config } from '../../config.js';
 import { RetentionErrors } from '../../errors.js';
 import { actorOf } from '../../plugins/audit.js';
 import type { LegalHoldDoc } from '../../plugins/models.js';
@@ -35,8 +36,10 @@ function holdView(h: LegalHoldDoc): Static<typeof HoldView> {
  * regulations", 2.4.2(4)i/iv, PIPL art. 47): `/v1/retention/admin/legal-holds…`. The DPO places and
  * releases them (audited); operators read them. `isolate`: erasures proceed but the held categories are
  * kept isolated until `until`; `block`: erasures of them are refused (code PIPP_ERASURE_LEGAL_HOLD).
+ * `until` lies in the future and at most `LEGAL_HOLD_MAX_DAYS` ahead (PI is kept for the shortest time
+ * necessary, 5.1: a hold has a real end, renewed if the law asks for longer); 400 PIPP_BAD_TIME otherwise.
  */
-const legalHolds: FastifyPluginAsyncTypebox = async (app) => {
+const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_MAX_DAYS'> }> = async (app, opts) => {
   app.post('/admin/legal-holds', {
     preHandler: app.requireRole('dpo'),
     schema: {
@@ -55,6 +58,8 @@ const legalHolds: FastifyPluginAsyncTypebox = async (app) => {
     const b = request.body;
     const until = new Date(b.until);
     if (until <= new Date()) throw RetentionErrors.badTime('until must be in the future');
+    const latest = new Date(Date.now() + opts.config.LEGAL_HOLD_MAX_DAYS * 86_400_000);
+    if (until > latest) throw RetentionErrors.badTime(`A legal hold runs at most ${opts.config.LEGAL_HOLD_MAX_DAYS} days: until ${latest.toISOString()} at the latest; renew it if the law asks for longer`, { clause: '5.1' });
     const doc: LegalHoldDoc = {
       _id: `lh-${randomUUID()}`, subjectId: b.subjectId, categories: b.categories ?? [], mode: b.mode ?? 'isolate', legalBasis: b.legalBasis,
       evidenceRef: b.evidenceRef, until, status: 'active', createdAt: new Date(), createdBy: actorOf(request.user),
