@@ -3,7 +3,7 @@ import { Errors } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Type, type Static } from '@sinclair/typebox';
-import { Pool, request } from 'undici';
+import { Pool, request, type Dispatcher } from 'undici';
 
 /** Path of the consent service's decision API (policy 2.1, 2.4.2(2), 2.4.2(4), 3.1, 3.3, 5.3). */
 export const DECISIONS_PATH = '/v1/consent/decisions';
@@ -44,20 +44,29 @@ const isCatalogue = compile(Type.Object({ functions: Type.Array(CatalogueFunctio
  * @throws PIPP_UNAVAILABLE (503) when the consent service is unreachable or answers unexpectedly.
  */
 export async function fetchCatalogueFunctions(baseUrl: string, timeoutMs = 2000): Promise<CatalogueFunction[]> {
+  const call = () => request(new URL(CATALOGUE_PATH, baseUrl), { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  return (await consentAnswer<{ functions: CatalogueFunction[] }>(call, isCatalogue, 'catalogue')).functions;
+}
+
+/**
+ * The 200 answer of a call to the consent service, checked against its schema (`what` names it).
+ * @throws PIPP_UNAVAILABLE (503) when the service is unreachable or answers anything else: callers fail closed.
+ */
+async function consentAnswer<T>(call: () => Promise<Dispatcher.ResponseData>, valid: ReturnType<typeof compile>, what: string): Promise<T> {
   let status: number;
   let body: unknown;
   try {
-    const res = await request(new URL(CATALOGUE_PATH, baseUrl), { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const res = await call();
     status = res.statusCode;
     body = await res.body.json();
   } catch (err) {
     throw Errors.unavailable(`The consent service could not be reached: ${(err as Error).message}`);
   }
-  if (status !== 200 || !isCatalogue(body)) {
-    const why = status === 200 ? describeErrors(isCatalogue.errors) : `HTTP ${status}`;
-    throw Errors.unavailable(`The consent service gave no usable catalogue (${why})`);
+  if (status !== 200 || !valid(body)) {
+    const why = status === 200 ? describeErrors(valid.errors) : `HTTP ${status}`;
+    throw Errors.unavailable(`The consent service gave no usable ${what} (${why})`);
   }
-  return (body as { functions: CatalogueFunction[] }).functions;
+  return body as T;
 }
 
 /**
@@ -108,27 +117,14 @@ export class ConsentClient {
   }
 
   private async fetchDecision(request: DecisionRequest): Promise<Decision> {
-    let status: number;
-    let body: unknown;
-    try {
-      const res = await this.pool.request({
-        method: 'POST',
-        path: DECISIONS_PATH,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${await this.opts.token()}` },
-        body: JSON.stringify(request),
-        headersTimeout: this.timeout,
-        bodyTimeout: this.timeout,
-      });
-      status = res.statusCode;
-      body = await res.body.json();
-    } catch (err) {
-      throw Errors.unavailable(`The consent service could not be reached: ${(err as Error).message}`);
-    }
-    if (status !== 200 || !isDecision(body)) {
-      const why = status === 200 ? describeErrors(isDecision.errors) : `HTTP ${status}`;
-      throw Errors.unavailable(`The consent service gave no usable decision (${why})`);
-    }
-    return body as Decision;
+    return consentAnswer<Decision>(async () => this.pool.request({
+      method: 'POST',
+      path: DECISIONS_PATH,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await this.opts.token()}` },
+      body: JSON.stringify(request),
+      headersTimeout: this.timeout,
+      bodyTimeout: this.timeout,
+    }), isDecision, 'decision');
   }
 }
 
