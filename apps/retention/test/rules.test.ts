@@ -7,8 +7,7 @@ import { groundAdmissible } from '../src/domain/grounds.js';
 import { legalHoldsFor, type SubjectHold } from '../src/domain/holds.js';
 import { planPurges } from '../src/domain/kept.js';
 import { DEFAULT_POLICIES, effectiveRule, parsePolicyId, policyId, policyProblems, sweepRules } from '../src/domain/policies.js';
-import { noticeAudiences, shutdownNotice } from '../src/domain/shutdown.js';
-import { shutdownScope } from '../src/plugins/shutdowns.js';
+import { noticeAudiences, shutdownNotice, shutdownScope } from '../src/domain/shutdown.js';
 import type { CatalogueFunction } from '@pipp/consent-client';
 import type { DataCategory } from '@pipp/contracts';
 import { applySweepReply, planSweep, startSweep, sweepStatus, sweepTotals } from '../src/domain/sweeps.js';
@@ -182,14 +181,14 @@ describe('shutdown scope (2.4.2(5), 2.1.1)', () => {
 
   it('erases what no basic function still needs, keeps the rest naming the functions, and defaults to all the function collects', () => {
     expect(shutdownScope({ functionId: 'profile' }, catalogue)).toEqual({
-      categories: ['profile', 'credentials'], erasedCategories: ['profile'], keptCategories: [{ category: 'credentials', usedBy: ['sign-in'] }],
+      ok: true, categories: ['profile', 'credentials'], erasedCategories: ['profile'], keptCategories: [{ category: 'credentials', usedBy: ['sign-in'] }],
     });
-    expect(shutdownScope({ functionId: 'profile', categories: ['profile'] }, catalogue).erasedCategories).toEqual(['profile']);
+    expect(shutdownScope({ functionId: 'profile', categories: ['profile'] }, catalogue)).toMatchObject({ erasedCategories: ['profile'] });
   });
 
   it('refuses a function the catalogue does not hold active, and categories it does not collect', () => {
-    expect(() => shutdownScope({ functionId: 'made-up' }, catalogue)).toThrow(/no active function made-up/);
-    expect(() => shutdownScope({ functionId: 'old-basic' }, catalogue)).toThrow(/no active function old-basic/);
-    expect(() => shutdownScope({ functionId: 'profile', categories: ['activity-log'] }, catalogue)).toThrow(/profile does not collect activity-log/);
+    expect(shutdownScope({ functionId: 'made-up' }, catalogue)).toMatchObject({ ok: false, problem: 'unknown-function', message: expect.stringMatching(/no active function made-up/) });
+    expect(shutdownScope({ functionId: 'old-basic' }, catalogue)).toMatchObject({ ok: false, problem: 'unknown-function' });
+    expect(shutdownScope({ functionId: 'profile', categories: ['activity-log'] }, catalogue)).toMatchObject({ ok: false, problem: 'not-collected', message: expect.stringMatching(/profile does not collect activity-log/) });
   });
 });

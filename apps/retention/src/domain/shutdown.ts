@@ -1,3 +1,4 @@
+import type { CatalogueFunction } from '@pipp/consent-client';
 import type { DataCategory } from '@pipp/contracts';
 
 /** Largest audience of one notification request (contracts `privacy.notification.requested`). */
@@ -33,4 +34,29 @@ export function shutdownNotice(input: { title: string; effectiveAt: Date; action
     body: `${input.title} stops operating on ${when}. We have stopped collecting personal information for it, and ${handled}.${kept} Other products and services are not affected.`,
     dataHandling: `${handled[0]!.toUpperCase()}${handled.slice(1)}, except what the law requires us to keep.${kept}`,
   };
+}
+
+/** What a shutdown stops (`categories`), erases (`erasedCategories`) and keeps for basic functions. */
+export type ShutdownScope =
+  | { ok: true; categories: DataCategory[]; erasedCategories: DataCategory[]; keptCategories: { category: DataCategory; usedBy: string[] }[] }
+  | { ok: false; problem: 'unknown-function' | 'not-collected'; message: string };
+
+/**
+ * What a shutdown stops and what it erases (policy 2.4.2(5)), from consent's catalogue: the function
+ * must be active there, the categories (default: all it collects) must be its own; those a basic
+ * function still needs are kept, naming it (closing one function never blocks a basic one, 2.1.1).
+ * Additional functions do not keep data: they go on with what remains. Pure.
+ */
+export function shutdownScope(input: { functionId: string; categories?: DataCategory[] | undefined }, functions: CatalogueFunction[]): ShutdownScope {
+  const fn = functions.find((f) => f.id === input.functionId && f.status === 'active');
+  if (!fn) return { ok: false, problem: 'unknown-function', message: `The consent catalogue has no active function ${input.functionId}` };
+  const categories = input.categories ?? fn.categories;
+  const foreign = categories.filter((c) => !fn.categories.includes(c));
+  if (foreign.length) return { ok: false, problem: 'not-collected', message: `${fn.id} does not collect ${foreign.join(', ')} (it collects ${fn.categories.join(', ') || 'nothing'})` };
+  const basic = functions.filter((f) => f.id !== fn.id && f.kind === 'basic' && f.status === 'active' && !f.shutDown);
+  const keptCategories = categories
+    .map((category) => ({ category, usedBy: basic.filter((f) => f.categories.includes(category)).map((f) => f.id) }))
+    .filter((k) => k.usedBy.length);
+  const erasedCategories = categories.filter((c) => !keptCategories.some((k) => k.category === c));
+  return { ok: true, categories, erasedCategories, keptCategories };
 }

@@ -3,10 +3,10 @@ import type { OutboxEntry } from '@pipp/service-kit';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
-import { fetchCatalogueFunctions, type CatalogueFunction } from '@pipp/consent-client';
+import { fetchCatalogueFunctions } from '@pipp/consent-client';
 import type { Config } from '../config.js';
 import { effectiveRule } from '../domain/policies.js';
-import { noticeAudiences, shutdownNotice } from '../domain/shutdown.js';
+import { noticeAudiences, shutdownNotice, shutdownScope } from '../domain/shutdown.js';
 import { RetentionErrors } from '../errors.js';
 import type { Actor, ShutdownDoc } from './models.js';
 
@@ -58,7 +58,12 @@ export class ShutdownService {
     if (effectiveAt.getTime() < now.getTime() - 60_000) throw RetentionErrors.badTime('effectiveAt cannot lie in the past: collection stops from now on');
     const existing = await this.app.store.shutdowns.findOne({ functionId: input.functionId }).lean();
     if (existing) throw RetentionErrors.alreadyShutDown(`${input.functionId} was shut down on ${existing.effectiveAt.toISOString()} (${existing._id})`, { clause: '2.4.2(5)' });
-    const { categories, erasedCategories, keptCategories } = shutdownScope(input, await fetchCatalogueFunctions(this.config.CONSENT_URL));
+    const scope = shutdownScope(input, await fetchCatalogueFunctions(this.config.CONSENT_URL));
+    if (!scope.ok) {
+      if (scope.problem === 'unknown-function') throw RetentionErrors.functionUnknown(scope.message, { clause: '2.4.2(5)' });
+      throw RetentionErrors.shutdownInvalid(scope.message, { clause: '2.4.2(5)', details: [{ path: '/body/categories', message: scope.message }] });
+    }
+    const { categories, erasedCategories, keptCategories } = scope;
     const id = `sd-${randomUUID()}`;
     const affected = [...new Set(input.affectedSubjects ?? [])];
     const audiences = noticeAudiences(affected);
@@ -149,29 +154,6 @@ export class ShutdownService {
   async list(limit: number): Promise<ShutdownDoc[]> {
     return this.app.store.shutdowns.find({}).sort({ createdAt: -1 }).limit(limit).lean();
   }
-}
-
-/**
- * What a shutdown stops and what it erases (policy 2.4.2(5)), from consent's catalogue: the function
- * must be active there, the categories (default: all it collects) must be its own; those a basic
- * function still needs are kept, naming it (closing one function never blocks a basic one, 2.1.1).
- * Additional functions do not keep data: they go on with what remains. Pure.
- * @throws PIPP_FUNCTION_UNKNOWN (404); PIPP_SHUTDOWN_INVALID (422).
- */
-export function shutdownScope(input: Pick<ShutdownInput, 'functionId' | 'categories'>, functions: CatalogueFunction[]) {
-  const fn = functions.find((f) => f.id === input.functionId && f.status === 'active');
-  if (!fn) throw RetentionErrors.functionUnknown(`The consent catalogue has no active function ${input.functionId}`, { clause: '2.4.2(5)' });
-  const categories = input.categories ?? fn.categories;
-  const foreign = categories.filter((c) => !fn.categories.includes(c));
-  if (foreign.length) {
-    throw RetentionErrors.shutdownInvalid(`${fn.id} does not collect ${foreign.join(', ')} (it collects ${fn.categories.join(', ') || 'nothing'})`, { clause: '2.4.2(5)', details: [{ path: '/body/categories', message: `not collected by ${fn.id}: ${foreign.join(', ')}` }] });
-  }
-  const others = functions.filter((f) => f.id !== fn.id && f.kind === 'basic' && f.status === 'active' && !f.shutDown);
-  const keptCategories = categories
-    .map((category) => ({ category, usedBy: others.filter((f) => f.categories.includes(category)).map((f) => f.id) }))
-    .filter((k) => k.usedBy.length);
-  const erasedCategories = categories.filter((c) => !keptCategories.some((k) => k.category === c));
-  return { categories, erasedCategories, keptCategories };
 }
 
 export const shutdownsPlugin = fp(async function shutdowns(app: FastifyInstance, opts: { config: Pick<Config, 'CONSENT_URL'> }) {
