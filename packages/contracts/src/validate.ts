@@ -8,9 +8,29 @@ import { eventDefinition, isEventType, type EventEnvelope, type EventPayload, ty
 // ajv-formats is CommonJS with a default export; under NodeNext its namespace object is what we get.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
+/** The part of an Ajv instance `representableDateTimes` uses (any Ajv 8: the services' own and this one). */
+interface FormatRegistry {
+  formats: Record<string, unknown>;
+  addFormat(name: string, format: { type: 'string'; validate: (value: string) => boolean }): unknown;
+}
+
+/**
+ * Narrows the `date-time` format that ajv-formats added to `ajv` to times JavaScript can hold: RFC 3339
+ * admits a leap second (`23:59:60Z`), which `new Date()` turns into an Invalid Date, and `toISOString`
+ * then throws (a 500 where a 400 is due). Used for events here and for request validation in every
+ * service (service kit).
+ */
+export function representableDateTimes(ajv: FormatRegistry): void {
+  const rfc3339 = (ajv.formats['date-time'] as { validate?: unknown } | undefined)?.validate;
+  if (typeof rfc3339 !== 'function') throw new Error('representableDateTimes: add ajv-formats first');
+  const check = rfc3339 as (value: string) => boolean;
+  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => check(s) && Number.isFinite(Date.parse(s)) });
+}
+
 /** One Ajv for every contract, with the standard formats (uuid, date-time, email, uri …). */
 export const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, useDefaults: false });
 addFormats(ajv);
+representableDateTimes(ajv);
 
 /** Compiles (once, cached by identity) a TypeBox schema into an Ajv validator. */
 const compiled = new WeakMap<TSchema, ValidateFunction>();

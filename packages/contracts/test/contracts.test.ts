@@ -37,6 +37,8 @@ describe('events', () => {
       [JSON.stringify({ ...good, type: 'privacy.unknown' }), /unknown event type/],
       [JSON.stringify({ ...good, version: 99 }), /newer than this consumer knows/],
       [JSON.stringify({ ...good, payload: { ...good.payload, subjectId: 5 } }), /\/payload\/subjectId/],
+      // RFC 3339 admits a leap second; JavaScript cannot hold it (an Invalid Date in the handler).
+      [JSON.stringify({ ...good, payload: { ...good.payload, registeredAt: '2026-12-31T23:59:60Z' } }), /\/payload\/registeredAt/],
       [null, /no value/],
     ];
     for (const [value, reason] of cases) {

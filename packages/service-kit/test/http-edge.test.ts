@@ -29,6 +29,12 @@ beforeAll(async () => {
       querystring: Type.Object({ n: Type.Optional(Type.Integer()), tags: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false }),
     },
   }, async (request) => ({ body: request.body, query: request.query }));
+  app.post('/when', {
+    schema: {
+      body: Type.Object({ at: Type.String({ format: 'date-time' }) }, { additionalProperties: false }),
+      querystring: Type.Object({ since: Type.Optional(Type.String({ format: 'date-time' })) }, { additionalProperties: false }),
+    },
+  }, async (request) => ({ at: new Date(request.body.at).toISOString() }));
   app.get('/boom', async () => { throw new Error('database password is hunter2 at 10.0.0.5'); });
   app.get('/items/:id', async () => ({}));
   app.get('/refused', async () => { throw Errors.forbidden('Sharing needs your consent', { clause: '3.1.2' }); });
@@ -95,6 +101,16 @@ describe('one error shape', () => {
     expect((await patch({ note: '' })).json().body).toEqual({ note: '' });
     expect((await patch({}, '?n=7&tags=a')).json().query).toEqual({ n: 7, tags: ['a'] });
     expect((await patch({}, '?n=seven')).statusCode).toBe(400);
+  });
+
+  it('accepts as a date-time only a time JavaScript can hold: a leap second is a 400, not a 500 later', async () => {
+    const when = (at: string, since = '') => app.inject({ method: 'POST', url: `/when${since ? `?since=${since}` : ''}`, payload: { at } });
+    expect((await when('2026-12-31T23:59:59Z')).json()).toEqual({ at: '2026-12-31T23:59:59.000Z' });
+    for (const [at, since] of [['2026-12-31T23:59:60Z', ''], ['2026-12-31T23:59:59Z', '2026-12-31T23:59:60Z'], ['2026-02-30T10:00:00Z', '']]) {
+      const res = await when(at!, since);
+      expect(res.statusCode, `${at} ${since}`).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'PIPP_VALIDATION', message: expect.stringMatching(/date-time/) });
+    }
   });
 
   it('answers malformed JSON, empty bodies, oversized bodies and other media types with a 4xx', async () => {
