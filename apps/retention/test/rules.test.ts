@@ -8,7 +8,7 @@ import { legalHoldsFor, type SubjectHold } from '../src/domain/holds.js';
 import { planPurges } from '../src/domain/kept.js';
 import { DEFAULT_POLICIES, effectiveRule, parsePolicyId, policyId, policyProblems, sweepRules } from '../src/domain/policies.js';
 import { noticeAudiences, shutdownNotice, shutdownScope } from '../src/domain/shutdown.js';
-import type { CatalogueFunction } from '@pipp/consent-client';
+import type { Catalogue, CatalogueFunction } from '@pipp/consent-client';
 import type { DataCategory } from '@pipp/contracts';
 import { applySweepReply, planSweep, startSweep, sweepStatus, sweepTotals } from '../src/domain/sweeps.js';
 
@@ -164,31 +164,39 @@ describe('shutdown notices', () => {
     expect(n.body).toMatch(/stopped collecting/);
     expect(n.body).toMatch(/anonymized/);
     const kept = shutdownNotice({ title: 'Optional profile', effectiveAt: now, action: 'erase', categories: ['profile'], kept: ['credentials'] });
-    expect(kept.body).toMatch(/\(profile\) will be deleted\. What the basic services still need \(credentials\) stays for them/);
+    expect(kept.body).toMatch(/\(profile\) will be deleted\. What other services still use \(credentials\) stays for them/);
     expect(shutdownNotice({ title: 'x', effectiveAt: now, action: 'erase', categories: [], kept: ['credentials'] }).dataHandling).toMatch(/^None of the personal information we hold is only for it/);
   });
 });
 
-describe('shutdown scope (2.4.2(5), 2.1.1)', () => {
-  const fn = (id: string, kind: 'basic' | 'additional', categories: DataCategory[], extra: Partial<CatalogueFunction> = {}): CatalogueFunction => ({ id, title: id, kind, status: 'active', categories, shutDown: null, ...extra });
-  const catalogue = [
-    fn('profile', 'additional', ['profile', 'credentials']),
-    fn('sign-in', 'basic', ['phone-number', 'credentials']),
-    fn('sharing', 'additional', ['profile', 'activity-log']),
-    fn('old-basic', 'basic', ['profile'], { status: 'retired' }),
-    fn('closed-basic', 'basic', ['profile'], { shutDown: { shutdownId: 'sd-1', effectiveAt: '2026-01-01T00:00:00.000Z' } }),
-  ];
+describe('shutdown scope (2.4.2(5), 2.1)', () => {
+  const fn = (id: string, kind: 'basic' | 'additional', purposes: string[], categories: DataCategory[], extra: Partial<CatalogueFunction> = {}): CatalogueFunction => ({ id, title: id, kind, purposes, status: 'active', categories, shutDown: null, ...extra });
+  const catalogue: Catalogue = {
+    purposes: [{ id: 'account', requires: null }, { id: 'profile', requires: null }, { id: 'personalization', requires: null }, { id: 'sharing', requires: 'recipient' }],
+    functions: [
+      fn('profile', 'additional', ['account', 'profile'], ['profile', 'credentials']),
+      fn('sign-in', 'basic', ['account'], ['phone-number', 'credentials']),
+      fn('badges', 'additional', ['profile'], ['profile']),
+      fn('recommendations', 'additional', ['personalization'], ['activity-log']),
+      fn('sharing', 'additional', ['sharing'], ['profile', 'activity-log', 'credentials']),
+      fn('old-basic', 'basic', ['account'], ['activity-log'], { status: 'retired' }),
+      fn('closed', 'additional', ['personalization'], ['activity-log'], { shutDown: { shutdownId: 'sd-1', effectiveAt: '2026-01-01T00:00:00.000Z' } }),
+    ],
+  };
 
-  it('erases what no basic function still needs, keeps the rest naming the functions, and defaults to all the function collects', () => {
+  it('erases what no other function processes, keeps the rest naming the functions, and defaults to all the function collects', () => {
+    expect(shutdownScope({ functionId: 'recommendations' }, catalogue)).toEqual({ ok: true, categories: ['activity-log'], erasedCategories: ['activity-log'], keptCategories: [] });
     expect(shutdownScope({ functionId: 'profile' }, catalogue)).toEqual({
-      ok: true, categories: ['profile', 'credentials'], erasedCategories: ['profile'], keptCategories: [{ category: 'credentials', usedBy: ['sign-in'] }],
+      ok: true, categories: ['profile', 'credentials'], erasedCategories: [], keptCategories: [{ category: 'profile', usedBy: ['badges'] }, { category: 'credentials', usedBy: ['sign-in'] }],
     });
-    expect(shutdownScope({ functionId: 'profile', categories: ['profile'] }, catalogue)).toMatchObject({ erasedCategories: ['profile'] });
+    // The optional profile still uses what a badges function collected (a breaker helper saw a notice promise its erasure).
+    expect(shutdownScope({ functionId: 'badges' }, catalogue)).toMatchObject({ erasedCategories: [], keptCategories: [{ category: 'profile', usedBy: ['profile'] }] });
   });
 
   it('refuses a function the catalogue does not hold active, and categories it does not collect', () => {
     expect(shutdownScope({ functionId: 'made-up' }, catalogue)).toMatchObject({ ok: false, problem: 'unknown-function', message: expect.stringMatching(/no active function made-up/) });
     expect(shutdownScope({ functionId: 'old-basic' }, catalogue)).toMatchObject({ ok: false, problem: 'unknown-function' });
     expect(shutdownScope({ functionId: 'profile', categories: ['activity-log'] }, catalogue)).toMatchObject({ ok: false, problem: 'not-collected', message: expect.stringMatching(/profile does not collect activity-log/) });
+    expect(shutdownScope({ functionId: 'closed' }, catalogue)).toMatchObject({ ok: true });
   });
 });

@@ -160,7 +160,8 @@ describe('kept by law (policy 4.2, 5.1)', () => {
 
 describe('business shutdown (policy 2.4.2(5))', () => {
   it('stops collection at once, notifies the subjects, and erases the function\'s data through the saga', async () => {
-    // The DPO adds the function to the consent catalogue: an additional one, collecting activity logs.
+    // The DPO adds the function to the consent catalogue: an additional one, on activity logs, which the
+    // personalization function also processes.
     const fn = await consent.app.inject({ method: 'PUT', url: '/v1/consent/admin/functions/photo-prints', headers: dpo(), payload: { title: 'Photo prints', kind: 'additional', purposes: ['personalization'], categories: ['activity-log'], why: 'prints of your photos, suggested from what you viewed' } });
     expect(fn.statusCode, fn.body).toBe(201);
     // Only a function of the catalogue, and only what it collects (a breaker helper shut down a made-up
@@ -178,13 +179,19 @@ describe('business shutdown (policy 2.4.2(5))', () => {
     const res = await app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { functionId: 'photo-prints', title: 'Photo prints', action: 'erase', affectedSubjects: ['subj-s1', 'subj-s2'] } });
     expect(res.statusCode).toBe(201);
     const sd = res.json();
-    expect(sd).toMatchObject({ status: 'erasing', notice: { mode: 'individual' }, affectedSubjects: 2, categories: ['activity-log'], erasedCategories: ['activity-log'], keptCategories: [] });
+    // Answered at once; the sweep starts in the background. Activity logs stay for personalization: the
+    // sweep erases only what a participant knows was collected for the function, and no category is
+    // erased per subject (a breaker helper saw a notice promise an erasure that did not happen).
+    expect(sd).toMatchObject({
+      status: 'collection-stopped', notice: { mode: 'individual' }, affectedSubjects: 2, erasureRequestsOpened: 0,
+      categories: ['activity-log'], erasedCategories: [], keptCategories: [{ category: 'activity-log', usedBy: ['personalization'] }],
+    });
 
     const [shutdown] = await events(env, 'privacy.function.shutdown', (e) => e.length >= 1);
     expect(shutdown!.payload).toMatchObject({ shutdownId: sd.shutdownId, functionId: 'photo-prints', action: 'erase', categories: ['activity-log'] });
     const notices = await events(env, 'privacy.notification.requested', (e) => e.some((x) => x.payload.kind === 'business-shutdown'));
     const notice = notices.find((x) => x.payload.kind === 'business-shutdown')!.payload;
-    expect(notice).toMatchObject({ audience: { subjectIds: ['subj-s1', 'subj-s2'] }, clause: '2.4.2(5)', body: expect.stringMatching(/Photo prints stops operating/) });
+    expect(notice).toMatchObject({ audience: { subjectIds: ['subj-s1', 'subj-s2'] }, clause: '2.4.2(5)', body: expect.stringMatching(/Photo prints stops operating.*What other services still use \(activity-log\) stays for them/) });
     // Every element incident requires of this kind, or it refuses the notice (found dead-lettered).
     expect(NOTICE_REQUIRED_ELEMENTS['business-shutdown'].filter((e) => !notice.elements?.[e])).toEqual([]);
 
@@ -196,17 +203,33 @@ describe('business shutdown (policy 2.4.2(5))', () => {
       const v = (await app.inject({ url: `/v1/retention/admin/shutdowns/${sd.shutdownId}`, headers: op() })).json();
       return v.status === 'completed' ? v : null;
     }, { what: 'the shutdown to complete', timeoutMs: 30_000 });
-    expect(completed).toMatchObject({ sweepStatus: 'completed', openRequests: 0 });
+    expect(completed).toMatchObject({ sweepStatus: 'completed', openRequests: 0, erasureRequestsOpened: 0 });
     expect(await participant.models.functionData.countDocuments({ functionId: 'photo-prints' })).toBe(0);
     const sweep = (await app.inject({ url: `/v1/retention/admin/sweeps/${sd.sweepId}`, headers: op() })).json();
     expect(sweep).toMatchObject({ kind: 'shutdown', functionId: 'photo-prints', status: 'completed', totals: { erased: 2 } });
-    const perSubject = await app.store.requests.find({ reference: sd.shutdownId }).lean();
-    expect(perSubject.map((r) => [r.subjectId, r.origin, r.ground, r.status]).sort()).toEqual([['subj-s1', 'business-shutdown', '2.4.2(5)', 'completed'], ['subj-s2', 'business-shutdown', '2.4.2(5)', 'completed']]);
+    expect(await app.store.requests.countDocuments({ reference: sd.shutdownId })).toBe(0);
 
     const again = await app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { functionId: 'photo-prints', title: 'x', action: 'erase' } });
     expect(again.statusCode).toBe(409);
     expect(again.json()).toMatchObject({ code: 'PIPP_FUNCTION_ALREADY_SHUT_DOWN', clause: '2.4.2(5)' });
     const pub = (await app.inject({ url: '/v1/retention/public/shutdowns' })).json();
     expect(pub.items).toEqual([expect.objectContaining({ functionId: 'photo-prints', title: 'Photo prints' })]);
+  });
+
+  it('opens the erasures of many affected subjects in batches, going on from the progress it stored', async () => {
+    // A shutdown a restart stopped after 150 of its 230 erasure requests: the next run opens the other 80.
+    const affected = Array.from({ length: 230 }, (_, i) => `subj-many-${i}`);
+    await app.store.shutdowns.create({
+      _id: 'sd-resumed', functionId: 'resumed-fn', title: 'Resumed', effectiveAt: new Date(), action: 'erase', categories: ['activity-log'],
+      erasedCategories: ['activity-log'], keptCategories: [], notice: { mode: 'individual', notificationIds: [] }, affectedSubjects: affected,
+      erasuresOpened: 150, status: 'collection-stopped', sweepId: 'sw-sd-resumed', createdAt: new Date(), createdBy: { role: 'operator', actorId: 'op-1' },
+    });
+    await app.shutdowns.tick();
+    await waitFor(async () => (await app.store.shutdowns.findById('sd-resumed').lean())?.status !== 'collection-stopped', { what: 'the erasures to open', timeoutMs: 60_000 });
+    const opened = await app.store.requests.find({ reference: 'sd-resumed' }).lean();
+    expect(opened.map((r) => r.subjectId).sort()).toEqual(affected.slice(150).sort());
+    expect(opened[0]).toMatchObject({ origin: 'business-shutdown', ground: '2.4.2(5)', scope: { kind: 'categories', categories: ['activity-log'] } });
+    expect((await app.store.shutdowns.findById('sd-resumed').lean())!.erasuresOpened).toBe(230);
+    await waitFor(async () => (await app.store.shutdowns.findById('sd-resumed').lean())?.status === 'completed', { what: 'the shutdown to complete', timeoutMs: 60_000 });
   });
 });

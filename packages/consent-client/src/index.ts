@@ -26,26 +26,34 @@ const isDecision = compile(DecisionSchema);
 /** Path of the consent service's public catalogue of purposes and functions (policy 2.1, 2.4.1). */
 export const CATALOGUE_PATH = '/v1/consent/public/catalogue';
 
-/** A function of the catalogue, as far as other services need it: its status and the data categories it collects. */
+/** A function of the catalogue, as far as other services need it: its status, purposes and the data categories it needs. */
 export const CatalogueFunctionSchema = Type.Object({
   id: Type.String(),
   title: Type.String(),
   kind: Type.Union([Type.Literal('basic'), Type.Literal('additional')]),
+  purposes: Type.Array(Type.String()),
   status: Type.Union([Type.Literal('active'), Type.Literal('retired')]),
   categories: Type.Array(DataCategorySchema),
   shutDown: Type.Union([Type.Object({ shutdownId: Type.String(), effectiveAt: Type.String() }), Type.Null()]),
 });
 export type CatalogueFunction = Static<typeof CatalogueFunctionSchema>;
-const isCatalogue = compile(Type.Object({ functions: Type.Array(CatalogueFunctionSchema) }));
+
+/** A purpose of the catalogue: `requires` names the separate consent it needs per recipient, disclosure or country (null: none). */
+export const CataloguePurposeSchema = Type.Object({ id: Type.String(), requires: Type.Union([Type.String(), Type.Null()]) });
+export type CataloguePurpose = Static<typeof CataloguePurposeSchema>;
+
+/** The catalogue of purposes and functions, as read by `fetchCatalogue`. */
+export interface Catalogue { purposes: CataloguePurpose[]; functions: CatalogueFunction[] }
+const isCatalogue = compile(Type.Object({ purposes: Type.Array(CataloguePurposeSchema), functions: Type.Array(CatalogueFunctionSchema) }));
 
 /**
- * The functions of the consent service's catalogue (policy 2.1, 2.4.2(5)), read from its public
- * catalogue at `baseUrl` (config CONSENT_URL) within `timeoutMs` (ms).
+ * The consent service's catalogue of purposes and functions (policy 2.1, 2.4.2(5)), read from its
+ * public catalogue at `baseUrl` (config CONSENT_URL) within `timeoutMs` (ms).
  * @throws PIPP_UNAVAILABLE (503) when the consent service is unreachable or answers unexpectedly.
  */
-export async function fetchCatalogueFunctions(baseUrl: string, timeoutMs = 2000): Promise<CatalogueFunction[]> {
+export async function fetchCatalogue(baseUrl: string, timeoutMs = 2000): Promise<Catalogue> {
   const call = () => request(new URL(CATALOGUE_PATH, baseUrl), { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-  return (await consentAnswer<{ functions: CatalogueFunction[] }>(call, isCatalogue, 'catalogue')).functions;
+  return consentAnswer<Catalogue>(call, isCatalogue, 'catalogue');
 }
 
 /**

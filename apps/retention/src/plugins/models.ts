@@ -190,12 +190,14 @@ export interface ShutdownDoc {
   action: 'erase' | 'anonymize';
   /** What the function collected: collection of all of it stops. */
   categories: DataCategory[];
-  /** Of those, what is erased or anonymized: the categories no basic function still needs (2.1.1). */
+  /** Of those, what is erased or anonymized: the categories no other active function processes (2.1). */
   erasedCategories: DataCategory[];
-  /** The rest, kept for the basic functions that still need it. */
+  /** The rest, kept for the functions that still process it. */
   keptCategories: { category: DataCategory; usedBy: string[] }[];
   notice: { mode: 'individual' | 'announcement'; notificationIds: string[] };
   affectedSubjects: string[];
+  /** How many of the affected subjects' erasure requests are opened (they open in batches, in the background). */
+  erasuresOpened?: number;
   status: 'collection-stopped' | 'erasing' | 'completed';
   sweepId: string;
   createdAt: Date;
@@ -358,7 +360,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     _id: String, functionId: { type: String, required: true }, title: { type: String, required: true }, effectiveAt: { type: Date, required: true },
     action: { type: String, required: true }, categories: { type: [String], default: [] }, erasedCategories: { type: [String], default: [] },
     keptCategories: { type: [Mixed], default: [] }, notice: { type: Mixed, required: true },
-    affectedSubjects: { type: [String], default: [] }, status: { type: String, required: true }, sweepId: { type: String, required: true },
+    affectedSubjects: { type: [String], default: [] }, erasuresOpened: { type: Number, default: 0 }, status: { type: String, required: true }, sweepId: { type: String, required: true },
     createdAt: { type: Date, required: true }, createdBy: actor, completedAt: Date,
   }, { ...opts, collection: 'shutdowns' }).plugin(outboxPlugin);
   shutdownSchema.index({ functionId: 1 }, { unique: true });

@@ -3,7 +3,7 @@ import type { OutboxEntry } from '@pipp/service-kit';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
-import { fetchCatalogueFunctions } from '@pipp/consent-client';
+import { fetchCatalogue } from '@pipp/consent-client';
 import type { Config } from '../config.js';
 import { effectiveRule } from '../domain/policies.js';
 import { noticeAudiences, shutdownNotice, shutdownScope } from '../domain/shutdown.js';
@@ -16,6 +16,9 @@ declare module 'fastify' {
     shutdowns: ShutdownService;
   }
 }
+
+/** Erasure requests a shutdown opens per step, before it stores its progress. */
+const OPEN_BATCH = 100;
 
 export interface ShutdownInput {
   functionId: string;
@@ -37,10 +40,13 @@ export interface ShutdownInput {
  * (rules with period 0 over the function's categories, tracked per participant) and, for known
  * affected subjects, one erasure request each (origin business-shutdown, ground 2.4.2(5)). The
  * shutdown is `completed` when the sweep and those requests are. The function must be an active one
- * of consent's catalogue, and the categories a basic function still needs are kept (see shutdownScope).
+ * of consent's catalogue, and the categories another function still processes are kept (see shutdownScope).
  */
 export class ShutdownService {
   private readonly log: FastifyBaseLogger;
+  /** Shutdowns this process is moving on now (at most one run each). */
+  private readonly running = new Map<string, Promise<void>>();
+  private stopping = false;
 
   constructor(private readonly app: FastifyInstance, private readonly config: Pick<Config, 'CONSENT_URL'>) {
     this.log = app.log.child({ component: 'shutdown' });
@@ -58,7 +64,7 @@ export class ShutdownService {
     if (effectiveAt.getTime() < now.getTime() - 60_000) throw RetentionErrors.badTime('effectiveAt cannot lie in the past: collection stops from now on');
     const existing = await this.app.store.shutdowns.findOne({ functionId: input.functionId }).lean();
     if (existing) throw RetentionErrors.alreadyShutDown(`${input.functionId} was shut down on ${existing.effectiveAt.toISOString()} (${existing._id})`, { clause: '2.4.2(5)' });
-    const scope = shutdownScope(input, await fetchCatalogueFunctions(this.config.CONSENT_URL));
+    const scope = shutdownScope(input, await fetchCatalogue(this.config.CONSENT_URL));
     if (!scope.ok) {
       if (scope.problem === 'unknown-function') throw RetentionErrors.functionUnknown(scope.message, { clause: '2.4.2(5)' });
       throw RetentionErrors.shutdownInvalid(scope.message, { clause: '2.4.2(5)', details: [{ path: '/body/categories', message: scope.message }] });
@@ -96,14 +102,25 @@ export class ShutdownService {
     }
     await this.app.audit({ actor: by, action: 'function.shutdown', target: { type: 'function', id: input.functionId }, clause: '2.4.2(5)', details: { shutdownId: id, action: input.action, categories, erasedCategories, keptCategories, affectedSubjects: affected.length } });
     this.log.warn({ shutdownId: id, functionId: input.functionId, action: input.action, erasedCategories, keptCategories, notice: doc.notice.mode }, 'function shut down: collection stopped, subjects notified, erasure under way');
-    await this.advance(doc, now);
-    return (await this.app.store.shutdowns.findById(id).lean())!;
+    // The sweep and the per-subject erasures start in the background: thousands of affected subjects
+    // took minutes to open, and the caller got a 504 for a shutdown that was carried out.
+    this.kick(id, now);
+    return doc;
+  }
+
+  /** Moves a shutdown on in the background, unless this process is already doing so (or stopping). */
+  private kick(id: string, now: Date): void {
+    if (this.running.has(id) || this.stopping) return;
+    const run = this.advance(id, now)
+      .catch((err: unknown) => this.log.warn({ err, shutdownId: id }, 'shutdown step failed; the scheduler tries again'))
+      .finally(() => this.running.delete(id));
+    this.running.set(id, run);
   }
 
   /** Moves a shutdown on: starts its sweep and per-subject erasures (idempotent ids), then completes it. */
-  private async advance(shutdown: ShutdownDoc, now: Date): Promise<void> {
-    await this.app.outbox.withDocument(this.app.store.shutdowns, shutdown._id, async () => {
-      const doc = await this.app.store.shutdowns.findById(shutdown._id).lean();
+  private async advance(id: string, now: Date): Promise<void> {
+    await this.app.outbox.withDocument(this.app.store.shutdowns, id, async () => {
+      const doc = await this.app.store.shutdowns.findById(id).lean();
       if (doc) await this.advanceLocked(doc, now);
     });
   }
@@ -119,12 +136,20 @@ export class ShutdownService {
         return { category, periodDays: 0, action: doc.action, criterion: base?.criterion ?? '5.2.1', startsFrom: 'collection' as const };
       });
       await this.app.sweeps.start({ id: doc.sweepId, kind: 'shutdown', startedBy: doc.createdBy, rules: shutdownRules, shutdown: { shutdownId: doc._id, functionId: doc.functionId } }, now);
-      for (const subjectId of categories.length ? doc.affectedSubjects : []) {
-        await this.app.erasures.open({
-          id: `${doc._id}-${subjectId}`.slice(0, 128), subjectId,
-          scope: { kind: 'categories', categories },
-          ground: '2.4.2(5)', origin: 'business-shutdown', requestedBy: doc.createdBy, reference: doc._id,
-        }, now);
+      // In batches, with the progress stored: a restart goes on from there (the request ids are idempotent too).
+      const subjects = categories.length ? doc.affectedSubjects : [];
+      for (let opened = doc.erasuresOpened ?? 0; opened < subjects.length;) {
+        if (this.stopping) return;
+        const batch = subjects.slice(opened, opened + OPEN_BATCH);
+        for (const subjectId of batch) {
+          await this.app.erasures.open({
+            id: `${doc._id}-${subjectId}`.slice(0, 128), subjectId,
+            scope: { kind: 'categories', categories },
+            ground: '2.4.2(5)', origin: 'business-shutdown', requestedBy: doc.createdBy, reference: doc._id,
+          }, now);
+        }
+        opened += batch.length;
+        await this.app.store.shutdowns.updateOne({ _id: doc._id }, { $set: { erasuresOpened: opened } });
       }
       await this.app.store.shutdowns.updateOne({ _id: doc._id, status: 'collection-stopped' }, { $set: { status: 'erasing' } });
       return;
@@ -139,8 +164,15 @@ export class ShutdownService {
     }
   }
 
+  /** Moves on (in the background) the shutdowns not completed yet. */
   async tick(now = new Date()): Promise<void> {
-    for (const doc of await this.app.store.shutdowns.find({ status: { $in: ['collection-stopped', 'erasing'] } }).limit(20).lean()) await this.advance(doc, now);
+    for (const doc of await this.app.store.shutdowns.find({ status: { $in: ['collection-stopped', 'erasing'] } }, { _id: 1 }).limit(20).lean()) this.kick(doc._id, now);
+  }
+
+  /** Stops moving shutdowns on (after the current batch) and waits for the runs in progress. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.running.values());
   }
 
   async get(id: string): Promise<ShutdownDoc & { sweep: { status: string } | null; openRequests: number }> {
@@ -157,5 +189,7 @@ export class ShutdownService {
 }
 
 export const shutdownsPlugin = fp(async function shutdowns(app: FastifyInstance, opts: { config: Pick<Config, 'CONSENT_URL'> }) {
-  app.decorate('shutdowns', new ShutdownService(app, opts.config));
+  const service = new ShutdownService(app, opts.config);
+  app.decorate('shutdowns', service);
+  app.addHook('preClose', async () => service.close());
 }, { name: 'retention-shutdowns', dependencies: ['retention-models', 'retention-erasures', 'retention-sweeps', 'retention-policies', 'retention-audit'] });

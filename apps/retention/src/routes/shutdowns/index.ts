@@ -13,10 +13,11 @@ const ShutdownView = Type.Object({
   effectiveAt: Timestamp,
   action: Type.Union([Type.Literal('erase'), Type.Literal('anonymize')]),
   categories: Type.Array(DataCategorySchema, { description: 'What the function collected: collection of all of it stops' }),
-  erasedCategories: Type.Array(DataCategorySchema, { description: 'Of those, what is erased or anonymized: what no basic function still needs (2.1.1)' }),
-  keptCategories: Type.Array(Type.Object({ category: DataCategorySchema, usedBy: Type.Array(Type.String(), { description: 'The basic functions that still need it' }) }), { description: 'What is kept for the basic functions (policy 2.1.1)' }),
+  erasedCategories: Type.Array(DataCategorySchema, { description: 'Of those, what is erased or anonymized: what no other active function processes (2.1)' }),
+  keptCategories: Type.Array(Type.Object({ category: DataCategorySchema, usedBy: Type.Array(Type.String(), { description: 'The active functions that still process it' }) }), { description: 'What is kept for the functions that go on (policy 2.1)' }),
   notice: Type.Object({ mode: Type.Union([Type.Literal('individual'), Type.Literal('announcement')]), notificationIds: Type.Array(Type.String()) }),
   affectedSubjects: Type.Integer(),
+  erasureRequestsOpened: Type.Integer({ description: 'Of the affected subjects, how many erasure requests are opened so far (in the background)' }),
   status: Type.Union([Type.Literal('collection-stopped'), Type.Literal('erasing'), Type.Literal('completed')]),
   sweepId: RecordId,
   sweepStatus: Type.Optional(Type.String()),
@@ -29,7 +30,7 @@ const PublicShutdownView = Type.Pick(ShutdownView, ['functionId', 'title', 'effe
 function shutdownView(s: ShutdownDoc, extra: { sweep?: { status: string } | null; openRequests?: number } = {}): Static<typeof ShutdownView> {
   return {
     shutdownId: s._id, functionId: s.functionId, title: s.title, effectiveAt: s.effectiveAt.toISOString(), action: s.action, categories: s.categories,
-    erasedCategories: s.erasedCategories, keptCategories: s.keptCategories, notice: s.notice, affectedSubjects: s.affectedSubjects.length, status: s.status, sweepId: s.sweepId, createdAt: s.createdAt.toISOString(),
+    erasedCategories: s.erasedCategories, keptCategories: s.keptCategories, notice: s.notice, affectedSubjects: s.affectedSubjects.length, erasureRequestsOpened: s.erasuresOpened ?? 0, status: s.status, sweepId: s.sweepId, createdAt: s.createdAt.toISOString(),
     ...(s.completedAt ? { completedAt: s.completedAt.toISOString() } : {}), ...(extra.sweep ? { sweepStatus: extra.sweep.status } : {}),
     ...(extra.openRequests !== undefined ? { openRequests: extra.openRequests } : {}),
   };
@@ -39,7 +40,7 @@ function shutdownView(s: ShutdownDoc, extra: { sweep?: { status: string } | null
  * Business shutdown (policy 2.4.2(5)): `/v1/retention/admin/shutdowns…` (operator, dpo) closes a
  * function or product: collection stops at once everywhere (`privacy.function.shutdown`), subjects
  * are notified one by one or by announcement (incident), and its data is erased or anonymized
- * through the saga, except the categories basic functions still need (kept, named). The function
+ * through the saga, except the categories other functions still process (kept, named). The function
  * must be an active one of consent's catalogue. `GET /v1/retention/public/shutdowns` lists closed
  * functions for anyone.
  */
