@@ -78,15 +78,19 @@ describe('notification requests from other services', () => {
     expect(ann.json().text).toContain('Search logs are kept 90 days');
   });
 
-  it('notifies every subject of a business shutdown one by one and by announcement (2.4.2(5))', async () => {
-    await produce(svc.env, 'privacy.function.shutdown', 'retention', {
-      shutdownId: 'sd-1', functionId: 'travel-booking', title: 'Travel booking', effectiveAt: '2027-02-01T00:00:00.000Z', action: 'erase', categories: ['transaction-record'],
+  it('notifies every subject of a business shutdown one by one and by announcement, as retention words it (2.4.2(5))', async () => {
+    // Retention's notice, for everyone (no affected subjects known).
+    const dataHandling = 'None of the personal information we hold is only for it, except what the law requires us to keep. What other services still use (transaction-record) stays for them.';
+    await produce(svc.env, 'privacy.notification.requested', 'retention', {
+      notificationId: 'sd-1-notice-1', kind: 'business-shutdown', requestedBy: 'retention', audience: { allSubjects: true }, clause: '2.4.2(5)',
+      title: 'Travel booking stops operating', body: 'Travel booking stops operating on 2027-02-01.',
+      elements: { functionId: 'travel-booking', effectiveAt: '2027-02-01T00:00:00.000Z', action: 'erase', dataHandling },
     });
-    const n = await done('ntf_shutdown_sd-1');
+    const n = await done('sd-1-notice-1');
     expect(n).toMatchObject({ kind: 'business-shutdown', clause: '2.4.2(5)', reach: { announce: true } });
-    const mail = mailsTo('ben@example.com').find((m) => m.subject === 'Travel booking is closing')!;
-    expect(mail.text).toContain('Effective from:\n2027-02-01T00:00:00.000Z');
-    expect(mail.text).toContain('(service transaction records) will be deleted');
+    const mail = mailsTo('ben@example.com').find((m) => m.subject === 'Travel booking stops operating')!;
+    expect(mail.text).toContain('2027-02-01T00:00:00.000Z');
+    expect(mail.text).toContain('(transaction-record) stays for them');
   });
 });
 

@@ -1,4 +1,3 @@
-import { DATA_CATEGORIES, type DataCategory } from '@pipp/contracts';
 import { PoisonMessageError } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
@@ -9,8 +8,10 @@ import { pseudonymOf, storeUnlessErased } from '../domain/erasure.js';
  * - `privacy.notification.requested` (any service; policy 5.4.2, VI, 2.4.2(5));
  * - `privacy.policy.published` (consent; policy VI): every subject is told the specific changes, and
  *   an announcement is published; version 1 (the first publication) notifies nobody;
- * - `privacy.function.shutdown` (retention; policy 2.4.2(5)): every subject is told from when the
- *   function stops and what happens to its data, one by one and by announcement;
+ * - business shutdowns (2.4.2(5)) arrive as `privacy.notification.requested` from retention, which
+ *   composes the notice from what it really erases and chooses one-by-one or announcement (this
+ *   service once also announced each `privacy.function.shutdown` itself, to everyone and from all the
+ *   function's categories, contradicting retention's notice);
  * - `privacy.account.leak-reported` (identity; policy 5.4.1): a user report is opened and the subject
  *   gets an acknowledgment.
  * A notice lacking an element its clause requires is recorded as refused and dead-lettered.
@@ -43,21 +44,6 @@ export function registerRequestConsumers(app: FastifyInstance, config: Config) {
           elements, requestedBy: { service: 'consent' }, audience: { kind: 'all-subjects' },
         });
         if (!result.ok && result.missing.length) throw new PoisonMessageError(`policy update notice refused: missing ${result.missing.join(', ')}`);
-      },
-
-      'privacy.function.shutdown': async (event) => {
-        const p = event.payload;
-        const categories = p.categories.map((c: DataCategory) => DATA_CATEGORIES[c].title.toLowerCase());
-        await app.notifier.notify({
-          notificationId: `ntf_shutdown_${p.shutdownId}`, kind: 'business-shutdown', clause: '2.4.2(5)',
-          title: `${p.title} is closing`,
-          body: `We are stopping ${p.title}. From the date below we no longer collect personal information for it.`,
-          elements: {
-            effectiveAt: p.effectiveAt,
-            dataHandling: `The personal information we hold for it${categories.length ? ` (${categories.join(', ')})` : ''} will be ${p.action === 'erase' ? 'deleted' : 'anonymized'}, except what the law requires us to keep.`,
-          },
-          requestedBy: { service: 'retention' }, audience: { kind: 'all-subjects' },
-        });
       },
 
       'privacy.account.leak-reported': async (event) => {

@@ -135,7 +135,7 @@ export const retentionEvents = {
     version: 1,
     description: 'A function or product stopped operating (policy 2.4.2(5))',
     producers: ['retention'],
-    consumers: ['identity', 'consent', 'data-sharing', 'incident', 'gateway'],
+    consumers: ['identity', 'consent', 'data-sharing', 'gateway'],
     // Kept for good: a service that starts later (or replays) must still know what is closed.
     topicConfig: { 'retention.ms': '-1', 'cleanup.policy': 'delete' },
     payload: Type.Object({
