@@ -79,6 +79,17 @@ describe('profile and account settings', () => {
     const last = contact.filter((x) => x.key === s.subjectId).map((x) => JSON.parse(x.value!).payload.channels);
     expect(last).toContainEqual({ sms: s.phone, telephone: s.phone, email: 'lin@example.com' });
     expect(last.at(-1)).toEqual({ sms: s.phone, telephone: s.phone });
+
+    // Two contact channels set in parallel: the last announcement lists both (each patch works on the
+    // account as the one before left it; a breaker helper saw incident's directory lose one).
+    const both = await registerWithProfile();
+    await Promise.all([
+      req('PATCH', `/subjects/${both.subjectId}/profile`, both.accessToken, { email: 'both@example.com' }),
+      req('PATCH', `/subjects/${both.subjectId}/profile`, both.accessToken, { postalAddress: '1 Road Street' }),
+    ]);
+    const announced = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.subject.contact-changed`, (m) => m.filter((x) => x.key === both.subjectId).length >= 3);
+    expect(announced.filter((x) => x.key === both.subjectId).map((x) => JSON.parse(x.value!).payload.channels).at(-1))
+      .toEqual({ sms: both.phone, telephone: both.phone, email: 'both@example.com', letter: '1 Road Street' });
   });
 
   it('keeps optional profile information and a login password only with consent to the profile purpose; removing and contact channels never need it (2.4.1(1)ii)', async () => {

@@ -73,18 +73,24 @@ function validatePatch(patch: Record<string, string | null | undefined>): Record
  * Applies a profile patch to an account: reserves a new account name (unique ignoring case), writes
  * the change with a `privacy.subject.contact-changed` event when a contact channel changed (same
  * document, outbox), records an audit entry with the changed field names. Returns the changed fields.
- * The write lands only on the account as read (see `eraseOptionalProfile`). An account's patches run
- * one at a time (its document lock): a rename reserves, writes and releases the holder's other names
- * before the next begins (in parallel, one rename released the name another had just written, and a
- * second subject could take it).
- * @throws PIPP_ACCOUNT_NAME_TAKEN (409); PIPP_CONSENT_REQUIRED (403) when the patch sets optional
- * profile data and a withdrawal of the profile consent erased the profile after `account` was read.
+ * Optional profile data lands only if no withdrawal erased the profile since `read`, the account as
+ * read before the consent check (see `eraseOptionalProfile`). An account's patches run one at a time
+ * (its document lock), each on the account as it is then: a rename reserves, writes and releases the
+ * holder's other names before the next begins, and each contact-changed event lists every channel (in
+ * parallel, a rename released a name another had just written, so a second subject could take it, and
+ * an e-mail and an address set together left one out of incident's directory).
+ * @throws PIPP_ACCOUNT_NAME_TAKEN (409); PIPP_NOT_FOUND (404); PIPP_CONSENT_REQUIRED (403) when the
+ * patch sets optional profile data and a withdrawal of the profile consent erased the profile since.
  */
-export async function applyProfilePatch(app: FastifyInstance, request: import('fastify').FastifyRequest, account: Account, patch: Record<string, string | null>) {
-  return app.outbox.withDocument(app.models.accounts, account._id, () => applyLocked(app, request, account, patch));
+export async function applyProfilePatch(app: FastifyInstance, request: import('fastify').FastifyRequest, read: Account, patch: Record<string, string | null>) {
+  return app.outbox.withDocument(app.models.accounts, read._id, async () => {
+    const account = await app.models.accounts.findOne({ _id: read._id, status: 'active' }).lean();
+    if (!account) throw IdentityErrors.notFound('No such account');
+    return applyLocked(app, request, account, read, patch);
+  });
 }
 
-async function applyLocked(app: FastifyInstance, request: import('fastify').FastifyRequest, account: Account, patch: Record<string, string | null>) {
+async function applyLocked(app: FastifyInstance, request: import('fastify').FastifyRequest, account: Account, read: Account, patch: Record<string, string | null>) {
   const plan = planProfileUpdate(account.profile as Record<string, string | undefined>, patch);
   if (!plan.changed.length) return [];
   const names = app.models.accountNames;
@@ -103,10 +109,10 @@ async function applyLocked(app: FastifyInstance, request: import('fastify').Fast
   const contactChanged = plan.changed.some((f) => (CONTACT_FIELDS as string[]).includes(f));
   const update: Record<string, unknown> = { $set: { ...plan.set, updatedAt: new Date() } };
   if (Object.keys(plan.unset).length) update.$unset = plan.unset;
-  // Optional profile data lands only on the account as read: a withdrawal of the profile consent
-  // that erased the profile meanwhile wins (its consent check may have come before the withdrawal).
+  // Optional profile data lands only on the account as read before the consent check: a withdrawal of
+  // the profile consent that erased the profile since wins (the check may have come before it).
   const addsOptional = setsOptionalProfile(patch, plan.changed);
-  const filter = { _id: account._id, status: 'active', ...(addsOptional ? notErasedSince(account) : {}) };
+  const filter = { _id: account._id, status: 'active', ...(addsOptional ? notErasedSince(read) : {}) };
   const written = await app.outbox.update(app.models.accounts, filter, update, contactChanged ? [
     app.outbox.entry('privacy.subject.contact-changed', { subject: account._id, payload: { subjectId: account._id, channels: contactChannels(account.phone, nextProfile) } }),
   ] : []);
