@@ -199,4 +199,8 @@ describe('shutdown scope (2.4.2(5), 2.1)', () => {
     expect(shutdownScope({ functionId: 'profile', categories: ['activity-log'] }, catalogue)).toMatchObject({ ok: false, problem: 'not-collected', message: expect.stringMatching(/profile does not collect activity-log/) });
     expect(shutdownScope({ functionId: 'closed' }, catalogue)).toMatchObject({ ok: true });
   });
+
+  it('keeps nothing for a function already shut down that the catalogue still shows open', () => {
+    expect(shutdownScope({ functionId: 'profile', categories: ['profile'] }, catalogue, new Set(['badges']))).toMatchObject({ erasedCategories: ['profile'], keptCategories: [] });
+  });
 });

@@ -216,6 +216,18 @@ describe('business shutdown (policy 2.4.2(5))', () => {
     expect(pub.items).toEqual([expect.objectContaining({ functionId: 'photo-prints', title: 'Photo prints' })]);
   });
 
+  it('erases a category two functions shared when both close together, keeping it only while the other is open', async () => {
+    for (const id of ['reports-a', 'reports-b']) {
+      const put = await consent.app.inject({ method: 'PUT', url: `/v1/consent/admin/functions/${id}`, headers: dpo(), payload: { title: id, kind: 'additional', purposes: ['personalization', 'sharing'], categories: ['support-report'], why: 'support reports, shared with a partner' } });
+      expect(put.statusCode, put.body).toBe(201);
+    }
+    const [a, b] = await Promise.all(['reports-a', 'reports-b'].map((functionId) => app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { functionId, title: functionId, action: 'erase' } })));
+    const scopes = [a!.json(), b!.json()].map((s) => ({ erased: s.erasedCategories, kept: s.keptCategories }));
+    // The first kept it for the other, still open then; the second, closing last, erases it.
+    expect(scopes).toContainEqual({ erased: [], kept: [{ category: 'support-report', usedBy: [expect.stringMatching(/^reports-[ab]$/)] }] });
+    expect(scopes).toContainEqual({ erased: ['support-report'], kept: [] });
+  });
+
   it('opens the erasures of many affected subjects in batches, going on from the progress it stored', { timeout: 90_000 }, async () => {
     // A shutdown a restart stopped after its first batch of 100 erasure requests: the next run opens the other 20.
     const affected = Array.from({ length: 120 }, (_, i) => `subj-many-${i}`);

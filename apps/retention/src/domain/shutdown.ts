@@ -47,9 +47,10 @@ export type ShutdownScope =
  * active function still processes are kept, naming it (closing one function must not take another's
  * data: 2.1.1, 2.1.2). A function that only passes data on (each of its purposes needs a separate
  * consent per recipient, disclosure or country: sharing, public disclosure, transfer abroad) holds none
- * of its own and keeps nothing. Pure.
+ * of its own and keeps nothing; nor does a function in `closed` (shut down already: the catalogue may
+ * not show it yet), so of two functions closed one after the other, the second erases what both used. Pure.
  */
-export function shutdownScope(input: { functionId: string; categories?: DataCategory[] | undefined }, catalogue: Catalogue): ShutdownScope {
+export function shutdownScope(input: { functionId: string; categories?: DataCategory[] | undefined }, catalogue: Catalogue, closed: ReadonlySet<string> = new Set()): ShutdownScope {
   const { functions } = catalogue;
   const passesOn = new Set(catalogue.purposes.filter((p) => p.requires !== null).map((p) => p.id));
   const fn = functions.find((f) => f.id === input.functionId && f.status === 'active');
@@ -57,7 +58,7 @@ export function shutdownScope(input: { functionId: string; categories?: DataCate
   const categories = input.categories ?? fn.categories;
   const foreign = categories.filter((c) => !fn.categories.includes(c));
   if (foreign.length) return { ok: false, problem: 'not-collected', message: `${fn.id} does not collect ${foreign.join(', ')} (it collects ${fn.categories.join(', ') || 'nothing'})` };
-  const holders = functions.filter((f) => f.id !== fn.id && f.status === 'active' && !f.shutDown && f.purposes.some((p) => !passesOn.has(p)));
+  const holders = functions.filter((f) => f.id !== fn.id && f.status === 'active' && !f.shutDown && !closed.has(f.id) && f.purposes.some((p) => !passesOn.has(p)));
   const keptCategories = categories
     .map((category) => ({ category, usedBy: holders.filter((f) => f.categories.includes(category)).map((f) => f.id) }))
     .filter((k) => k.usedBy.length);

@@ -1,5 +1,5 @@
 import type { DataCategory } from '@pipp/contracts';
-import type { OutboxEntry } from '@pipp/service-kit';
+import { KeyedLock, type OutboxEntry } from '@pipp/service-kit';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
@@ -46,6 +46,7 @@ export class ShutdownService {
   private readonly log: FastifyBaseLogger;
   /** Shutdowns this process is moving on now (at most one run each). */
   private readonly running = new Map<string, Promise<void>>();
+  private readonly creating = new KeyedLock();
   private stopping = false;
 
   constructor(private readonly app: FastifyInstance, private readonly config: Pick<Config, 'CONSENT_URL'>) {
@@ -60,11 +61,18 @@ export class ShutdownService {
    * @throws PIPP_UNAVAILABLE (503) when the consent service cannot say (nothing is shut down then).
    */
   async create(input: ShutdownInput, by: Actor, now = new Date()): Promise<ShutdownDoc> {
+    // One at a time, each seeing the shutdowns before it: two functions sharing a category, closed
+    // together, had each kept it for the other, so neither erased it.
+    return this.creating.run('create', () => this.createNow(input, by, now));
+  }
+
+  private async createNow(input: ShutdownInput, by: Actor, now: Date): Promise<ShutdownDoc> {
     const effectiveAt = input.effectiveAt ?? now;
     if (effectiveAt.getTime() < now.getTime() - 60_000) throw RetentionErrors.badTime('effectiveAt cannot lie in the past: collection stops from now on');
     const existing = await this.app.store.shutdowns.findOne({ functionId: input.functionId }).lean();
     if (existing) throw RetentionErrors.alreadyShutDown(`${input.functionId} was shut down on ${existing.effectiveAt.toISOString()} (${existing._id})`, { clause: '2.4.2(5)' });
-    const scope = shutdownScope(input, await fetchCatalogue(this.config.CONSENT_URL));
+    const closed = new Set((await this.app.store.shutdowns.find({}, { functionId: 1 }).lean()).map((s) => s.functionId));
+    const scope = shutdownScope(input, await fetchCatalogue(this.config.CONSENT_URL), closed);
     if (!scope.ok) {
       if (scope.problem === 'unknown-function') throw RetentionErrors.functionUnknown(scope.message, { clause: '2.4.2(5)' });
       throw RetentionErrors.shutdownInvalid(scope.message, { clause: '2.4.2(5)', details: [{ path: '/body/categories', message: scope.message }] });
