@@ -60,6 +60,16 @@ describe('bad input', () => {
       expect(isError(res.json())).toBe(true);
       expect(res.json().message).toMatch(message);
     }
+    // Times that cannot be (5.4.2: the notice says when it happened and was found): 400 naming the field.
+    const times: [Record<string, string>, string][] = [
+      [{ occurredAt: '0000-01-01T00:00:00Z' }, '/body/occurredAt'],
+      [{ discoveredAt: '9999-12-31T23:59:59.999Z' }, '/body/discoveredAt'],
+      [{ occurredAt: '2026-11-20T03:00:00Z', discoveredAt: '2026-11-20T02:00:00Z' }, '/body/occurredAt'],
+    ];
+    for (const [at, path] of times) {
+      const res = await call('POST', '/admin/incidents', operator, incidentBody([], at));
+      expect(res.json(), JSON.stringify(at)).toMatchObject({ statusCode: 400, code: 'PIPP_BAD_TIME', clause: '5.4.2', details: [{ path }] });
+    }
     expect(await svc.app.models.incidents.countDocuments({})).toBe(before);
     expect((await call('GET', '/admin/incidents/no$such', operator)).statusCode).toBe(400);
     expect((await call('GET', '/admin/incidents/inc_missing', operator)).json()).toMatchObject({ statusCode: 404, code: 'PIPP_INCIDENT_NOT_FOUND' });

@@ -6,7 +6,7 @@ import { chunkNewSubjects } from '../src/domain/audience.js';
 import { afterSuccess, announceUnreachable, decideReach, defaultMode, nextStep, planChannels } from '../src/domain/delivery.js';
 import { pushEndpointProblem } from '../src/domain/endpoint.js';
 import { planErasure, pseudonymOf } from '../src/domain/erasure.js';
-import { canMoveIncident, changedFields, incidentElements } from '../src/domain/incidents.js';
+import { canMoveIncident, changedFields, incidentElements, incidentTimesProblem } from '../src/domain/incidents.js';
 import { IncompleteNoticeError, assertRenderedComplete, missingElements, renderNotice, type Notice } from '../src/domain/notice.js';
 import { canTransition, statusAfterReply } from '../src/domain/reports.js';
 
@@ -124,6 +124,15 @@ describe('lifecycles', () => {
     expect(canMoveIncident('open', 'contained')).toBe(true);
     expect(canMoveIncident('resolved', 'open')).toBe(false);
     expect(canMoveIncident('closed', 'closed')).toBe(false);
+  });
+
+  it('accepts incident times from 1970 to a few minutes ahead, occurrence before discovery', () => {
+    const now = Date.UTC(2026, 10, 30);
+    expect(incidentTimesProblem({ occurredAt: now - 86_400_000, discoveredAt: now }, now)).toBeNull();
+    expect(incidentTimesProblem({ discoveredAt: now + 60_000 }, now)).toBeNull(); // a clock a minute fast
+    expect(incidentTimesProblem({ discoveredAt: now + 3600_000 }, now)).toMatchObject({ field: 'discoveredAt' });
+    expect(incidentTimesProblem({ occurredAt: Date.UTC(1969, 11, 31), discoveredAt: now }, now)).toMatchObject({ field: 'occurredAt' });
+    expect(incidentTimesProblem({ occurredAt: now, discoveredAt: now - 1 }, now)).toMatchObject({ field: 'occurredAt', message: expect.stringMatching(/after discoveredAt/) });
   });
 
   it('lists only the fields a patch really changes', () => {

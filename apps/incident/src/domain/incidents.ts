@@ -45,3 +45,23 @@ export function incidentElements(incident: {
     remedies: incident.remedies,
   };
 }
+
+/** How far ahead of this clock a time may be (ms): other clocks run a little fast. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+const EARLIEST = Date.UTC(1970, 0, 1);
+
+/**
+ * What is wrong with an incident's times, or null (policy 5.4.2: the notice says when it happened and
+ * was found): neither in the future nor before 1970, and not occurred after it was discovered. Pure;
+ * times in ms. A breaker helper recorded incidents of the year 0 and of 9999.
+ */
+export function incidentTimesProblem(t: { occurredAt?: number | undefined; discoveredAt: number }, now: number): { field: 'occurredAt' | 'discoveredAt'; message: string } | null {
+  for (const field of ['occurredAt', 'discoveredAt'] as const) {
+    const at = t[field];
+    if (at === undefined) continue;
+    if (at > now + CLOCK_SKEW_MS) return { field, message: `${field} cannot lie in the future` };
+    if (at < EARLIEST) return { field, message: `${field} cannot lie before 1970` };
+  }
+  if (t.occurredAt !== undefined && t.occurredAt > t.discoveredAt) return { field: 'occurredAt', message: 'occurredAt cannot come after discoveredAt' };
+  return null;
+}

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { DELIVERY_MODES, defaultMode } from '../../domain/delivery.js';
-import { canMoveIncident, changedFields, incidentElements } from '../../domain/incidents.js';
+import { canMoveIncident, changedFields, incidentElements, incidentTimesProblem } from '../../domain/incidents.js';
 import { missingElements } from '../../domain/notice.js';
 import { IncidentErrors } from '../../errors.js';
 import type { Config } from '../../config.js';
@@ -57,6 +57,11 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
   const staff = app.requireRole('operator', 'dpo');
   const m = app.models;
 
+  /** @throws PIPP_BAD_TIME (400, 5.4.2) naming the field, when the times cannot be (incidentTimesProblem). */
+  const checkTimes = (occurredAt: string | undefined, discoveredAt: string, now: Date) => {
+    const problem = incidentTimesProblem({ occurredAt: occurredAt === undefined ? undefined : Date.parse(occurredAt), discoveredAt: Date.parse(discoveredAt) }, now.getTime());
+    if (problem) throw IncidentErrors.badTime(problem.message, { clause: '5.4.2', details: [{ path: `/body/${problem.field}`, message: problem.message }] });
+  };
   const load = async (id: string) => {
     const doc = await m.incidents.findById(id).lean();
     if (!doc) throw IncidentErrors.incidentNotFound(`No security incident ${id}`);
@@ -71,6 +76,7 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
   }, async (request, reply) => {
     const b = request.body;
     const now = new Date();
+    checkTimes(b.occurredAt, b.discoveredAt ?? now.toISOString(), now);
     const id = `inc_${randomUUID()}`;
     const subjectIds = [...new Set(b.subjectIds ?? [])];
     const doc: Incident = {
@@ -121,6 +127,7 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
     if (b.status && !canMoveIncident(current.status, b.status)) {
       throw IncidentErrors.badTransition(`An incident cannot go from ${current.status} to ${b.status}`, { clause: '5.4.2' });
     }
+    checkTimes(b.occurredAt ?? current.occurredAt?.toISOString(), b.discoveredAt ?? current.discoveredAt.toISOString(), new Date());
     const patch: Record<string, unknown> = { ...b };
     if (b.occurredAt) patch.occurredAt = new Date(b.occurredAt);
     if (b.discoveredAt) patch.discoveredAt = new Date(b.discoveredAt);
