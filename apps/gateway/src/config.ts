@@ -26,7 +26,7 @@ export const ConfigSchema = defineConfig({
   }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated client origins allowed by CORS (e.g. https://app.example.com); empty: no cross-origin access' }),
   CLIENT_TIMEOUT_MS: Ms(30_000, 100, 600_000, 'Bound on receiving a whole request from a client, and on a silent client connection (ms); slow clients are cut off'),
-  BODY_LIMIT_BYTES: Count(256 * 1024, 1024, 16 * 1024 * 1024, 'Largest accepted request body (bytes); larger ones get 413'),
+  BODY_LIMIT_BYTES: Count(1024 * 1024, 1024, 16 * 1024 * 1024, "Largest accepted request body (bytes); larger ones get 413. The default fits the largest a service admits (retention's shutdown with 10 000 affected subjects); each service bounds its own routes"),
   UPSTREAM_TIMEOUT_MS: Ms(5000, 50, 120_000, 'Bound on an upstream answer: headers and body each (ms); then 504'),
   UPSTREAM_CONNECT_TIMEOUT_MS: Ms(2000, 50, 60_000, 'Bound on opening a connection to an upstream (ms); then 503'),
   UPSTREAM_CONNECTIONS: Count(64, 1, 4096, 'Keep-alive connections per upstream (undici pool)'),

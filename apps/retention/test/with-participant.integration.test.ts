@@ -169,6 +169,9 @@ describe('business shutdown (policy 2.4.2(5))', () => {
     const shut = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { title: 'x', action: 'erase', ...payload } });
     expect((await shut({ functionId: 'no-such-function', categories: ['activity-log'] })).json()).toMatchObject({ code: 'PIPP_FUNCTION_UNKNOWN', clause: '2.4.2(5)' });
     expect((await shut({ functionId: 'photo-prints', categories: ['transaction-record'] })).json()).toMatchObject({ code: 'PIPP_SHUTDOWN_INVALID', message: /photo-prints does not collect transaction-record/ });
+    // 10 000 affected subjects fit the body limit (a breaker helper got 413 from about 6 700).
+    const many = Array.from({ length: 10_000 }, (_, i) => `sub_${String(i).padStart(32, '0')}`);
+    expect((await shut({ functionId: 'no-such-function', affectedSubjects: many })).json()).toMatchObject({ code: 'PIPP_FUNCTION_UNKNOWN' });
     expect(await app.store.shutdowns.countDocuments({})).toBe(0);
 
     const collect = (id: string, subjectId: string) => participant.inject({ method: 'POST', url: '/functions/photo-prints/data', payload: { id, subjectId, payload: 'print order' } });

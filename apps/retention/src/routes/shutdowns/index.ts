@@ -53,6 +53,8 @@ const shutdowns: FastifyPluginAsyncTypebox = async (app) => {
    */
   app.post('/admin/shutdowns', {
     preHandler: staff,
+    // Room for the 10 000 affected subject ids the schema admits (the services' default is 256 KiB).
+    bodyLimit: 1024 * 1024,
     schema: {
       summary: 'Shut down a function or product (operator, dpo)', tags: ['shutdowns'],
       body: Type.Object({
