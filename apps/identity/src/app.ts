@@ -15,6 +15,7 @@ import { securityPlugin } from './plugins/security.js';
 import { sessionsPlugin } from './plugins/sessions.js';
 import { smsPlugin } from './plugins/sms.js';
 import { staffBootstrapPlugin } from './plugins/staff.js';
+import { accountNamesPlugin } from './plugins/account-names.js';
 import { housekeepingPlugin } from './plugins/housekeeping.js';
 import routes from './routes/index.js';
 
@@ -49,6 +50,7 @@ export async function identityApp(app: FastifyInstance, opts: { config: Config }
   await app.register(consentClientPlugin, { baseUrl: config.CONSENT_URL, token: async () => app.sessions.serviceToken(SERVICE).accessToken });
   await app.register(identityEvents, { config, keys });
   await app.register(housekeepingPlugin, { config });
+  await app.register(accountNamesPlugin);
   await app.register(routes, { prefix: PREFIX, config, keys });
 }
 

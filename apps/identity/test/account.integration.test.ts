@@ -92,6 +92,25 @@ describe('profile and account settings', () => {
       .toEqual({ sms: both.phone, telephone: both.phone, email: 'both@example.com', letter: '1 Road Street' });
   });
 
+  it('moves account-name reservations made under an earlier key function to the current key, once', async () => {
+    const { rekeyAccountNames } = await import('../src/plugins/account-names.js');
+    const s = await registerWithProfile();
+    const name = `paypaI_${s.subjectId.slice(-6)}`;
+    expect((await req('PATCH', `/subjects/${s.subjectId}/profile`, s.accessToken, { accountName: name })).statusCode).toBe(200);
+    // As version 2 of the key stored it (case folded first: the capital I an i), and one whose holder is gone.
+    await db(async (d) => {
+      await d.collection('account_names').deleteMany({ subjectId: s.subjectId });
+      await d.collection('account_names').insertMany([{ _id: name.toLowerCase() as never, subjectId: s.subjectId }, { _id: 'gone_holder' as never, subjectId: 'sub_gone' }]);
+      await d.collection('migrations').deleteMany({});
+    });
+    const other = await registerWithProfile();
+    const lookAlike = `paypal_${s.subjectId.slice(-6)}`;
+    expect((await rekeyAccountNames(app)).moved).toBe(1);
+    expect(await db((d) => d.collection('account_names').find({ subjectId: { $in: [s.subjectId, 'sub_gone'] } }).toArray())).toEqual([{ _id: accountNameKey(name), subjectId: s.subjectId }]);
+    expect((await req('PATCH', `/subjects/${other.subjectId}/profile`, other.accessToken, { accountName: lookAlike })).json()).toMatchObject({ code: 'PIPP_ACCOUNT_NAME_TAKEN' });
+    expect(await rekeyAccountNames(app)).toEqual({ moved: 0, dropped: 0, conflicts: [] }); // once per key version
+  });
+
   it('keeps optional profile information and a login password only with consent to the profile purpose; removing and contact channels never need it (2.4.1(1)ii)', async () => {
     const s = await register(app, env, { password: '' }); // no optional information given: no profile grant
     await consent.until(s.subjectId, 'account');

