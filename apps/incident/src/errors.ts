@@ -12,9 +12,9 @@ export const IncidentErrors = {
   notificationNotFound: defineError('PIPP_NOTIFICATION_NOT_FOUND', 404, 'No such notification'),
   announcementNotFound: defineError('PIPP_ANNOUNCEMENT_NOT_FOUND', 404, 'No such announcement'),
   reportNotFound: defineError('PIPP_REPORT_NOT_FOUND', 404, 'No such report'),
-  /** 409: the incident is closed, or a status change goes backwards. */
   /** 400: an incident time that cannot be (in the future, before 1970, or occurred after it was discovered). */
   badTime: defineError('PIPP_BAD_TIME', 400, 'The time is not acceptable'),
+  /** 409: the incident is closed, or a status change goes backwards. */
   incidentClosed: defineError('PIPP_INCIDENT_CLOSED', 409, 'The incident is closed'),
   badTransition: defineError('PIPP_BAD_TRANSITION', 409, 'This status change is not allowed'),
   /** 409: nobody to notify. */

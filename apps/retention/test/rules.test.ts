@@ -170,17 +170,17 @@ describe('shutdown notices', () => {
 });
 
 describe('shutdown scope (2.4.2(5), 2.1)', () => {
-  const fn = (id: string, kind: 'basic' | 'additional', purposes: string[], categories: DataCategory[], extra: Partial<CatalogueFunction> = {}): CatalogueFunction => ({ id, title: id, kind, purposes, status: 'active', categories, shutDown: null, ...extra });
+  const fn = (id: string, purposes: string[], categories: DataCategory[], extra: Partial<CatalogueFunction> = {}): CatalogueFunction => ({ id, title: id, purposes, status: 'active', categories, shutDown: null, ...extra });
   const catalogue: Catalogue = {
     purposes: [{ id: 'account', requires: null }, { id: 'profile', requires: null }, { id: 'personalization', requires: null }, { id: 'sharing', requires: 'recipient' }],
     functions: [
-      fn('profile', 'additional', ['account', 'profile'], ['profile', 'credentials']),
-      fn('sign-in', 'basic', ['account'], ['phone-number', 'credentials']),
-      fn('badges', 'additional', ['profile'], ['profile']),
-      fn('recommendations', 'additional', ['personalization'], ['activity-log']),
-      fn('sharing', 'additional', ['sharing'], ['profile', 'activity-log', 'credentials']),
-      fn('old-basic', 'basic', ['account'], ['activity-log'], { status: 'retired' }),
-      fn('closed', 'additional', ['personalization'], ['activity-log'], { shutDown: { shutdownId: 'sd-1', effectiveAt: '2026-01-01T00:00:00.000Z' } }),
+      fn('profile', ['account', 'profile'], ['profile', 'credentials']),
+      fn('sign-in', ['account'], ['phone-number', 'credentials']),
+      fn('badges', ['profile'], ['profile']),
+      fn('recommendations', ['personalization'], ['activity-log']),
+      fn('sharing', ['sharing'], ['profile', 'activity-log', 'credentials']),
+      fn('old-basic', ['account'], ['activity-log'], { status: 'retired' }),
+      fn('closed', ['personalization'], ['activity-log'], { shutDown: { shutdownId: 'sd-1', effectiveAt: '2026-01-01T00:00:00.000Z' } }),
     ],
   };
 

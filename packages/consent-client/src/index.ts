@@ -30,7 +30,6 @@ export const CATALOGUE_PATH = '/v1/consent/public/catalogue';
 export const CatalogueFunctionSchema = Type.Object({
   id: Type.String(),
   title: Type.String(),
-  kind: Type.Union([Type.Literal('basic'), Type.Literal('additional')]),
   purposes: Type.Array(Type.String()),
   status: Type.Union([Type.Literal('active'), Type.Literal('retired')]),
   categories: Type.Array(DataCategorySchema),
