@@ -163,9 +163,10 @@ export class ShutdownService {
       return;
     }
     if (doc.status === 'erasing') {
+      // The sweep first (one read by id), then whether any request is still open: a search that stops at
+      // the first one, where counting them all read the whole collection on every tick (FerretDB).
       const sweep = await this.app.store.sweeps.findById(doc.sweepId, { status: 1 }).lean();
-      const open = await this.app.store.requests.countDocuments({ reference: doc._id, status: 'in-progress' });
-      if (sweep?.status === 'completed' && !open) {
+      if (sweep?.status === 'completed' && !await this.app.store.requests.exists({ reference: doc._id, status: 'in-progress' })) {
         await this.app.store.shutdowns.updateOne({ _id: doc._id, status: 'erasing' }, { $set: { status: 'completed', completedAt: now } });
         this.log.info({ shutdownId: doc._id, functionId: doc.functionId }, 'function shutdown completed: its data is erased or anonymized');
       }
