@@ -2,7 +2,8 @@ import type { DataCategory, ErasureScope, LegalBasis } from '@pipp/contracts';
 import type { RetentionPolicyData } from './policies.js';
 import { scopeCategories } from './scope.js';
 
-const DAY_MS = 86_400_000;
+/** One day in ms. */
+export const DAY_MS = 86_400_000;
 
 /**
  * A legal hold the DPO placed on one subject's PI (policy 4.1 "with the exceptions stipulated by laws

@@ -69,9 +69,10 @@ export class ShutdownService {
   private async createNow(input: ShutdownInput, by: Actor, now: Date): Promise<ShutdownDoc> {
     const effectiveAt = input.effectiveAt ?? now;
     if (effectiveAt.getTime() < now.getTime() - 60_000) throw RetentionErrors.badTime('effectiveAt cannot lie in the past: collection stops from now on');
-    const existing = await this.app.store.shutdowns.findOne({ functionId: input.functionId }).lean();
+    const before = await this.app.store.shutdowns.find({}, { functionId: 1, effectiveAt: 1 }).lean();
+    const existing = before.find((s) => s.functionId === input.functionId);
     if (existing) throw RetentionErrors.alreadyShutDown(`${input.functionId} was shut down on ${existing.effectiveAt.toISOString()} (${existing._id})`, { clause: '2.4.2(5)' });
-    const closed = new Set((await this.app.store.shutdowns.find({}, { functionId: 1 }).lean()).map((s) => s.functionId));
+    const closed = new Set(before.map((s) => s.functionId));
     const scope = shutdownScope(input, await fetchCatalogue(this.config.CONSENT_URL), closed);
     if (!scope.ok) {
       if (scope.problem === 'unknown-function') throw RetentionErrors.functionUnknown(scope.message, { clause: '2.4.2(5)' });

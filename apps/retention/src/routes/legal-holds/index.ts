@@ -3,6 +3,7 @@ import { DataCategorySchema, LEGAL_BASIS_IDS, RecordId, SubjectId, Timestamp } f
 import { Type, type Static } from '@sinclair/typebox';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config.js';
+import { DAY_MS } from '../../domain/holds.js';
 import { RetentionErrors } from '../../errors.js';
 import { actorOf } from '../../plugins/audit.js';
 import type { LegalHoldDoc } from '../../plugins/models.js';
@@ -58,7 +59,7 @@ const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_M
     const b = request.body;
     const until = new Date(b.until);
     if (until <= new Date()) throw RetentionErrors.badTime('until must be in the future');
-    const latest = new Date(Date.now() + opts.config.LEGAL_HOLD_MAX_DAYS * 86_400_000);
+    const latest = new Date(Date.now() + opts.config.LEGAL_HOLD_MAX_DAYS * DAY_MS);
     if (until > latest) throw RetentionErrors.badTime(`A legal hold runs at most ${opts.config.LEGAL_HOLD_MAX_DAYS} days: until ${latest.toISOString()} at the latest; renew it if the law asks for longer`, { clause: '5.1' });
     const doc: LegalHoldDoc = {
       _id: `lh-${randomUUID()}`, subjectId: b.subjectId, categories: b.categories ?? [], mode: b.mode ?? 'isolate', legalBasis: b.legalBasis,
