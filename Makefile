@@ -4,7 +4,7 @@
 .PHONY: dev test demo sms install build infra-up infra-down infra-status infra-wipe clean
 
 NPM_STAMP := node_modules/.install-stamp
-MANIFESTS := package.json package-lock.json $(wildcard apps/*/package.json packages/*/package.json) infra/package.json
+MANIFESTS := package.json package-lock.json $(wildcard apps/*/package.json packages/*/package.json) infra/package.json $(wildcard patches/*.patch)
 
 $(NPM_STAMP): $(MANIFESTS)
 	npm ci --no-audit --no-fund
