@@ -4,7 +4,7 @@
 import { NOTICE_REQUIRED_ELEMENTS } from '@pipp/contracts';
 import { waitFor, withMongo } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildParticipantApp, ParticipantConfigSchema, type Person } from './fixtures/participant-app.js';
 import { events, Harness, type RetentionApp } from './helpers.js';
 
@@ -245,5 +245,24 @@ describe('business shutdown (policy 2.4.2(5))', () => {
     expect(opened.map((r) => r.subjectId).sort()).toEqual(affected.slice(100).sort());
     expect(opened[0]).toMatchObject({ origin: 'business-shutdown', ground: '2.4.2(5)', scope: { kind: 'categories', categories: ['activity-log'] } });
     expect((await app.store.shutdowns.findById('sd-resumed').lean())!.erasuresOpened).toBe(120);
+
+    // The open requests are counted by the background run and stored; the view reads that count (it
+    // counted the whole request collection on every view, and under a large shutdown views timed out).
+    await app.shutdowns.tick();
+    const counted = await waitFor(async () => {
+      const d = await app.store.shutdowns.findById('sd-resumed').lean();
+      return d?.openRequestsCountedAt ? d : null;
+    }, { what: 'the open requests to be counted' });
+    expect(counted.openRequests).toBeGreaterThanOrEqual(0);
+    expect(counted.openRequests).toBeLessThanOrEqual(20);
+    const counts = vi.spyOn(app.store.requests, 'countDocuments');
+    try {
+      const view = (await app.inject({ url: '/v1/retention/admin/shutdowns/sd-resumed', headers: op() })).json();
+      const now = await app.store.shutdowns.findById('sd-resumed').lean();
+      expect(view).toMatchObject({ openRequests: now!.openRequests, openRequestsCountedAt: now!.openRequestsCountedAt!.toISOString() });
+      expect(counts).not.toHaveBeenCalled();
+    } finally {
+      counts.mockRestore();
+    }
   });
 });

@@ -198,6 +198,9 @@ export interface ShutdownDoc {
   affectedSubjects: string[];
   /** How many of the affected subjects' erasure requests are opened (they open in batches, in the background). */
   erasuresOpened?: number;
+  /** Of those, how many were still in progress when last counted (at `openRequestsCountedAt`; see ShutdownService.get). */
+  openRequests?: number;
+  openRequestsCountedAt?: Date;
   status: 'collection-stopped' | 'erasing' | 'completed';
   sweepId: string;
   createdAt: Date;
@@ -360,7 +363,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     _id: String, functionId: { type: String, required: true }, title: { type: String, required: true }, effectiveAt: { type: Date, required: true },
     action: { type: String, required: true }, categories: { type: [String], default: [] }, erasedCategories: { type: [String], default: [] },
     keptCategories: { type: [Mixed], default: [] }, notice: { type: Mixed, required: true },
-    affectedSubjects: { type: [String], default: [] }, erasuresOpened: { type: Number, default: 0 }, status: { type: String, required: true }, sweepId: { type: String, required: true },
+    affectedSubjects: { type: [String], default: [] }, erasuresOpened: { type: Number, default: 0 }, openRequests: Number, openRequestsCountedAt: Date, status: { type: String, required: true }, sweepId: { type: String, required: true },
     createdAt: { type: Date, required: true }, createdBy: actor, completedAt: Date,
   }, { ...opts, collection: 'shutdowns' }).plugin(outboxPlugin);
   shutdownSchema.index({ functionId: 1 }, { unique: true });

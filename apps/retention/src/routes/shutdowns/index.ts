@@ -21,18 +21,20 @@ const ShutdownView = Type.Object({
   status: Type.Union([Type.Literal('collection-stopped'), Type.Literal('erasing'), Type.Literal('completed')]),
   sweepId: RecordId,
   sweepStatus: Type.Optional(Type.String()),
-  openRequests: Type.Optional(Type.Integer()),
+  openRequests: Type.Optional(Type.Integer({ description: 'Erasure requests of the affected subjects still in progress, as counted at openRequestsCountedAt (every 15 s while erasing; absent before the first count)' })),
+  openRequestsCountedAt: Type.Optional(Timestamp),
   createdAt: Timestamp,
   completedAt: Type.Optional(Timestamp),
 });
 const PublicShutdownView = Type.Pick(ShutdownView, ['functionId', 'title', 'effectiveAt', 'action', 'categories', 'erasedCategories']);
 
-function shutdownView(s: ShutdownDoc, extra: { sweep?: { status: string } | null; openRequests?: number } = {}): Static<typeof ShutdownView> {
+function shutdownView(s: ShutdownDoc, extra: { sweep?: { status: string } | null } = {}): Static<typeof ShutdownView> {
   return {
     shutdownId: s._id, functionId: s.functionId, title: s.title, effectiveAt: s.effectiveAt.toISOString(), action: s.action, categories: s.categories,
     erasedCategories: s.erasedCategories, keptCategories: s.keptCategories, notice: s.notice, affectedSubjects: s.affectedSubjects.length, erasureRequestsOpened: s.erasuresOpened ?? 0, status: s.status, sweepId: s.sweepId, createdAt: s.createdAt.toISOString(),
     ...(s.completedAt ? { completedAt: s.completedAt.toISOString() } : {}), ...(extra.sweep ? { sweepStatus: extra.sweep.status } : {}),
-    ...(extra.openRequests !== undefined ? { openRequests: extra.openRequests } : {}),
+    ...(s.openRequests !== undefined ? { openRequests: s.openRequests } : {}),
+    ...(s.openRequestsCountedAt ? { openRequestsCountedAt: s.openRequestsCountedAt.toISOString() } : {}),
   };
 }
 
@@ -87,7 +89,7 @@ const shutdowns: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'One shutdown and how far its erasure got (operator, dpo)', tags: ['shutdowns'], params: Type.Object({ shutdownId: RecordId }), response: { 200: ShutdownView, ...errorResponses(404) } },
   }, async (request) => {
     const s = await app.shutdowns.get(request.params.shutdownId);
-    return shutdownView(s, { sweep: s.sweep, openRequests: s.openRequests });
+    return shutdownView(s, { sweep: s.sweep });
   });
 
   app.get('/public/shutdowns', {
