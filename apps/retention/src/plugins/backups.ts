@@ -88,11 +88,14 @@ export class BackupService {
     return (await this.app.store.restores.findById(doc._id).lean())!;
   }
 
-  async getRestore(id: string): Promise<RestoreDoc & { open: number }> {
+  /**
+   * One restore. Its erasures still open are the count the background run stored (`openRequests` as of
+   * `openRequestsCountedAt`; see ErasureService.groupProgress), not a count per view.
+   */
+  async getRestore(id: string): Promise<RestoreDoc> {
     const r = await this.app.store.restores.findById(id).lean();
     if (!r) throw RetentionErrors.restoreNotFound(`No restore ${id}`);
-    const open = await this.app.store.requests.countDocuments({ restoreId: id, status: 'in-progress' });
-    return { ...r, open };
+    return r;
   }
 
   /** Plans the next batch of re-applied erasures of a restore, or marks it clean when all completed. */
@@ -125,10 +128,12 @@ export class BackupService {
       await this.app.store.restores.updateOne({ _id: r._id }, { $set: { cursor: last, planningDone: batch.length < PLAN_BATCH }, $inc: { planned } });
       if (batch.length >= PLAN_BATCH) return;
     }
-    const open = await this.app.store.requests.countDocuments({ restoreId: r._id, status: 'in-progress' });
-    if (!open) {
-      const done = await this.app.store.restores.updateOne({ _id: r._id, status: 'reapplying', planningDone: true }, { $set: { status: 'clean', cleanAt: now } });
+    const progress = await this.app.erasures.groupProgress({ restoreId: r._id }, r, now);
+    if (!progress.anyOpen) {
+      const done = await this.app.store.restores.updateOne({ _id: r._id, status: 'reapplying', planningDone: true }, { $set: { status: 'clean', cleanAt: now, openRequests: 0, openRequestsCountedAt: now } });
       if (done.modifiedCount) this.log.info({ restoreId: r._id, service: r.service }, 'restore clean: no erased subject came back');
+    } else if (progress.counted) {
+      await this.app.store.restores.updateOne({ _id: r._id }, { $set: progress.counted });
     }
   }
 

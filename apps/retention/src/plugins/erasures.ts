@@ -19,6 +19,15 @@ import type { Actor, ErasureRequestDoc } from './models.js';
 
 const DAY_MS = 86_400_000;
 
+/** How often (ms) a group of erasure requests (a shutdown's, a restore's) is counted for its view. */
+const OPEN_COUNT_EVERY_MS = 15_000;
+
+/** A group's open erasure requests as last counted (stored on the shutdown or restore). */
+export interface OpenCount {
+  openRequests?: number | undefined;
+  openRequestsCountedAt?: Date | undefined;
+}
+
 /** What opening an erasure request needs (policy 4.1, 4.2, 5.1, 2.4.2(5)). */
 export interface OpenInput {
   subjectId: string;
@@ -426,6 +435,21 @@ export class ErasureService {
       return { request: updated.toObject() as ErasureRequestDoc, participants: planned.redeliver };
     }
     throw new Error(`erasure request ${requestId}: too many concurrent writes`);
+  }
+
+  /**
+   * How far a group of erasure requests got (a shutdown's, by `reference`; a restore's, by
+   * `restoreId`), for the group's completion and its view: whether one is still in progress (a search
+   * that stops at the first) and, when the count stored in `last` is older than OPEN_COUNT_EVERY_MS or
+   * no longer right at zero, a fresh count to store (`counted`). A count reads the whole request
+   * collection on FerretDB, so views read the stored one instead of counting on every call.
+   */
+  async groupProgress(group: { reference: string } | { restoreId: string }, last: OpenCount, now: Date): Promise<{ anyOpen: boolean; counted?: Required<OpenCount> }> {
+    const filter = { ...group, status: 'in-progress' };
+    const anyOpen = !!await this.requests.exists(filter);
+    const due = !last.openRequestsCountedAt || now.getTime() - last.openRequestsCountedAt.getTime() >= OPEN_COUNT_EVERY_MS;
+    if (!due && (anyOpen || last.openRequests === 0)) return { anyOpen };
+    return { anyOpen, counted: { openRequests: anyOpen ? await this.requests.countDocuments(filter) : 0, openRequestsCountedAt: now } };
   }
 
   /** The categories kept by law for a request, as its legal holds said (for views). */

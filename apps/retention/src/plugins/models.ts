@@ -156,6 +156,9 @@ export interface RestoreDoc {
   planned: number;
   planningDone: boolean;
   cursor: string | null;
+  /** Of the planned erasures, how many were still in progress when last counted (at `openRequestsCountedAt`). */
+  openRequests?: number;
+  openRequestsCountedAt?: Date;
   requestedAt: Date;
   requestedBy: Actor;
   cleanAt?: Date;
@@ -344,7 +347,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   const restoreSchema = new Schema({
     _id: String, generationId: { type: String, required: true }, service: { type: String, required: true }, status: { type: String, required: true },
     planned: { type: Number, default: 0 }, planningDone: { type: Boolean, default: false }, cursor: { type: String, default: null },
-    requestedAt: { type: Date, required: true }, requestedBy: actor, cleanAt: Date,
+    openRequests: Number, openRequestsCountedAt: Date, requestedAt: { type: Date, required: true }, requestedBy: actor, cleanAt: Date,
   }, { ...opts, collection: 'restores' });
   restoreSchema.index({ status: 1 });
 

@@ -19,8 +19,6 @@ declare module 'fastify' {
 
 /** Erasure requests a shutdown opens per step, before it stores its progress. */
 const OPEN_BATCH = 100;
-/** How often (ms) the background run counts a shutdown's open erasure requests for its view. */
-const OPEN_COUNT_EVERY_MS = 15_000;
 
 export interface ShutdownInput {
   functionId: string;
@@ -166,19 +164,13 @@ export class ShutdownService {
       return;
     }
     if (doc.status === 'erasing') {
-      // Whether any request is still open: a search that stops at the first one, where counting them all
-      // reads the whole collection (FerretDB). They are counted for the view only every OPEN_COUNT_EVERY_MS.
       const sweep = await this.app.store.sweeps.findById(doc.sweepId, { status: 1 }).lean();
-      const anyOpen = !!await this.app.store.requests.exists({ reference: doc._id, status: 'in-progress' });
-      if (sweep?.status === 'completed' && !anyOpen) {
+      const progress = await this.app.erasures.groupProgress({ reference: doc._id }, doc, now);
+      if (sweep?.status === 'completed' && !progress.anyOpen) {
         await this.app.store.shutdowns.updateOne({ _id: doc._id, status: 'erasing' }, { $set: { status: 'completed', completedAt: now, openRequests: 0, openRequestsCountedAt: now } });
         this.log.info({ shutdownId: doc._id, functionId: doc.functionId }, 'function shutdown completed: its data is erased or anonymized');
-        return;
-      }
-      const due = !doc.openRequestsCountedAt || now.getTime() - doc.openRequestsCountedAt.getTime() >= OPEN_COUNT_EVERY_MS;
-      if (due || (!anyOpen && doc.openRequests !== 0)) {
-        const openRequests = anyOpen ? await this.app.store.requests.countDocuments({ reference: doc._id, status: 'in-progress' }) : 0;
-        await this.app.store.shutdowns.updateOne({ _id: doc._id }, { $set: { openRequests, openRequestsCountedAt: now } });
+      } else if (progress.counted) {
+        await this.app.store.shutdowns.updateOne({ _id: doc._id }, { $set: progress.counted });
       }
     }
   }
@@ -195,10 +187,10 @@ export class ShutdownService {
   }
 
   /**
-   * One shutdown with its sweep's status. Its open erasure requests are the count stored by the
-   * background run (`openRequests` as of `openRequestsCountedAt`, at most OPEN_COUNT_EVERY_MS old while
-   * erasing): counting them here read the whole request collection on every view, and under a large
-   * shutdown the views timed out at the gateway.
+   * One shutdown with its sweep's status. Its open erasure requests are the count the background run
+   * stored (`openRequests` as of `openRequestsCountedAt`; see ErasureService.groupProgress): counting
+   * them here read the whole request collection on every view, and under a large shutdown the views
+   * timed out at the gateway.
    */
   async get(id: string): Promise<ShutdownDoc & { sweep: { status: string } | null }> {
     const doc = await this.app.store.shutdowns.findById(id).lean();

@@ -12,7 +12,8 @@ const GenerationView = Type.Object({
 const RestoreView = Type.Object({
   restoreId: RecordId, generationId: RecordId, service: ErasureParticipantSchema,
   status: Type.Union([Type.Literal('reapplying'), Type.Literal('clean')], { description: 'clean: every erasure the backup predates is re-applied; the data may be used' }),
-  planned: Type.Integer({ description: 'Erasures re-applied to the restored service' }), open: Type.Integer({ description: 'Of those, not completed yet' }),
+  planned: Type.Integer({ description: 'Erasures re-applied to the restored service' }), open: Type.Integer({ description: 'Of those, not completed yet, as counted at openCountedAt (every 15 s while re-applying; before the first count, all planned)' }),
+  openCountedAt: Type.Optional(Timestamp),
   requestedAt: Timestamp, cleanAt: Type.Optional(Timestamp),
 });
 const SuppressionView = Type.Object({
@@ -24,8 +25,9 @@ const generationView = (g: BackupGenerationDoc): Static<typeof GenerationView> =
   generationId: g._id, service: g.service as Static<typeof ErasureParticipantSchema>, takenAt: g.takenAt.toISOString(), expiresAt: g.expiresAt.toISOString(),
   location: g.location, ...(g.reference ? { reference: g.reference } : {}), status: g.status, recordedAt: g.recordedAt.toISOString(), recordedBy: g.recordedBy,
 });
-const restoreView = (r: RestoreDoc & { open: number }): Static<typeof RestoreView> => ({
-  restoreId: r._id, generationId: r.generationId, service: r.service as Static<typeof ErasureParticipantSchema>, status: r.status, planned: r.planned, open: r.open,
+const restoreView = (r: RestoreDoc): Static<typeof RestoreView> => ({
+  restoreId: r._id, generationId: r.generationId, service: r.service as Static<typeof ErasureParticipantSchema>, status: r.status, planned: r.planned,
+  open: r.openRequests ?? r.planned, ...(r.openRequestsCountedAt ? { openCountedAt: r.openRequestsCountedAt.toISOString() } : {}),
   requestedAt: r.requestedAt.toISOString(), ...(r.cleanAt ? { cleanAt: r.cleanAt.toISOString() } : {}),
 });
 
