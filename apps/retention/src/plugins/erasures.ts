@@ -15,18 +15,12 @@ import {
 } from '../domain/saga.js';
 import { coversScope, participantsFor, scopeKey } from '../domain/scope.js';
 import { RetentionErrors } from '../errors.js';
-import type { Actor, ErasureRequestDoc } from './models.js';
+import type { Actor, ErasureRequestDoc, OpenCount } from './models.js';
 
 const DAY_MS = 86_400_000;
 
 /** How often (ms) a group of erasure requests (a shutdown's, a restore's) is counted for its view. */
 const OPEN_COUNT_EVERY_MS = 15_000;
-
-/** A group's open erasure requests as last counted (stored on the shutdown or restore). */
-export interface OpenCount {
-  openRequests?: number | undefined;
-  openRequestsCountedAt?: Date | undefined;
-}
 
 /** What opening an erasure request needs (policy 4.1, 4.2, 5.1, 2.4.2(5)). */
 export interface OpenInput {

@@ -148,7 +148,16 @@ export interface BackupGenerationDoc {
   recordedBy: Actor;
 }
 
-export interface RestoreDoc {
+/**
+ * A group's erasure requests (a restore's, a shutdown's) still in progress when last counted, at
+ * `openRequestsCountedAt`: stored for the group's view (ErasureService.groupProgress).
+ */
+export interface OpenCount {
+  openRequests?: number | undefined;
+  openRequestsCountedAt?: Date | undefined;
+}
+
+export interface RestoreDoc extends OpenCount {
   _id: string;
   generationId: string;
   service: ServiceName;
@@ -156,9 +165,6 @@ export interface RestoreDoc {
   planned: number;
   planningDone: boolean;
   cursor: string | null;
-  /** Of the planned erasures, how many were still in progress when last counted (at `openRequestsCountedAt`). */
-  openRequests?: number;
-  openRequestsCountedAt?: Date;
   requestedAt: Date;
   requestedBy: Actor;
   cleanAt?: Date;
@@ -185,7 +191,7 @@ export interface SweepDoc {
 
 export interface ScheduleDoc { _id: string; nextRunAt: Date; lastRunAt?: Date; lastSweepId?: string }
 
-export interface ShutdownDoc {
+export interface ShutdownDoc extends OpenCount {
   _id: string;
   functionId: string;
   title: string;
@@ -201,9 +207,6 @@ export interface ShutdownDoc {
   affectedSubjects: string[];
   /** How many of the affected subjects' erasure requests are opened (they open in batches, in the background). */
   erasuresOpened?: number;
-  /** Of those, how many were still in progress when last counted (at `openRequestsCountedAt`; see ShutdownService.get). */
-  openRequests?: number;
-  openRequestsCountedAt?: Date;
   status: 'collection-stopped' | 'erasing' | 'completed';
   sweepId: string;
   createdAt: Date;
