@@ -17,6 +17,12 @@ export const IncidentErrors = {
   /** 409: the incident is closed, or a status change goes backwards. */
   incidentClosed: defineError('PIPP_INCIDENT_CLOSED', 409, 'The incident is closed'),
   badTransition: defineError('PIPP_BAD_TRANSITION', 409, 'This status change is not allowed'),
+  /**
+   * 409: the incident's last notification is still being delivered, or reached its subjects and the
+   * incident has not changed since (5.4.2: one notice per thing to tell, not one per click).
+   */
+  notificationInProgress: defineError('PIPP_NOTIFICATION_IN_PROGRESS', 409, 'A notification of this incident is still being delivered'),
+  alreadyNotified: defineError('PIPP_ALREADY_NOTIFIED', 409, 'The affected subjects were already notified of this incident as it stands'),
   /** 409: nobody to notify. */
   emptyAudience: defineError('PIPP_EMPTY_AUDIENCE', 409, 'The notice has nobody to reach'),
   /** 409: a report that is closed takes no replies. */

@@ -2,7 +2,7 @@
 // with a clear 4xx that changes nothing, incidents audited with a forward-only lifecycle and a
 // regulator record, and user reports with replies, status and resolution (5.4.1, 2.2).
 import { ErrorResponseSchema, compile } from '@pipp/contracts';
-import { TestAuthority } from '@pipp/testing';
+import { TestAuthority, waitFor } from '@pipp/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { incidentBody, startIncident } from './helpers.js';
 
@@ -115,6 +115,39 @@ describe('incidents', () => {
       'incident.regulator-report-recorded:dpo-1', 'incident.updated:dpo-1',
     ]);
     expect(audit[1].fields).toEqual(['measuresTaken', 'status']);
+  });
+
+  it('counts affected subjects added in parallel, and notifies them once per change of the incident (5.4.2)', async () => {
+    const created = (await call('POST', '/admin/incidents', operator, incidentBody([]))).json();
+    // A breaker helper added 10 subjects in 10 parallel calls: 3 answered 200, 7 409, and the count said 2.
+    const ids = Array.from({ length: 10 }, (_, i) => `par-${i}`);
+    const adds = await Promise.all([...ids, ...ids].map((id) => call('POST', `/admin/incidents/${created.id}/affected-subjects`, operator, { subjectIds: [id] })));
+    expect(adds.map((r) => r.statusCode)).toEqual(Array(20).fill(200));
+    expect(adds.reduce((n, r) => n + r.json().added, 0)).toBe(10);
+    expect((await call('GET', `/admin/incidents/${created.id}`, operator)).json().affectedCount).toBe(10);
+
+    // Ten parallel calls to notify (it sent every subject ten notices): one goes out.
+    const sends = await Promise.all(Array.from({ length: 10 }, () => call('POST', `/admin/incidents/${created.id}/notifications`, operator, {})));
+    expect(sends.filter((r) => r.statusCode === 202)).toHaveLength(1);
+    for (const r of sends.filter((x) => x.statusCode !== 202)) expect(r.json()).toMatchObject({ statusCode: 409, code: expect.stringMatching(/^PIPP_(NOTIFICATION_IN_PROGRESS|ALREADY_NOTIFIED)$/), clause: '5.4.2' });
+    const sent = sends.find((r) => r.statusCode === 202)!.json();
+    await waitFor(async () => (await svc.app.models.notifications.findById(sent.id).lean())?.status === 'completed', { what: 'the notification to complete' });
+    // Nothing changed since: refused, naming the notification; a change of the incident allows the next one.
+    const again = await call('POST', `/admin/incidents/${created.id}/notifications`, operator, {});
+    expect(again.json()).toMatchObject({ statusCode: 409, code: 'PIPP_ALREADY_NOTIFIED', message: expect.stringContaining(sent.id) });
+    await call('POST', `/admin/incidents/${created.id}/timeline`, operator, { text: 'The attacker also read delivery addresses' });
+    expect((await call('POST', `/admin/incidents/${created.id}/notifications`, operator, {})).statusCode).toBe(202);
+    expect((await svc.app.models.incidents.findById(created.id).lean())!.notificationIds).toHaveLength(2);
+  });
+
+  it('refuses a report to the regulator dated in the future or before 1970', async () => {
+    const created = (await call('POST', '/admin/incidents', operator, incidentBody(['amy']))).json();
+    const report = (reportedAt: string) => call('POST', `/admin/incidents/${created.id}/regulator-reports`, dpo, { regulator: 'CAC', reportedAt, method: 'portal', summary: 'Initial report' });
+    for (const reportedAt of ['0000-01-01T00:00:00Z', '9999-12-31T23:59:59Z']) {
+      expect((await report(reportedAt)).json()).toMatchObject({ statusCode: 400, code: 'PIPP_BAD_TIME', details: [{ path: '/body/reportedAt' }] });
+    }
+    expect((await call('GET', `/admin/incidents/${created.id}/regulator-reports`, dpo)).json()).toEqual([]);
+    expect((await report(new Date().toISOString())).statusCode).toBe(201);
   });
 
   it('refuses to notify an incident with nobody affected', async () => {

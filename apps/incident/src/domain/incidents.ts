@@ -58,10 +58,20 @@ const EARLIEST = Date.UTC(1970, 0, 1);
 export function incidentTimesProblem(t: { occurredAt?: number | undefined; discoveredAt: number }, now: number): { field: 'occurredAt' | 'discoveredAt'; message: string } | null {
   for (const field of ['occurredAt', 'discoveredAt'] as const) {
     const at = t[field];
-    if (at === undefined) continue;
-    if (at > now + CLOCK_SKEW_MS) return { field, message: `${field} cannot lie in the future` };
-    if (at < EARLIEST) return { field, message: `${field} cannot lie before 1970` };
+    const message = at === undefined ? null : pastTimeProblem(field, at, now);
+    if (message) return { field, message };
   }
   if (t.occurredAt !== undefined && t.occurredAt > t.discoveredAt) return { field: 'occurredAt', message: 'occurredAt cannot come after discoveredAt' };
+  return null;
+}
+
+/**
+ * Why `at` (ms) cannot be a time that has passed, or null: later than now (beyond clock skew) or before
+ * 1970. Pure. Incident times use it, and the time a report to the regulator was made (PIPL art. 57;
+ * a breaker helper recorded reports of the years 0 and 9999).
+ */
+export function pastTimeProblem(field: string, at: number, now: number): string | null {
+  if (at > now + CLOCK_SKEW_MS) return `${field} cannot lie in the future`;
+  if (at < EARLIEST) return `${field} cannot lie before 1970`;
   return null;
 }

@@ -1,10 +1,11 @@
 import { DATA_CATEGORIES, type DataCategory } from '@pipp/contracts';
+import { KeyedLock } from '@pipp/service-kit';
 import { Type, type Static } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { DELIVERY_MODES, defaultMode } from '../../domain/delivery.js';
-import { canMoveIncident, changedFields, incidentElements, incidentTimesProblem } from '../../domain/incidents.js';
+import { canMoveIncident, changedFields, incidentElements, incidentTimesProblem, pastTimeProblem } from '../../domain/incidents.js';
 import { missingElements } from '../../domain/notice.js';
 import { IncidentErrors } from '../../errors.js';
 import type { Config } from '../../config.js';
@@ -55,6 +56,12 @@ const PatchBody = Type.Partial(Type.Object({ ...IncidentFields, status: Incident
 export default async function incidentRoutes(fastify: FastifyInstance, opts: { config: Config }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const staff = app.requireRole('operator', 'dpo');
+  /**
+   * An incident's affected subjects and notifications change one call at a time (in this process):
+   * parallel additions each counted from the same read (10 added, a count of 2) and parallel
+   * notifications each went out.
+   */
+  const perIncident = new KeyedLock();
   const m = app.models;
 
   /** @throws PIPP_BAD_TIME (400, 5.4.2) naming the field, when the times cannot be (incidentTimesProblem). */
@@ -162,7 +169,7 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
       body: Type.Object({ subjectIds: Type.Array(SubjectId, { minItems: 1, maxItems: 10_000 }) }, { additionalProperties: false }),
       response: { 200: Type.Object({ added: Type.Integer(), affectedCount: Type.Integer() }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, async (request) => {
+  }, async (request) => perIncident.run(request.params.id, async () => {
     const current = await load(request.params.id);
     if (current.status === 'closed') throw IncidentErrors.incidentClosed('A closed incident cannot change', { clause: '5.4.2' });
     const { added, total: affectedCount } = await app.notifier.addAffected(current._id, request.body.subjectIds);
@@ -172,7 +179,7 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
     });
     await app.audit(request, 'incident.affected-subjects-added', { type: 'incident', id: current._id });
     return { added, affectedCount };
-  });
+  }));
 
   app.post('/admin/incidents/:id/notifications', {
     preHandler: staff,
@@ -186,8 +193,17 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
       }, { additionalProperties: false }),
       response: { 202: NotificationSchema, ...errors(400, 401, 403, 404, 409, 422) },
     },
-  }, async (request, reply) => {
+  }, async (request, reply) => perIncident.run(request.params.id, async () => {
     const i = await load(request.params.id);
+    // One notice per thing to tell: ten clicks (or ten parallel calls) had sent every subject ten.
+    const lastId = i.notificationIds.at(-1);
+    const last = lastId ? await m.notifications.findById(lastId).lean() : null;
+    if (last?.status === 'planning' || last?.status === 'delivering') {
+      throw IncidentErrors.notificationInProgress(`Notification ${last._id} of this incident is still being delivered; follow it at /v1/incident/admin/notifications/${last._id}`, { clause: '5.4.2' });
+    }
+    if (last?.status === 'completed' && new Date(last.createdAt) >= new Date(i.updatedAt)) {
+      throw IncidentErrors.alreadyNotified(`Notification ${last._id} told the affected subjects about this incident as it stands; record what changed (details, a timeline update or more affected subjects) to notify them again`, { clause: '5.4.2' });
+    }
     const categoryTitles = Object.fromEntries(i.categories.map((c) => [c, DATA_CATEGORIES[c as DataCategory]?.title ?? c]));
     const elements = incidentElements({ ...i, categoryTitles });
     const missing = missingElements('security-incident', elements);
@@ -208,7 +224,7 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
     if (!result.ok) throw IncidentErrors.incompleteNotice(`The notice lacks ${result.missing.join(', ')}`, { clause: '5.4.2' });
     await app.audit(request, 'incident.notified', { type: 'notification', id: result.notification._id });
     return reply.code(202).send(toNotification(result.notification));
-  });
+  }));
 
   app.post('/admin/incidents/:id/announcements', {
     preHandler: staff,
@@ -244,12 +260,14 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
   app.post('/admin/incidents/:id/regulator-reports', {
     preHandler: staff,
     schema: {
-      tags: ['incidents'], summary: 'Record the report of the incident to the regulator (PIPL art. 57)', params: IdParams, body: RegulatorBody,
+      tags: ['incidents'], summary: 'Record the report of the incident to the regulator (PIPL art. 57); also once the incident is closed (a late record of a report made in time)', params: IdParams, body: RegulatorBody,
       response: { 201: RegulatorReportSchema, ...errors(400, 401, 403, 404) },
     },
   }, async (request, reply) => {
     const i = await load(request.params.id);
     const b = request.body;
+    const problem = pastTimeProblem('reportedAt', Date.parse(b.reportedAt), Date.now());
+    if (problem) throw IncidentErrors.badTime(problem, { details: [{ path: '/body/reportedAt', message: problem }] });
     const report = {
       id: `reg_${randomUUID()}`, regulator: b.regulator, reportedAt: new Date(b.reportedAt), method: b.method, ...(b.reference ? { reference: b.reference } : {}),
       summary: b.summary, recordedBy: request.user.sub, recordedAt: new Date(),
