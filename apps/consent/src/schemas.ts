@@ -1,7 +1,6 @@
 import {
   CountryCode, DataCategorySchema, ErrorResponseSchema, LegalBasisSchema, LEGAL_BASIS_IDS, PurposeId, RecordId,
-  SERVICES, SubjectId, Timestamp,
-} from '@pipp/contracts';
+  SERVICES, SubjectId, Timestamp, VisibleText } from '@pipp/contracts';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { CHANNELS } from './plugins/models.js';
 
@@ -28,16 +27,16 @@ const Status = Type.Union([Type.Literal('active'), Type.Literal('retired')]);
 const FunctionId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' });
 
 export const PurposeBodySchema = Type.Object({
-  title: Type.String({ minLength: 1, maxLength: 200 }),
+  title: VisibleText(200),
   description: Type.String({ maxLength: 2000, default: '' }),
   kind: Kind,
   policyClause: Type.Union([Type.String({ minLength: 1, maxLength: 32 }), Type.Null()], { description: 'Clause of the general policy specifying the purpose; null for a purpose the policy does not specify (2.4.2(2))' }),
   categories: Type.Array(DataCategorySchema, { minItems: 1, maxItems: 32, uniqueItems: true }),
   legalBases: Type.Array(LegalBasisSchema, { minItems: 1, maxItems: 11, uniqueItems: true }),
-  standingBasis: Type.Union([Type.Object({ legalBasis: NonConsentBasis, evidenceRef: Type.String({ minLength: 1, maxLength: 512 }) }, { additionalProperties: false }), Type.Null()], { default: null }),
+  standingBasis: Type.Union([Type.Object({ legalBasis: NonConsentBasis, evidenceRef: VisibleText(512) }, { additionalProperties: false }), Type.Null()], { default: null }),
   requires: Type.Union([Type.Literal('recipient'), Type.Literal('disclosure'), Type.Literal('country'), Type.Null()], { default: null }),
   grantedAtRegistration: Type.Boolean({ default: false }),
-  why: Type.String({ minLength: 1, maxLength: 1000 }),
+  why: VisibleText(1000),
   status: Type.Optional(Status),
   expectedRevision: Type.Optional(Type.Integer({ minimum: 0, description: 'Optimistic concurrency: the revision you read (0 for a new purpose)' })),
 }, { additionalProperties: false });
@@ -61,11 +60,11 @@ export const PurposeSchema = Type.Object({
 });
 
 export const FunctionBodySchema = Type.Object({
-  title: Type.String({ minLength: 1, maxLength: 200 }),
+  title: VisibleText(200),
   kind: Kind,
   purposes: Type.Array(PurposeId, { minItems: 1, maxItems: 16, uniqueItems: true }),
   categories: Type.Array(DataCategorySchema, { minItems: 1, maxItems: 32, uniqueItems: true }),
-  why: Type.String({ minLength: 1, maxLength: 1000 }),
+  why: VisibleText(1000),
   status: Type.Optional(Status),
   expectedRevision: Type.Optional(Type.Integer({ minimum: 0 })),
 }, { additionalProperties: false });
@@ -132,14 +131,14 @@ export const PolicyVersionSchema = Type.Composite([PolicyVersionMetaSchema, Type
 })]);
 
 export const PublishBodySchema = Type.Object({
-  title: Type.String({ minLength: 1, maxLength: 200 }),
+  title: VisibleText(200),
   appliesTo: Type.Optional(Type.Union([
     Type.Object({ service: Type.Union(SERVICES.map((s) => Type.Literal(s))) }, { additionalProperties: false }),
     Type.Object({ functionId: FunctionId }, { additionalProperties: false }),
   ])),
-  text: Type.String({ minLength: 1, maxLength: 200_000 }),
-  summary: Type.String({ minLength: 1, maxLength: 4000 }),
-  changes: Type.Array(Type.String({ minLength: 1, maxLength: 1000 }), { maxItems: 100, default: [] }),
+  text: VisibleText(200_000),
+  summary: VisibleText(4000),
+  changes: Type.Array(VisibleText(1000), { maxItems: 100, default: [] }),
   restrictsRights: Type.Boolean({ description: 'The version restricts the subjects\' rights: processing under it waits for each subject\'s express consent (VI)' }),
   affectedPurposes: Type.Optional(Type.Array(PurposeId, { maxItems: 64, uniqueItems: true })),
   terms: Type.Optional(Type.Union([TermsSchema, Type.Null()])),
@@ -165,9 +164,9 @@ export const ConsentChangeSchema = Type.Object({
 export const ConsentChangesBodySchema = Type.Object({
   changes: Type.Array(ConsentChangeSchema, { minItems: 1, maxItems: 32 }),
   channel: ChannelSchema,
-  noticeText: Type.Optional(Type.String({ minLength: 1, maxLength: 8000, description: 'The text shown to the subject (default: the purpose\'s standard notice)' })),
+  noticeText: Type.Optional(VisibleText(8000, { description: 'The text shown to the subject (default: the purpose\'s standard notice)' })),
   language: Type.Optional(Type.String({ pattern: '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$' })),
-  evidenceRef: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Staff recording on the subject\'s behalf: reference of the signed form or call' })),
+  evidenceRef: Type.Optional(VisibleText(512, { description: 'Staff recording on the subject\'s behalf: reference of the signed form or call' })),
 }, { additionalProperties: false });
 
 export const RecordSchema = Type.Object({
@@ -235,7 +234,7 @@ export const AcceptBodySchema = Type.Object({
   version: Type.Integer({ minimum: 1 }),
   channel: ChannelSchema,
   language: Type.Optional(Type.String({ pattern: '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$' })),
-  evidenceRef: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  evidenceRef: Type.Optional(VisibleText(512)),
 }, { additionalProperties: false });
 
 export const CurrentConsentSchema = Type.Object({

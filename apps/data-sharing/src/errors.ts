@@ -33,4 +33,6 @@ export const DsErrors = {
   badSignature: defineError('PIPP_SIGNATURE_INVALID', 401, 'The signature is missing, invalid or too old'),
   /** 409: the record changed meanwhile; retry. */
   conflict: defineError('PIPP_CONFLICT', 409, 'The record changed meanwhile; retry'),
+  /** 422: an idempotency key reused for a different request (same caller and subject, another body). */
+  idempotencyKeyReused: defineError('PIPP_IDEMPOTENCY_KEY_REUSED', 422, 'This idempotency key was used for a different request'),
 };

@@ -12,7 +12,7 @@ const recipient = (over: Partial<RecipientFacts> = {}): RecipientFacts => ({
   id: 'rcp-1', status: 'active', country: 'CN', purposes: ['sharing'], categories: ['profile', 'phone-number'],
   attestation: { protectsNoLessThanPolicy: true }, ...over,
 });
-const base = { subjectId: 'u1', purpose: 'sharing', categories: ['profile' as const], homeRegion: 'CN' };
+const base = { subjectId: 'u1', purpose: 'sharing', categories: ['profile' as const], homeRegion: 'CN', requestedBy: 'operator' as const };
 
 describe('cross-border (5.3)', () => {
   it('treats HK, MO and TW as outside mainland China, and any other code too', () => {
@@ -49,6 +49,17 @@ describe('cross-border (5.3)', () => {
 });
 
 describe('recipient eligibility and bases (3.1, 3.4, 1.2)', () => {
+  it('lets a data subject share on their own consent and authorization only, never on a basis staff claim', () => {
+    const subject = { ...base, requestedBy: 'subject' as const };
+    // A subject had shared their own health data on "law enforcement", evidence "x".
+    expect(planShare({ ...subject, recipient: recipient(), basis: { legalBasis: 'law-enforcement', evidenceRef: 'x' } })).toMatchObject({ ok: false, kind: 'inadmissible', clause: '3.4' });
+    expect(planShare({ ...subject, recipient: recipient({ country: 'US' }), transfer: { ground: '5.3.1', lawCitation: 'Law X' } })).toMatchObject({ ok: false, clause: '5.3.1' });
+    expect(planShare({ ...subject, recipient: recipient({ country: 'US' }), transfer: { ground: '5.3.3', contractRef: 'C-9' } })).toMatchObject({ ok: false, clause: '5.3.3' });
+    expect(planShare({ ...subject, recipient: recipient() })).toMatchObject({ ok: true });
+    expect(planShare({ ...subject, recipient: recipient({ country: 'US' }), transfer: { ground: '5.3.2' } })).toMatchObject({ ok: true });
+    expect(planShare({ ...base, requestedBy: 'service', recipient: recipient(), basis: { legalBasis: 'law-enforcement', evidenceRef: 'order 7' } })).toMatchObject({ ok: true });
+  });
+
   it('refuses categories or purposes the recipient is not registered for, suspended recipients, and missing attestations', () => {
     expect(planShare({ ...base, categories: ['health'], recipient: recipient() })).toMatchObject({ ok: false, clause: '3.1', message: expect.stringMatching(/health/) });
     expect(planShare({ ...base, purpose: 'profile', recipient: recipient() })).toMatchObject({ ok: false, clause: '3.1' });

@@ -101,6 +101,21 @@ describe('sharing only with consent or a legal basis (3.1, 3.4)', () => {
     expect(raced.map((r) => r.statusCode).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
     expect(new Set(raced.map((r) => r.json().id)).size).toBe(1);
     expect(await app.models.shares.countDocuments({ subjectId: subject })).toBe(3);
+    // The same key for another request is refused, not answered with the first record (a breaker helper's
+    // second request, for other categories, got 200 and the profile share). Key order does not matter.
+    const reordered = await shareReq(subject, { idempotencyKey: 'req-42', basis: { evidenceRef: 'Court order (2026) 123', legalBasis: 'law-enforcement' }, categories: ['profile'], recipientId: rid }, op());
+    expect(reordered.statusCode).toBe(200);
+    const reused = await shareReq(subject, { ...once, categories: ['phone-number'] }, op());
+    expect(reused.json()).toMatchObject({ statusCode: 422, code: 'PIPP_IDEMPOTENCY_KEY_REUSED', details: [{ path: '/body/idempotencyKey' }] });
+    // Blank evidence is no evidence (it recorded a share on "\u200b").
+    for (const evidenceRef of ['   ', '\u200b']) {
+      const blank = await shareReq(subject, { recipientId: rid, categories: ['profile'], basis: { legalBasis: 'law-enforcement', evidenceRef } }, op());
+      expect(blank.json(), JSON.stringify(evidenceRef)).toMatchObject({ statusCode: 400, details: [{ path: '/body/basis/evidenceRef' }] });
+    }
+    // A subject shares on their own consent: a legal basis is the controller's to claim.
+    const own = await shareReq(subject, { recipientId: rid, categories: ['profile'], basis: { legalBasis: 'law-enforcement', evidenceRef: 'x' } }, bearer(authority, subject, 'subject'));
+    expect(own.json()).toMatchObject({ statusCode: 422, code: 'PIPP_BASIS_INADMISSIBLE', clause: '3.4' });
+    expect(await app.models.shares.countDocuments({ subjectId: subject })).toBe(3);
     const bad = await shareReq(subject, { recipientId: rid, categories: ['profile'], basis: { legalBasis: 'contract-necessity', evidenceRef: 'C-1' } });
     expect(bad.statusCode).toBe(422);
     expect(bad.json()).toMatchObject({ code: 'PIPP_BASIS_INADMISSIBLE', clause: '3.4' });

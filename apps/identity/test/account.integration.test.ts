@@ -42,7 +42,7 @@ describe('profile and account settings', () => {
     expect(fix.json().profile).toEqual({ nickname: 'Lin', accountName: 'lin_wei' });
     for (const [payload, status, code] of [
       [{ phone: null }, 409, 'PIPP_REQUIRED_DATA'],
-      [{ nickname: 'a\u0000b' }, 400, 'PIPP_BAD_REQUEST'],
+      [{ nickname: 'a\u0000b' }, 400, 'PIPP_VALIDATION'],
       [{ nickname: 'x'.repeat(65) }, 400, 'PIPP_VALIDATION'],
       [{ $set: { phone: 'x' } }, 400, 'PIPP_VALIDATION'],
       [{}, 400, 'PIPP_VALIDATION'],

@@ -91,7 +91,7 @@ describe('registration', () => {
       [{ phone, code, policyAcknowledged: ack, $where: '1' }, 400, 'PIPP_VALIDATION'],
       [{ phone: { $gt: '' }, code, policyAcknowledged: ack }, 400, 'PIPP_VALIDATION'],
       [{ phone, code, policyAcknowledged: ack, nickname: 'x'.repeat(65) }, 400, 'PIPP_VALIDATION'],
-      [{ phone, code, policyAcknowledged: ack, nickname: 'bad\u0007name' }, 400, 'PIPP_BAD_REQUEST'],
+      [{ phone, code, policyAcknowledged: ack, nickname: 'bad\u0007name' }, 400, 'PIPP_VALIDATION'],
     ];
     for (const [payload, status, errCode] of cases) {
       const res = await post('/public/registrations', payload);

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type StringOptions } from '@sinclair/typebox';
 
 /**
  * Id of a data subject (issued by the identity service). Opaque; letters, digits, '-' and '_'.
@@ -8,6 +8,21 @@ export const SubjectId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[
 
 /** An opaque id of a record (request, report, recipient …). */
 export const RecordId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' });
+
+/**
+ * The pattern of VisibleText: at least one character that shows (JSON Schema patterns match anywhere;
+ * compiled with the `u` flag). The services' error shape turns its failure into plain words.
+ */
+export const VISIBLE_TEXT_PATTERN = '[^\\s\\p{Z}\\p{Cf}]';
+
+/**
+ * Text a person reads (a name, a title, an evidence reference, a notice): 1 to `maxLength` characters, at
+ * least one of them visible, so not only spaces or zero-width characters. A breaker helper recorded a
+ * sensitive share on the evidence "\u200b" and a recipient named "   ". (Control characters, direction
+ * overrides and unpaired surrogates are refused in every field by the services' kit.)
+ */
+export const VisibleText = (maxLength: number, options: StringOptions = {}) =>
+  Type.String({ minLength: 1, maxLength, pattern: VISIBLE_TEXT_PATTERN, ...options });
 
 /** ISO 8601 date-time in UTC, e.g. `2026-11-29T10:00:00.000Z`. */
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601 date-time, UTC' });

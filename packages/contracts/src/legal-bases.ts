@@ -1,3 +1,4 @@
+import { VisibleText } from './common.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { ClauseId } from './clauses.js';
 
@@ -38,7 +39,7 @@ export const BasisRecordSchema = Type.Union([
   Type.Object({
     kind: Type.Literal('legal-basis'),
     legalBasis: Type.Union(LEGAL_BASIS_IDS.filter((b) => b !== 'consent').map((b) => Type.Literal(b))),
-    evidenceRef: Type.String({ minLength: 1, maxLength: 512 }),
+    evidenceRef: VisibleText(512),
   }, { additionalProperties: false }),
 ]);
 export type BasisRecord = Static<typeof BasisRecordSchema>;

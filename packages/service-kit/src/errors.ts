@@ -1,5 +1,5 @@
 import createError from '@fastify/error';
-import type { ErrorResponse } from '@pipp/contracts';
+import { VISIBLE_TEXT_PATTERN, type ErrorResponse } from '@pipp/contracts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { STATUS_CODES } from 'node:http';
@@ -89,7 +89,9 @@ function toResponse(err: PippError, request: FastifyRequest): ErrorResponse & { 
       const extra = v.keyword === 'additionalProperties' ? ` (${String((v.params as { additionalProperty?: string }).additionalProperty)})` : '';
       const message = values && (v.keyword === 'anyOf' || v.keyword === 'const')
         ? (values.length > 1 ? `must be one of: ${values.map(String).join(', ')}` : `must be ${String(values[0])}`)
-        : `${v.message ?? 'is invalid'}${extra}`;
+        : v.keyword === 'pattern' && (v.params as { pattern?: string }).pattern === VISIBLE_TEXT_PATTERN
+          ? 'must show something: not only spaces or invisible characters'
+          : `${v.message ?? 'is invalid'}${extra}`;
       const path = `/${part}${at}`;
       byLine.set(`${path} ${message}`, { path, message });
     }

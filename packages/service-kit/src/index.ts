@@ -5,6 +5,7 @@ export * from './document-locks.js';
 export * from './upsert.js';
 export * from './polling-loop.js';
 export * from './errors.js';
+export * from './hidden-characters.js';
 export * from './logger.js';
 export * from './lazy-logger.js';
 export * from './outbox.js';

@@ -10,6 +10,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
 import { errorHandlerPlugin, Errors, sendError } from './errors.js';
+import { hiddenCharacterPath } from './hidden-characters.js';
 import { lazyChildLogger } from './lazy-logger.js';
 import { loggerOptions, scrub } from './logger.js';
 import { Outbox } from './outbox.js';
@@ -95,6 +96,14 @@ export function createFastify(opts: {
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();
+  });
+  // No field of any body or query string carries control characters, direction overrides or unpaired
+  // surrogates (see hiddenCharacterPath); after validation, so a caller without a token still gets 401.
+  app.addHook('preHandler', (request, _reply, done) => {
+    const path = hiddenCharacterPath(request.body, '/body') ?? hiddenCharacterPath(request.query, '/querystring');
+    if (!path) return done();
+    const message = 'must not contain control characters, direction overrides or unpaired surrogates';
+    done(Errors.validation(`${path} ${message}`, { details: [{ path, message }] }));
   });
   // When closing starts, the answers still to be sent carry `Connection: close`, so a keep-alive client
   // does not hold the server open after its in-flight request (Fastify keeps idle connections 72 s;

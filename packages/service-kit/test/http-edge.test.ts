@@ -1,6 +1,6 @@
 // The HTTP edge every service shares: one error shape, field-level validation messages, no 500 for
 // bad input, no internals in 5xx, request ids echoed. Pure Fastify: no broker or database involved.
-import { ErrorResponseSchema, compile } from '@pipp/contracts';
+import { ErrorResponseSchema, VisibleText, compile } from '@pipp/contracts';
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFastify, errorHandlerPlugin, Errors, loadConfig, defineConfig, type App } from '../src/index.js';
@@ -20,6 +20,7 @@ beforeAll(async () => {
       response: { 200: Type.Object({ name: Type.String() }) },
     },
   }, async (request) => ({ name: request.body.name, secret: 'never serialized' }));
+  app.post('/titles', { schema: { body: Type.Object({ title: VisibleText(20) }, { additionalProperties: false }) } }, async (request) => request.body);
   app.post('/states', {
     schema: { body: Type.Object({ state: Type.Union([Type.Literal('granted'), Type.Literal('withdrawn')]), kind: Type.Literal('purpose') }, { additionalProperties: false }) },
   }, async () => ({}));
@@ -110,6 +111,33 @@ describe('one error shape', () => {
       const res = await when(at!, since);
       expect(res.statusCode, `${at} ${since}`).toBe(400);
       expect(res.json()).toMatchObject({ code: 'PIPP_VALIDATION', message: expect.stringMatching(/date-time/) });
+    }
+  });
+
+  it('refuses control characters, direction overrides and unpaired surrogates in any body or query field, naming it', async () => {
+    const typed = (payload: unknown, query = '') => app.inject({ method: 'PATCH', url: `/typed${query}`, payload: payload as object });
+    const cases: [unknown, string, string][] = [
+      [{ note: 'a\u0000b' }, '', '/body/note'],
+      [{ note: 'Acme\u202eLtd' }, '', '/body/note'],
+      [{ note: 'x\udc00' }, '', '/body/note'],
+      [{ note: '\ud83dy' }, '', '/body/note'],
+      [{ note: 'bell\u0007' }, '', '/body/note'],
+      [{}, '?tags=ok&tags=%E2%80%AE', '/querystring/tags/1'],
+    ];
+    for (const [payload, query, path] of cases) {
+      const res = await typed(payload, query);
+      expect(res.statusCode, JSON.stringify(payload) + query).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'PIPP_VALIDATION', details: [{ path, message: expect.stringMatching(/control characters/) }] });
+    }
+    // A text a person reads shows something (VisibleText): not only spaces or zero-width characters.
+    for (const title of ['   ', '\u200b', '\u3000\u200d', '\ufeff']) {
+      expect((await app.inject({ method: 'POST', url: '/titles', payload: { title } })).json(), JSON.stringify(title))
+        .toMatchObject({ statusCode: 400, details: [{ path: '/body/title', message: 'must show something: not only spaces or invisible characters' }] });
+    }
+    expect((await app.inject({ method: 'POST', url: '/titles', payload: { title: ' x ' } })).statusCode).toBe(200);
+    // Line breaks, tabs, emoji (paired surrogates), other scripts and their joiners stay allowed.
+    for (const note of ['two\nlines\tand a tab\r\n', 'ok 😀', 'فارسی\u200cمتن', '中文 ü']) {
+      expect((await typed({ note })).json(), note).toEqual({ body: { note }, query: {} });
     }
   });
 

@@ -1,5 +1,5 @@
 import {
-  LEGAL_BASES, type DataCategory, type DecisionRequest, type LegalBasis,
+  LEGAL_BASES, type DataCategory, type DecisionRequest, type LegalBasis, type Role,
 } from '@pipp/contracts';
 import { isCrossBorder } from './regions.js';
 
@@ -114,7 +114,17 @@ export function planShare(input: {
   transfer?: TransferGround | undefined;
   functionId?: string | undefined;
   homeRegion: string;
+  /** Who asks: a data subject shares on their own consent only. */
+  requestedBy: Role;
 }): SharePlan | Refusal {
+  // A legal basis other than consent, and the 5.3.1 and 5.3.3 grounds of a transfer, are the
+  // controller's to claim, with evidence: a subject claimed law enforcement for their own health data.
+  if (input.requestedBy === 'subject' && (input.basis || (input.transfer && input.transfer.ground !== '5.3.2'))) {
+    return {
+      ok: false, kind: 'inadmissible', clause: input.basis ? '3.4' : input.transfer!.ground,
+      message: 'a data subject shares on their own consent (3.1.2) and transfers abroad on their own authorization (5.3.2); a legal basis, a law or a contract is claimed by staff or a service, with its evidence',
+    };
+  }
   const eligible = checkRecipientEligibility(input.recipient, input.purpose, input.categories);
   if (!eligible.ok) return eligible;
   const basisOk = checkSharingBasis(input.basis);

@@ -54,6 +54,8 @@ export interface ShareDoc {
   releaseId?: string;
   requestedBy: Actor;
   policyVersion?: number;
+  /** With an idempotency key: the hash of the request it answered (a reuse for another request is refused). */
+  requestHash?: string;
   sharedAt: Date;
   held?: Held | null;
 }
@@ -203,7 +205,7 @@ function shareModel(app: FastifyInstance) {
   const s = new Schema({
     _id: str, subjectId: str, recipientId: str, recipientName: String, country: String, purpose: String, categories: cats,
     basis: basisField, clause: String, crossBorder: Boolean, transfer: { type: Schema.Types.Mixed, default: undefined },
-    functionId: String, releaseId: String, requestedBy: ActorSchema, policyVersion: Number, sharedAt: Date, held: { type: HeldSchema, default: null },
+    functionId: String, releaseId: String, requestedBy: ActorSchema, policyVersion: Number, requestHash: String, sharedAt: Date, held: { type: HeldSchema, default: null },
   }, { versionKey: false });
   s.index({ subjectId: 1, sharedAt: -1 });
   s.index({ recipientId: 1, sharedAt: -1 });

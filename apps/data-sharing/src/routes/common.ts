@@ -1,7 +1,6 @@
 import type {} from '@fastify/jwt';
 import {
-  BasisRecordSchema, ErrorResponseSchema, LEGAL_BASIS_IDS, type DecisionRequest, type Decision,
-} from '@pipp/contracts';
+  BasisRecordSchema, ErrorResponseSchema, LEGAL_BASIS_IDS, type DecisionRequest, type Decision, VisibleText } from '@pipp/contracts';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DsErrors } from '../errors.js';
@@ -19,7 +18,7 @@ export const SubjectParams = Type.Object({ subjectId: Type.String({ minLength: 1
 /** A non-consent basis claimed with its evidence (policy 3.4, 2.4.2(4)). */
 export const ClaimedBasisSchema = Type.Object({
   legalBasis: Type.Union(LEGAL_BASIS_IDS.filter((b) => b !== 'consent').map((b) => Type.Literal(b))),
-  evidenceRef: Type.String({ minLength: 1, maxLength: 512, description: 'Statute, court order number, authority request id …' }),
+  evidenceRef: VisibleText(512, { description: 'Statute, court order number, authority request id …' }),
 }, { additionalProperties: false });
 
 export const BasisOut = Type.Union([BasisRecordSchema, Type.Null()]);

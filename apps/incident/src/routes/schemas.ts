@@ -1,4 +1,4 @@
-import { ChannelSchema, DataCategorySchema, ErrorResponseSchema, NOTIFICATION_KINDS, RecordId, SubjectId, Timestamp } from '@pipp/contracts';
+import { ChannelSchema, DataCategorySchema, ErrorResponseSchema, NOTIFICATION_KINDS, RecordId, SubjectId, Timestamp, VisibleText } from '@pipp/contracts';
 import { Type } from '@sinclair/typebox';
 import { INCIDENT_STATUSES, SEVERITIES } from '../domain/incidents.js';
 import { REPORT_KINDS, REPORT_STATUSES } from '../domain/reports.js';
@@ -8,7 +8,7 @@ export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) =
 
 const lit = <T extends string>(values: readonly T[], description?: string) => Type.Union(values.map((v) => Type.Literal(v)), description ? { description } : {});
 
-export const Text = (max: number, description?: string) => Type.String({ minLength: 1, maxLength: max, ...(description ? { description } : {}) });
+export const Text = (max: number, description?: string) => VisibleText(max, description ? { description } : {});
 export const KindSchema = lit(NOTIFICATION_KINDS);
 export const SeveritySchema = lit(SEVERITIES, 'low | medium | high | critical');
 export const IncidentStatusSchema = lit(INCIDENT_STATUSES, 'open → contained → resolved → closed');

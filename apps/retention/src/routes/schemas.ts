@@ -1,7 +1,6 @@
 import {
   DataCategorySchema, EffectCounts, ErasureGroundSchema, ErasureParticipantSchema, ErasureScopeSchema, ErrorResponseSchema,
-  LegalBasisSchema, RecordId, RoleSchema, ServiceNameSchema, SubjectId, Timestamp,
-} from '@pipp/contracts';
+  LegalBasisSchema, RecordId, RoleSchema, ServiceNameSchema, SubjectId, Timestamp, VisibleText } from '@pipp/contracts';
 import { Type, type TSchema } from '@sinclair/typebox';
 
 /** The one error shape, for the statuses a route can answer with. */
@@ -77,7 +76,7 @@ export const PolicyBody = Type.Object({
   periodDays: Type.Integer({ minimum: 0, maximum: 36500 }),
   startsFrom: Type.Union(['collection', 'last-activity', 'account-closure', 'purpose-fulfilled'].map((c) => Type.Literal(c))),
   criterion: Type.Union([Type.Literal('5.2.1'), Type.Literal('5.2.2'), Type.Literal('5.2.3')]),
-  lawCitation: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+  lawCitation: Type.Optional(VisibleText(500)),
   action: Type.Union([Type.Literal('erase'), Type.Literal('anonymize')]),
   keepOnErasure: Type.Optional(Type.Boolean({ default: false })),
   rationale: Type.Optional(Type.String({ maxLength: 1000 })),

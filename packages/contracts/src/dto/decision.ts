@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CountryCode, PurposeId, RecordId, SubjectId } from '../common.js';
+import { CountryCode, PurposeId, RecordId, SubjectId, VisibleText } from '../common.js';
 import { DataCategorySchema } from '../data-categories.js';
 import { BasisRecordSchema, LEGAL_BASIS_IDS } from '../legal-bases.js';
 import { ServiceNameSchema } from '../services.js';
@@ -20,7 +20,7 @@ export const DecisionRequestSchema = Type.Object({
   disclosure: Type.Optional(Type.Boolean()),
   legalBasis: Type.Optional(Type.Object({
     legalBasis: Type.Union(LEGAL_BASIS_IDS.filter((b) => b !== 'consent').map((b) => Type.Literal(b))),
-    evidenceRef: Type.String({ minLength: 1, maxLength: 512 }),
+    evidenceRef: VisibleText(512),
   }, { additionalProperties: false })),
 }, { additionalProperties: false });
 export type DecisionRequest = Static<typeof DecisionRequestSchema>;

@@ -1,4 +1,4 @@
-import { RecordId } from '@pipp/contracts';
+import { RecordId, VisibleText } from '@pipp/contracts';
 import { Errors } from '@pipp/service-kit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
@@ -106,7 +106,7 @@ export default async function noticeRoutes(fastify: FastifyInstance, opts: { con
     preHandler: app.requireRole('operator', 'dpo'),
     schema: {
       tags: ['deletion-notices'], params: Params,
-      body: Type.Object({ evidenceRef: Type.String({ minLength: 1, maxLength: 512 }) }, { additionalProperties: false }),
+      body: Type.Object({ evidenceRef: VisibleText(512) }, { additionalProperties: false }),
       response: { 200: NoticeOut, ...errors(400, 401, 403, 404) },
     },
   }, async (request) => {

@@ -1,4 +1,4 @@
-import { DataCategorySchema } from '@pipp/contracts';
+import { DataCategorySchema, VisibleText } from '@pipp/contracts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -12,7 +12,7 @@ import { recordedBasis } from '../shares/index.js';
 
 const DisclosureIn = Type.Object({
   categories: Type.Array(DataCategorySchema, { minItems: 1, maxItems: 32, uniqueItems: true }),
-  channel: Type.String({ minLength: 1, maxLength: 200, description: 'Where it is disclosed (public profile, announcement board …)' }),
+  channel: VisibleText(200, { description: 'Where it is disclosed (public profile, announcement board …)' }),
   functionId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' })),
   ground: Type.Union([
     Type.Object({ ground: Type.Literal('3.3.1'), via: Type.Union([Type.Literal('express-consent'), Type.Literal('active-choice')]) }, { additionalProperties: false }),

@@ -1,4 +1,4 @@
-import { RecordId } from '@pipp/contracts';
+import { RecordId, VisibleText } from '@pipp/contracts';
 import { Errors } from '@pipp/service-kit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -24,7 +24,7 @@ export default async function independentRoutes(fastify: FastifyInstance, _opts:
     preHandler: app.requireRole('operator', 'dpo'),
     schema: {
       tags: ['erasure'], params: SubjectParams,
-      body: Type.Object({ recipientId: RecordId, evidenceRef: Type.String({ minLength: 1, maxLength: 512, description: "Reference of the recipient's own authorization from the subject" }) }, { additionalProperties: false }),
+      body: Type.Object({ recipientId: RecordId, evidenceRef: VisibleText(512, { description: "Reference of the recipient's own authorization from the subject" }) }, { additionalProperties: false }),
       response: { 201: Out, ...errors(400, 401, 403, 404, 409) },
     },
   }, async (request, reply) => {

@@ -1,4 +1,4 @@
-import { DataCategorySchema, PurposeId, RecordId, isSensitive, type DataCategory } from '@pipp/contracts';
+import { DataCategorySchema, PurposeId, RecordId, isSensitive, type DataCategory, VisibleText } from '@pipp/contracts';
 import { Errors } from '@pipp/service-kit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
@@ -14,7 +14,7 @@ const Value = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.Strin
 
 const IndirectIn = Type.Object({
   source: Type.Object({
-    name: Type.String({ minLength: 1, maxLength: 300, description: 'Legal name of the third party the PI comes from' }),
+    name: VisibleText(300, { description: 'Legal name of the third party the PI comes from' }),
     recipientId: Type.Optional(RecordId),
   }, { additionalProperties: false }),
   purpose: PurposeId,

@@ -1,4 +1,4 @@
-import { DataCategorySchema, RecordId } from '@pipp/contracts';
+import { DataCategorySchema, RecordId, VisibleText } from '@pipp/contracts';
 import { Errors } from '@pipp/service-kit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
@@ -12,7 +12,7 @@ import { SubjectParams, actorOf, assertFunctionOpen, errors, iso, newId } from '
 const Value = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 4000 }), Type.Number(), Type.Boolean(), Type.Null()]), { maxProperties: 64 });
 
 const In = Type.Object({
-  relationship: Type.String({ minLength: 1, maxLength: 100, description: 'Who the person is to the user (emergency contact, employee …)' }),
+  relationship: VisibleText(100, { description: 'Who the person is to the user (emergency contact, employee …)' }),
   categories: Type.Array(DataCategorySchema, { minItems: 1, maxItems: 16, uniqueItems: true }),
   data: Value,
   functionId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' })),

@@ -1,4 +1,4 @@
-import { CountryCode, DataCategorySchema, PurposeId, RecordId } from '@pipp/contracts';
+import { CountryCode, DataCategorySchema, PurposeId, RecordId, VisibleText } from '@pipp/contracts';
 import { Errors } from '@pipp/service-kit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
@@ -25,12 +25,12 @@ const OwnPolicy = Type.Object({
 
 const AttestationIn = Type.Object({
   protectsNoLessThanPolicy: Type.Boolean({ description: 'The recipient attests it protects PI no less than this policy (3.1, 5.3)' }),
-  documentRef: Type.String({ minLength: 1, maxLength: 256, description: 'Reference of the signed attestation or data processing agreement' }),
-  attestedBy: Type.String({ minLength: 1, maxLength: 200, description: 'Role or title of the signatory at the recipient' }),
+  documentRef: VisibleText(256, { description: 'Reference of the signed attestation or data processing agreement' }),
+  attestedBy: VisibleText(200, { description: 'Role or title of the signatory at the recipient' }),
 }, { additionalProperties: false });
 
 const RecipientIn = Type.Object({
-  legalName: Type.String({ minLength: 1, maxLength: 300 }),
+  legalName: VisibleText(300),
   country: CountryCode,
   contact: Contact,
   purposes: Type.Array(PurposeId, { minItems: 1, maxItems: 32, uniqueItems: true }),
@@ -41,7 +41,7 @@ const RecipientIn = Type.Object({
 }, { additionalProperties: false });
 
 const RecipientPatch = Type.Partial(Type.Object({
-  legalName: Type.String({ minLength: 1, maxLength: 300 }),
+  legalName: VisibleText(300),
   contact: Contact,
   purposes: Type.Array(PurposeId, { minItems: 1, maxItems: 32, uniqueItems: true }),
   categories: Type.Array(DataCategorySchema, { minItems: 1, maxItems: 32, uniqueItems: true }),

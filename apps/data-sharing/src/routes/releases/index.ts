@@ -1,4 +1,4 @@
-import { DataCategorySchema, PurposeId, RecordId, type BasisRecord } from '@pipp/contracts';
+import { DataCategorySchema, PurposeId, RecordId, type BasisRecord, VisibleText } from '@pipp/contracts';
 import { Errors } from '@pipp/service-kit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
@@ -42,7 +42,7 @@ const ReleaseOut = Type.Object({
 const ReleaseIn = Type.Object({
   recipientId: RecordId,
   purpose: PurposeId,
-  name: Type.String({ minLength: 1, maxLength: 200 }),
+  name: VisibleText(200),
   attributes: Attributes,
   rows: Rows,
   personal: Type.Optional(Type.Object({
@@ -128,7 +128,7 @@ export default async function releaseRoutes(fastify: FastifyInstance, opts: { co
       throw Errors.validation(`every row needs a subject id in column ${p.subjectColumn}`, { details: [{ path: '/body/personal/subjectColumn', message: 'missing or invalid subject ids' }] });
     }
     if (subjectIds.length > MAX_PERSONAL_SUBJECTS) throw Errors.payloadTooLarge(`a personal release covers at most ${MAX_PERSONAL_SUBJECTS} subjects`);
-    const planned = (subjectIds as string[]).map((subjectId) => ({ subjectId, plan: planShare({ subjectId, recipient: facts, purpose: b.purpose, categories: p.categories, basis: p.basis, homeRegion: opts.config.HOME_REGION, transfer: undefined }) }));
+    const planned = (subjectIds as string[]).map((subjectId) => ({ subjectId, plan: planShare({ subjectId, recipient: facts, purpose: b.purpose, categories: p.categories, basis: p.basis, homeRegion: opts.config.HOME_REGION, transfer: undefined, requestedBy: request.user.role }) }));
     const firstRefusal = planned.find((x) => !x.plan.ok);
     if (firstRefusal && !firstRefusal.plan.ok) throw refusalError(firstRefusal.plan);
     const decisions = [];

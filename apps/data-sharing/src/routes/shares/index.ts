@@ -1,9 +1,10 @@
-import { DataCategorySchema, PurposeId, RecordId, type BasisRecord, type Decision } from '@pipp/contracts';
+import { DataCategorySchema, PurposeId, RecordId, type BasisRecord, type Decision, VisibleText } from '@pipp/contracts';
 import { Errors } from '@pipp/service-kit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { createHash } from 'node:crypto';
+import stringify from 'safe-stable-stringify';
 import type { Config } from '../../config.js';
 import { isCrossBorder } from '../../domain/regions.js';
 import { planShare, sharingClauseOf, type ClaimedBasis } from '../../domain/sharing.js';
@@ -12,9 +13,9 @@ import type { ShareDoc } from '../../plugins/models.js';
 import { ActorOut, BasisOut, ClaimedBasisSchema, SubjectParams, actorOf, assertFunctionOpen, refusalError, decide, errors, iso, newId } from '../common.js';
 
 const TransferIn = Type.Union([
-  Type.Object({ ground: Type.Literal('5.3.1'), lawCitation: Type.String({ minLength: 1, maxLength: 512, description: 'The law or regulation that provides for the transfer' }) }, { additionalProperties: false }),
+  Type.Object({ ground: Type.Literal('5.3.1'), lawCitation: VisibleText(512, { description: 'The law or regulation that provides for the transfer' }) }, { additionalProperties: false }),
   Type.Object({ ground: Type.Literal('5.3.2') }, { additionalProperties: false, description: "The subject's separate authorization for the recipient's country (asked of consent)" }),
-  Type.Object({ ground: Type.Literal('5.3.3'), contractRef: Type.String({ minLength: 1, maxLength: 256, description: 'The contract the subject is party to' }) }, { additionalProperties: false }),
+  Type.Object({ ground: Type.Literal('5.3.3'), contractRef: VisibleText(256, { description: 'The contract the subject is party to' }) }, { additionalProperties: false }),
 ], { description: 'Policy 5.3 ground of a cross-border transfer' });
 
 const ShareIn = Type.Object({
@@ -88,7 +89,9 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
    * the claimed legal basis with its evidence (3.1.1, 3.4.1–3.4.7). A recipient outside the home region
    * also needs a 5.3 ground (`transfer`), checked the same way. Records what, to whom, when and on what
    * basis. Roles: the subject, operator, dpo, service. With `idempotencyKey`, a repeated request (same
-   * caller, subject and key) returns the first record with 200; a concurrent duplicate gets 409.
+   * caller, subject and key) returns the first record with 200; a concurrent duplicate gets 409; the key
+   * reused for a different request gets 422 PIPP_IDEMPOTENCY_KEY_REUSED. A subject may not claim a legal
+   * basis or a 5.3.1/5.3.3 transfer ground (422 PIPP_BASIS_INADMISSIBLE).
    * Errors: 403 PIPP_SHARING_REFUSED / PIPP_CROSS_BORDER_REFUSED (with the deciding clause), 422
    * PIPP_RECIPIENT_INELIGIBLE / PIPP_BASIS_INADMISSIBLE, 403 PIPP_FUNCTION_SHUT_DOWN (2.4.2(5)),
    * 404 unknown recipient, 503 when the consent service cannot answer (fails closed).
@@ -102,9 +105,18 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
     const id = b.idempotencyKey
       ? `shr_${createHash('sha256').update(`${request.user.role}\u0000${request.user.sub}\u0000${subjectId}\u0000${b.idempotencyKey}`).digest('hex').slice(0, 32)}`
       : newId('shr');
+    // What the key stands for: the request without its key, in a stable key order (a retry may reorder).
+    const requestHash = b.idempotencyKey ? createHash('sha256').update(stringify({ ...b, idempotencyKey: undefined }) ?? '').digest('base64url') : undefined;
+    /** The first record of this key, as the answer to a repeat; 422 when it answered another request. */
+    const replay = (first: ShareDoc) => {
+      if (first.requestHash && first.requestHash !== requestHash) {
+        throw DsErrors.idempotencyKeyReused(`The idempotency key ${b.idempotencyKey} recorded share ${first._id} for another request; use a new key for a new request`, { details: [{ path: '/body/idempotencyKey', message: 'was used for a different request' }] });
+      }
+      return reply.code(200).send({ ...shareView(first), subjectRef: app.sealer.subjectRef(first.recipientId, subjectId) });
+    };
     if (b.idempotencyKey) {
       const earlier = await shares.findOne({ _id: id, held: null }).lean();
-      if (earlier) return reply.code(200).send({ ...shareView(earlier), subjectRef: app.sealer.subjectRef(earlier.recipientId, subjectId) });
+      if (earlier) return replay(earlier);
     }
     await assertFunctionOpen(app, b.functionId);
     const recipient = await recipients.findById(b.recipientId).lean();
@@ -112,7 +124,7 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
     const purpose = b.purpose ?? 'sharing';
     const plan = planShare({
       subjectId, recipient: { id: recipient._id, status: recipient.status, country: recipient.country, purposes: recipient.purposes, categories: recipient.categories, attestation: recipient.attestation },
-      purpose, categories: b.categories, basis: b.basis, transfer: b.transfer, functionId: b.functionId, homeRegion: home,
+      purpose, categories: b.categories, basis: b.basis, transfer: b.transfer, functionId: b.functionId, homeRegion: home, requestedBy: request.user.role,
     });
     if (!plan.ok) throw refusalError(plan);
     const answers = await Promise.all(plan.decisions.map((d) => decide(app, d.request)));
@@ -138,7 +150,7 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
         },
       } : {}),
       ...(b.functionId ? { functionId: b.functionId } : {}),
-      requestedBy: actorOf(request), ...(sharing.policyVersion ? { policyVersion: sharing.policyVersion } : {}), sharedAt: new Date(), held: null,
+      requestedBy: actorOf(request), ...(sharing.policyVersion ? { policyVersion: sharing.policyVersion } : {}), ...(requestHash ? { requestHash } : {}), sharedAt: new Date(), held: null,
     }).catch(async (err: { code?: number }) => {
       // The same idempotency key raced another request that recorded first: answer with its record.
       if (err.code !== 11000 || !b.idempotencyKey) throw err;
@@ -147,7 +159,7 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
     if (!doc) {
       const first = await shares.findOne({ _id: id, held: null }).lean();
       if (!first) throw DsErrors.conflict('The request was recorded meanwhile; repeat it to read the record');
-      return reply.code(200).send({ ...shareView(first), subjectRef: app.sealer.subjectRef(first.recipientId, subjectId) });
+      return replay(first);
     }
     request.log.info({ shareId: doc._id, recipientId: recipient._id, crossBorder: plan.crossBorder }, 'sharing recorded');
     return reply.code(201).send({ ...shareView(doc.toObject()), subjectRef: app.sealer.subjectRef(recipient._id, subjectId) });

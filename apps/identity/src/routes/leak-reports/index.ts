@@ -1,3 +1,4 @@
+import { VisibleText } from '@pipp/contracts';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../config.js';
@@ -20,7 +21,7 @@ const leakRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app) =>
     preHandler: app.requireSubject(),
     schema: {
       tags: ['account'], summary: 'Report the account as compromised', security: [{ bearer: [] }], params: SubjectIdParam,
-      body: Type.Object({ description: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })) }, { additionalProperties: false }),
+      body: Type.Object({ description: Type.Optional(VisibleText(2000)) }, { additionalProperties: false }),
       response: { 201: Type.Object({ reportId: Type.String(), sessionsRevoked: Type.Integer(), passwordResetRequired: Type.Boolean() }), ...errors(400, 401, 403, 404, 415) },
     },
   }, async (request, reply) => {

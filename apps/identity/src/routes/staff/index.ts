@@ -1,3 +1,4 @@
+import { VisibleText } from '@pipp/contracts';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../config.js';
@@ -25,7 +26,7 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, o
     preHandler: app.requireRole('dpo'),
     schema: {
       tags: ['staff'], summary: 'Create an operator or DPO account', security: [{ bearer: [] }],
-      body: Type.Object({ phone: PhoneInput, role: Type.Union([Type.Literal('operator'), Type.Literal('dpo')]), displayName: Type.String({ minLength: 1, maxLength: 64 }), password: PasswordInput }, { additionalProperties: false }),
+      body: Type.Object({ phone: PhoneInput, role: Type.Union([Type.Literal('operator'), Type.Literal('dpo')]), displayName: VisibleText(64), password: PasswordInput }, { additionalProperties: false }),
       response: { 201: Type.Object({ staffId: Type.String() }), ...errors(400, 401, 403, 409, 415) },
     },
   }, async (request, reply) => {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { DataCategorySchema, LEGAL_BASIS_IDS, RecordId, SubjectId, Timestamp } from '@pipp/contracts';
+import { DataCategorySchema, LEGAL_BASIS_IDS, RecordId, SubjectId, Timestamp, VisibleText } from '@pipp/contracts';
 import { Type, type Static } from '@sinclair/typebox';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config.js';
@@ -50,7 +50,7 @@ const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_M
         categories: Type.Optional(Type.Array(DataCategorySchema, { maxItems: 32, uniqueItems: true })),
         mode: Type.Optional(Type.Union([Type.Literal('isolate'), Type.Literal('block')], { default: 'isolate' })),
         legalBasis: NonConsentBasis,
-        evidenceRef: Type.String({ minLength: 1, maxLength: 512, description: 'The statute, order or case number (no PI)' }),
+        evidenceRef: VisibleText(512, { description: 'The statute, order or case number (no PI)' }),
         until: Type.String({ format: 'date-time' }),
       }, { additionalProperties: false }),
       response: { 201: HoldView, ...errorResponses(400) },

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { DataCategorySchema, RecordId, SubjectId, Timestamp } from '@pipp/contracts';
+import { DataCategorySchema, RecordId, SubjectId, Timestamp, VisibleText } from '@pipp/contracts';
 import { Type, type Static } from '@sinclair/typebox';
 import { actorOf } from '../../plugins/audit.js';
 import type { ShutdownDoc } from '../../plugins/models.js';
@@ -61,7 +61,7 @@ const shutdowns: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Shut down a function or product (operator, dpo)', tags: ['shutdowns'],
       body: Type.Object({
         functionId: FunctionId,
-        title: Type.String({ minLength: 1, maxLength: 120, description: 'The name subjects know it by' }),
+        title: VisibleText(120, { description: 'The name subjects know it by' }),
         effectiveAt: Type.Optional(Type.String({ format: 'date-time', description: 'Default now; collection stops at once regardless' })),
         action: Type.Union([Type.Literal('erase'), Type.Literal('anonymize')]),
         categories: Type.Optional(Type.Array(DataCategorySchema, { minItems: 1, maxItems: 32, uniqueItems: true, description: 'The categories of PI collected for the function; default all the consent catalogue lists for it' })),
