@@ -88,10 +88,12 @@ describe('registration', () => {
       [{ phone, code: code === '000000' ? '111111' : '000000', policyAcknowledged: ack }, 400, 'PIPP_INVALID_CODE'],
       [{ phone, code, policyAcknowledged: ack, password: 'password123' }, 400, 'PIPP_WEAK_PASSWORD'],
       [{ phone, code, policyAcknowledged: { documentId: 'general', version: 2 } }, 409, 'PIPP_POLICY_VERSION_STALE'],
+      [{ phone, code, policyAcknowledged: { documentId: 'no-such-policy', version: 1 } }, 400, 'PIPP_VALIDATION'],
       [{ phone, code, policyAcknowledged: ack, $where: '1' }, 400, 'PIPP_VALIDATION'],
       [{ phone: { $gt: '' }, code, policyAcknowledged: ack }, 400, 'PIPP_VALIDATION'],
       [{ phone, code, policyAcknowledged: ack, nickname: 'x'.repeat(65) }, 400, 'PIPP_VALIDATION'],
       [{ phone, code, policyAcknowledged: ack, nickname: 'bad\u0007name' }, 400, 'PIPP_VALIDATION'],
+      [{ phone, code, policyAcknowledged: ack, nickname: '\u200b\u3000' }, 400, 'PIPP_VALIDATION'],
     ];
     for (const [payload, status, errCode] of cases) {
       const res = await post('/public/registrations', payload);

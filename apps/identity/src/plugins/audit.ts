@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { Errors } from '@pipp/service-kit';
 import type { Config } from '../config.js';
 import { IdentityErrors } from '../errors.js';
 import { newId } from './keys.js';
@@ -17,7 +18,8 @@ export interface Audit {
   /**
    * The version of a policy document subjects must acknowledge now: the latest published version of
    * `documentId` seen on `privacy.policy.published`; before any, version 1 of `general`.
-   * @throws PIPP_POLICY_VERSION_STALE (409, clause preamble) when `ack` is not that version.
+   * @throws PIPP_POLICY_VERSION_STALE (409, clause preamble) when `ack` is not that version;
+   *   PIPP_VALIDATION (400) when no policy document by that id can be acknowledged.
    */
   checkPolicyAck(ack: { documentId: string; version: number }): Promise<void>;
 }
@@ -56,13 +58,12 @@ export const auditPlugin = fp(async function audit(app: FastifyInstance, opts: {
     async checkPolicyAck(ack) {
       const current = await app.models.policyVersions.findById(ack.documentId).lean();
       const version = current?.version ?? (ack.documentId === 'general' ? 1 : undefined);
-      if (version === undefined || ack.version !== version) {
-        throw IdentityErrors.stalePolicy(
-          version === undefined
-            ? `Policy document ${ack.documentId} is not one you can acknowledge at registration; acknowledge the general policy`
-            : `The current version of policy ${ack.documentId} is ${version}; read it and acknowledge that version`,
-          { clause: 'preamble' },
-        );
+      if (version === undefined) {
+        const message = `is not a policy document you can acknowledge at registration; acknowledge the general policy`;
+        throw Errors.validation(`Policy document ${ack.documentId} ${message}`, { clause: 'preamble', details: [{ path: '/body/policyAcknowledged/documentId', message }] });
+      }
+      if (ack.version !== version) {
+        throw IdentityErrors.stalePolicy(`The current version of policy ${ack.documentId} is ${version}; read it and acknowledge that version`, { clause: 'preamble' });
       }
     },
   };

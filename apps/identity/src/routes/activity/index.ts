@@ -1,3 +1,4 @@
+import { Errors } from '@pipp/service-kit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../config.js';
@@ -52,7 +53,7 @@ const activityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
       const v = body[f];
       if (v === undefined) continue;
       const n = normalizeText(v, 512);
-      if (!n.ok) throw IdentityErrors.badRequest(`${f} ${n.reason}`, { details: [{ path: `/body/${f}`, message: n.reason }] });
+      if (!n.ok) throw Errors.validation(`${f} ${n.reason}`, { details: [{ path: `/body/${f}`, message: n.reason }] });
       fields[f] = n.value;
     }
     if (!await app.models.accounts.exists({ _id: subjectId, status: 'active' })) throw IdentityErrors.notFound('No such account');

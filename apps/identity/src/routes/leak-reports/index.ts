@@ -1,3 +1,4 @@
+import { Errors } from '@pipp/service-kit';
 import { VisibleText } from '@pipp/contracts';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -29,7 +30,7 @@ const leakRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app) =>
     let description: string | undefined;
     if (request.body.description !== undefined) {
       const v = normalizeText(request.body.description, 2000);
-      if (!v.ok) throw IdentityErrors.badRequest(`description ${v.reason}`, { details: [{ path: '/body/description', message: v.reason }] });
+      if (!v.ok) throw Errors.validation(`description ${v.reason}`, { details: [{ path: '/body/description', message: v.reason }] });
       description = v.value;
     }
     const now = new Date();

@@ -1,3 +1,4 @@
+import { Errors } from '@pipp/service-kit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../config.js';
@@ -32,7 +33,7 @@ const phoneRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, o
     const account = await app.models.accounts.findOne({ _id: subjectId, status: 'active' }).select('+passwordHash').lean();
     if (!account) throw IdentityErrors.notFound('No such account');
     await reauthenticate(app, account, request.body);
-    if (newPhone === account.phone) throw IdentityErrors.badRequest('This is already your number', { details: [{ path: '/body/newPhone', message: 'unchanged' }] });
+    if (newPhone === account.phone) throw Errors.validation('This is already your number', { details: [{ path: '/body/newPhone', message: 'unchanged' }] });
     const sent = await app.security.issueCode(newPhone, 'phone-change', request.ip);
     const changeId = newId('pch');
     const now = new Date();

@@ -1,3 +1,4 @@
+import { Errors } from '@pipp/service-kit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -65,7 +66,7 @@ function validatePatch(patch: Record<string, string | null | undefined>): Record
     else v = normalizeText(value, LIMITS[field] ?? 2048);
     if (v.ok) out[field] = v.value; else problems.push({ path: `/body/${field}`, message: v.reason });
   }
-  if (problems.length) throw IdentityErrors.badRequest(problems.map((p) => `${p.path} ${p.message}`).join('; '), { details: problems });
+  if (problems.length) throw Errors.validation(problems.map((p) => `${p.path} ${p.message}`).join('; '), { details: problems });
   return out;
 }
 
@@ -164,7 +165,7 @@ const profileRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app)
       throw IdentityErrors.requiredData('The mobile number is required for an account; it can be changed, or removed only by closing the account', { clause: '2.4.1(1)i', details: [{ path: '/body/phone', message: 'required data cannot be removed' }] });
     }
     if (request.body.phone !== undefined) {
-      throw IdentityErrors.badRequest('Change the mobile number through POST …/phone-change (it must be verified)', { clause: '2.4.1(1)i', details: [{ path: '/body/phone', message: 'use the phone-change flow' }] });
+      throw Errors.validation('Change the mobile number through POST …/phone-change (it must be verified)', { clause: '2.4.1(1)i', details: [{ path: '/body/phone', message: 'use the phone-change flow' }] });
     }
     const patch = validatePatch(request.body as Record<string, string | null | undefined>);
     const a = await load(request.params.subjectId);

@@ -1,3 +1,4 @@
+import { Errors } from '@pipp/service-kit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../config.js';
@@ -48,7 +49,7 @@ const registrationRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async 
     let nickname: string | undefined;
     if (body.nickname !== undefined) {
       const v = normalizeText(body.nickname, 32);
-      if (!v.ok) throw IdentityErrors.badRequest(`/body/nickname ${v.reason}`, { details: [{ path: '/body/nickname', message: v.reason }] });
+      if (!v.ok) throw Errors.validation(`/body/nickname ${v.reason}`, { details: [{ path: '/body/nickname', message: v.reason }] });
       nickname = v.value;
     }
     if (body.password !== undefined) {

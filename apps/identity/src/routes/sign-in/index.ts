@@ -1,3 +1,4 @@
+import { Errors } from '@pipp/service-kit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
@@ -70,7 +71,7 @@ const signInRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, 
 
   async function passwordOrCode(request: FastifyRequest, kind: Kind, body: { phone: string; password?: string | undefined; code?: string | undefined; deviceId?: string | undefined }) {
     if ((body.password === undefined) === (body.code === undefined)) {
-      throw IdentityErrors.badRequest('Send either a password or a one-time code', { details: [{ path: '/body', message: 'exactly one of password, code is required' }] });
+      throw Errors.validation('Send either a password or a one-time code', { details: [{ path: '/body', message: 'exactly one of password, code is required' }] });
     }
     const phone = requirePhone(body.phone, config);
     await app.security.checkIp(request.ip);

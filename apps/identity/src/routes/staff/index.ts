@@ -1,3 +1,4 @@
+import { Errors } from '@pipp/service-kit';
 import { VisibleText } from '@pipp/contracts';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -32,7 +33,7 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, o
   }, async (request, reply) => {
     const phone = requirePhone(request.body.phone, config);
     const name = normalizeText(request.body.displayName, 64);
-    if (!name.ok) throw IdentityErrors.badRequest(`displayName ${name.reason}`, { details: [{ path: '/body/displayName', message: name.reason }] });
+    if (!name.ok) throw Errors.validation(`displayName ${name.reason}`, { details: [{ path: '/body/displayName', message: name.reason }] });
     const verdict = judgePassword(request.body.password, { minScore: Math.max(3, config.PASSWORD_MIN_SCORE), minLength: Math.max(12, config.PASSWORD_MIN_LENGTH), userInputs: [phone, name.value] });
     if (!verdict.ok) throw IdentityErrors.weakPassword(verdict.reason, { clause: '5.4.1', details: [{ path: '/body/password', message: [verdict.reason, ...verdict.suggestions].join(' ') }] });
     const staffId = newId('stf');
