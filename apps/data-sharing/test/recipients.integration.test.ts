@@ -56,6 +56,19 @@ describe('recipients', () => {
     expect(no.statusCode).toBe(422);
   });
 
+  it('refuses a recipient in no country, or with a name that shows nothing or hides characters', async () => {
+    // A breaker helper registered "   ", "\u200b" and a right-to-left override as legal names, in country ZZ.
+    const cases: [Record<string, unknown>, string][] = [
+      [{ country: 'ZZ' }, '/body/country'], [{ legalName: '   ' }, '/body/legalName'], [{ legalName: '\u200b' }, '/body/legalName'],
+      [{ legalName: 'Acme \u202eLtd' }, '/body/legalName'], [{ legalName: 'Acme\u0000' }, '/body/legalName'],
+    ];
+    for (const [change, path] of cases) {
+      const res = await create({ ...base, ...change });
+      expect(res.json(), JSON.stringify(change)).toMatchObject({ statusCode: 400, code: 'PIPP_VALIDATION', details: [expect.objectContaining({ path })] });
+    }
+    expect((await create({ ...base, legalName: '北京某某科技有限公司 🚀', country: 'HK' })).statusCode).toBe(201);
+  });
+
   it('refuses webhook URLs that are not https on an allowed host, or that point at internal addresses', async () => {
     for (const url of ['https://evil.example/x', 'http://hooks.partner.example/x', 'https://10.1.2.3/x', 'https://169.254.169.254/latest/meta-data', 'http://127.0.0.1:8080/x', 'https://user:pw@hooks.partner.example/x']) {
       const res = await create({ ...base, webhookUrl: url });

@@ -30,8 +30,8 @@ export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 86
 /** A purpose id, e.g. `personalization` (the consent service owns the catalogue). */
 export const PurposeId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' });
 
-/** ISO 3166-1 alpha-2 country or region code, upper case (CN, HK, US …). */
-export const CountryCode = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 country or region code' });
+/** ISO 3166-1 alpha-2 country or region code, upper case (CN, HK, US …); format `country-code` (isCountryCode). */
+export const CountryCode = Type.String({ pattern: '^[A-Z]{2}$', format: 'country-code', description: 'ISO 3166-1 alpha-2 country or region code' });
 
 /** Notification channels of policy 5.4.2: mail (e-mail), letter, telephone, push, plus SMS. */
 export const CHANNELS = ['email', 'sms', 'telephone', 'push', 'letter'] as const;

@@ -27,10 +27,34 @@ export function representableDateTimes(ajv: FormatRegistry): void {
   ajv.addFormat('date-time', { type: 'string', validate: (s: string) => check(s) && Number.isFinite(Date.parse(s)) });
 }
 
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+/** Two-letter codes Unicode's region data names that are no country or territory (groupings, tests, unknown). */
+const NOT_COUNTRIES = new Set(['EU', 'EZ', 'UN', 'QO', 'XA', 'XB', 'ZZ']);
+
+/**
+ * True for an ISO 3166-1 alpha-2 code of a country or territory (CN, HK, US, XK …): one that Unicode's
+ * region data (ICU, in Node) names, upper case. User-assigned codes (AA, QM–QZ, XA–XZ but XK, ZZ) and
+ * groupings (EU, UN) are not: a breaker helper recorded a recipient in "ZZ", a cross-border transfer to
+ * nowhere.
+ */
+export function isCountryCode(code: string): boolean {
+  return /^[A-Z]{2}$/.test(code) && !NOT_COUNTRIES.has(code) && regionNames.of(code) !== undefined;
+}
+
+/**
+ * The formats contracts add to an Ajv that has ajv-formats (the services' own, through the kit, and this
+ * one): `date-time` narrowed to times JavaScript can hold (representableDateTimes) and `country-code`
+ * (isCountryCode, used by CountryCode).
+ */
+export function contractFormats(ajv: FormatRegistry): void {
+  representableDateTimes(ajv);
+  ajv.addFormat('country-code', { type: 'string', validate: isCountryCode });
+}
+
 /** One Ajv for every contract, with the standard formats (uuid, date-time, email, uri …). */
 export const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, useDefaults: false });
 addFormats(ajv);
-representableDateTimes(ajv);
+contractFormats(ajv);
 
 /** Compiles (once, cached by identity) a TypeBox schema into an Ajv validator. */
 const compiled = new WeakMap<TSchema, ValidateFunction>();

@@ -2,14 +2,24 @@
 // the shared vocabularies (clauses, legal bases, categories) are consistent with each other.
 import { describe, expect, it } from 'vitest';
 import {
-  CLAUSE_IDS, DATA_CATEGORIES, EVENTS, EVENT_TYPES, EventValidationError, LEGAL_BASES, SERVICES, createEvent,
-  isClauseId, parseEvent, topicFor,
+  CLAUSE_IDS, CountryCode, DATA_CATEGORIES, EVENTS, EVENT_TYPES, EventValidationError, LEGAL_BASES, SERVICES, compile, createEvent,
+  isClauseId, isCountryCode, parseEvent, topicFor,
 } from '../src/index.js';
 
 const registered = () => createEvent('privacy.subject.registered', {
   source: 'identity',
   subject: 'sub-1',
   payload: { subjectId: 'sub-1', registeredAt: new Date().toISOString(), policyAcknowledged: { documentId: 'general', version: 1 } },
+});
+
+describe('country codes', () => {
+  it('admits the ISO 3166-1 codes of countries and territories, not user-assigned codes or groupings', () => {
+    for (const c of ['CN', 'HK', 'MO', 'TW', 'US', 'DE', 'XK']) expect(isCountryCode(c), c).toBe(true);
+    // A recipient "in" ZZ was recorded as a cross-border transfer to nowhere.
+    for (const c of ['ZZ', 'AA', 'QQ', 'XZ', 'EU', 'UN', 'QO', 'XA', 'cn', 'CHN', '']) expect(isCountryCode(c), c).toBe(false);
+    const valid = compile(CountryCode);
+    expect([valid('CN'), valid('ZZ')]).toEqual([true, false]);
+  });
 });
 
 describe('events', () => {

@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { representableDateTimes, type EventType, type ServiceName } from '@pipp/contracts';
+import { contractFormats, type EventType, type ServiceName } from '@pipp/contracts';
 import type { TObject, Static } from '@sinclair/typebox';
 import AjvCompiler from '@fastify/ajv-compiler';
 import closeWithGrace from 'close-with-grace';
@@ -89,7 +89,7 @@ export function createFastify(opts: {
       void reply.header('x-request-id', request.id);
       return sendError(reply, Errors.badRequest(error.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed (invalid percent-encoding)' : 'The request is malformed'));
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true }, onCreate: representableDateTimes },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true }, onCreate: contractFormats },
     schemaController: { compilersFactory: { buildValidator: strictBodies } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Callback-style hooks (not async) on every request: no promise and microtask per hook.
