@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // One service under `make dev` (each app's `dev` script: `node ../../scripts/dev-service.mjs src/server.ts`,
-// run from the app's folder). It restarts the service when its sources or a shared package's build
-// change, as `tsx watch` did, and also when the service exits on its own: under `tsx watch` a crashed
-// service stayed down, silently, until a file changed (tsx issue #754). Crash restarts back off from 1 s
+// run from the app's folder). It restarts the service when its sources or the build of a workspace
+// package it imports change, as `tsx watch` did, and also when the service exits on its own: under
+// `tsx watch` a crashed service stayed down, silently, until a file changed (tsx issue #754). Crash restarts back off from 1 s
 // to 30 s, and start again from 1 s once the service has run for 30 s.
 // SIGINT or SIGTERM (Ctrl-C reaches the whole process group) stops the service and then this process.
 import { spawn } from 'node:child_process';
-import { watch } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, watch } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -73,10 +73,33 @@ function changed(what) {
   }, 300);
 }
 
-// The service's own sources, and the build output of the shared packages it imports.
+/**
+ * The folders under packages/ of the workspace packages this service depends on, directly or through
+ * another: only their builds restart it (`make demo` building packages/demo had restarted all six).
+ */
+function workspaceDependencies() {
+  const manifest = (dir) => {
+    const file = join(dir, 'package.json');
+    return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  };
+  const byName = new Map(readdirSync(join(root, 'packages')).map((dir) => [manifest(join(root, 'packages', dir)).name, dir]));
+  const dirs = new Set();
+  const visit = ({ dependencies = {} }) => {
+    for (const name of Object.keys(dependencies)) {
+      const dir = byName.get(name);
+      if (dir && !dirs.has(dir)) { dirs.add(dir); visit(manifest(join(root, 'packages', dir))); }
+    }
+  };
+  visit(manifest(process.cwd()));
+  return dirs;
+}
+
+// The service's own sources, and the compiled JavaScript of the shared packages it imports.
+const dependencies = workspaceDependencies();
 watch(join(process.cwd(), 'src'), { recursive: true }, (_event, file) => changed(`src/${file ?? ''}`));
 watch(join(root, 'packages'), { recursive: true }, (_event, file) => {
-  if (file && /^[^/]+\/dist\//.test(file)) changed(`packages/${file}`);
+  const m = file && /^([^/]+)\/dist\/.+\.js$/.exec(file);
+  if (m && dependencies.has(m[1])) changed(`packages/${file}`);
 });
 
 const shutdown = () => {

@@ -12,17 +12,19 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const supervisor = join(root, 'scripts', 'dev-service.mjs');
 const running: ChildProcess[] = [];
 const dirs: string[] = [];
+const files: string[] = [];
 
 afterEach(async () => {
   for (const p of running.splice(0)) if (p.exitCode === null && p.signalCode === null) { try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ } }
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const d of [...dirs.splice(0), ...files.splice(0)]) rmSync(d, { recursive: true, force: true });
 });
 
 /** An app folder (inside the repository, where `tsx` resolves) whose src/server.ts runs `body`. */
-function app(body: string) {
+function app(body: string, manifest?: object) {
   const dir = mkdtempSync(join(root, 'test', '.dev-service-'));
   dirs.push(dir);
   mkdirSync(join(dir, 'src'));
+  if (manifest) writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest));
   const events = join(dir, 'events.txt');
   writeFileSync(events, '');
   writeFileSync(join(dir, 'src', 'server.ts'), `import { appendFileSync } from 'node:fs';\nconst note = (e: string) => appendFileSync(${JSON.stringify(events)}, e + ' ' + process.pid + '\\n');\nnote('start');\n${body}\n`);
@@ -59,6 +61,24 @@ describe('make dev: one service under scripts/dev-service.mjs', () => {
     expect(stop).toBe(`stop ${first!.split(' ')[1]}`);
     expect(second).toMatch(/^start /);
     expect(second).not.toBe(first);
+  });
+
+  it('restarts for a new build of a workspace package it imports, not of others', { timeout: 20_000 }, async () => {
+    // `make demo` builds packages/demo, which no service imports: all six services had restarted.
+    const a = app("setInterval(() => {}, 1000);", { dependencies: { '@pipp/service-kit': '*' } });
+    const starts = () => a.lines().filter((l) => l.startsWith('start')).length;
+    await until(() => starts() === 1);
+    const build = (pkg: string) => {
+      mkdirSync(join(root, 'packages', pkg, 'dist'), { recursive: true });
+      const file = join(root, 'packages', pkg, 'dist', `.dev-service-probe-${process.pid}.js`);
+      files.push(file);
+      writeFileSync(file, '');
+    };
+    build('demo');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(starts()).toBe(1);
+    build('contracts'); // imported through the kit
+    await until(() => starts() === 2);
   });
 
   it('stops with the process group on Ctrl-C, the service signalled once and not restarted', { timeout: 30_000 }, async () => {
