@@ -72,6 +72,13 @@ describe('routing', () => {
     const other = await app.inject({ url: '/v1/data-sharing/public/policy' });
     expect(other.statusCode).toBe(200);
     expect(sharing.hits.at(-1)?.url).toBe('/v1/data-sharing/public/policy');
+    // A query string that cannot be decoded is a 400 at the gateway (its proxy threw: a 500), never forwarded.
+    const hits = consent.hits.length;
+    for (const url of ['/v1/consent/public/policy?x=%', '/v1/consent/public/policy?cursor=a%FF']) {
+      expect((await app.inject({ url })).json(), url).toMatchObject({ statusCode: 400, code: 'PIPP_VALIDATION' });
+    }
+    expect(consent.hits.length).toBe(hits);
+    expect((await app.inject({ url: '/v1/consent/public/policy?q=%E4%B8%AD' })).statusCode).toBe(200);
   });
 
   it('answers unknown services and paths outside /v1/<service>/ with 404 in the one error shape', async () => {

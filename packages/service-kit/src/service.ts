@@ -30,6 +30,16 @@ declare module 'fastify' {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** True when `text` percent-decodes (every `%` starts a valid UTF-8 escape). */
+function decodable(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const validators = AjvCompiler();
 /**
  * Fastify's own validator (ajv through @fastify/ajv-compiler), with type coercion only where the
@@ -95,6 +105,13 @@ export function createFastify(opts: {
   // Callback-style hooks (not async) on every request: no promise and microtask per hook.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    // A query string that cannot be percent-decoded is a 400, as a path that cannot be is (frameworkErrors):
+    // services read `%FF` literally, and the gateway's proxy threw on it (a 500).
+    const url = request.raw.url ?? '';
+    const q = url.indexOf('?');
+    if (q !== -1 && url.includes('%', q) && !decodable(url.slice(q + 1))) {
+      return done(Errors.validation('The URL is malformed (invalid percent-encoding in the query string)', { details: [{ path: '/querystring', message: 'has invalid percent-encoding' }] }));
+    }
     done();
   });
   // No field of any body or query string carries control characters, direction overrides or unpaired

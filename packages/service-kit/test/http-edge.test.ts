@@ -200,6 +200,12 @@ describe('one error shape', () => {
       expect(res.statusCode, url).toBeLessThan(500);
       expect(isErrorShape(res.json()), url).toBe(true);
     }
+    // In the query string too (the gateway's proxy answered 500 to `?x=%`; services read `%FF` as text).
+    for (const url of ['/typed?n=%', '/typed?tags=a%FF', '/typed?tags=%E0%A4%A']) {
+      const res = await app.inject({ method: 'PATCH', url, payload: {} });
+      expect(res.json(), url).toMatchObject({ statusCode: 400, code: 'PIPP_VALIDATION', details: [{ path: '/querystring' }] });
+    }
+    expect((await app.inject({ method: 'PATCH', url: '/typed?tags=%E4%B8%AD', payload: {} })).json()).toEqual({ body: {}, query: { tags: ['中'] } });
   });
 
   it('answers unknown routes with the same shape', async () => {
