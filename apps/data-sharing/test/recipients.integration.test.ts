@@ -61,6 +61,7 @@ describe('recipients', () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ country: 'ZZ' }, '/body/country'], [{ legalName: '   ' }, '/body/legalName'], [{ legalName: '\u200b' }, '/body/legalName'],
       [{ legalName: 'Acme \u202eLtd' }, '/body/legalName'], [{ legalName: 'Acme\u0000' }, '/body/legalName'],
+      [{ legalName: '\u3164' }, '/body/legalName'], [{ contact: { ...base.contact, department: '\u200b' } }, '/body/contact/department'],
     ];
     for (const [change, path] of cases) {
       const res = await create({ ...base, ...change });

@@ -11,9 +11,11 @@ export const RecordId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[
 
 /**
  * The pattern of VisibleText: at least one character that shows (JSON Schema patterns match anywhere;
- * compiled with the `u` flag). The services' error shape turns its failure into plain words.
+ * compiled with the `u` flag): not a space, a format character (zero-width space, joiners …), a
+ * combining mark on its own, or a blank-looking letter (Hangul fillers, the blank Braille pattern).
+ * The services' error shape turns its failure into plain words.
  */
-export const VISIBLE_TEXT_PATTERN = '[^\\s\\p{Z}\\p{Cf}]';
+export const VISIBLE_TEXT_PATTERN = '[^\\s\\p{Z}\\p{Cf}\\p{M}\\u115f\\u1160\\u2800\\u3164\\uffa0]';
 
 /**
  * Text a person reads (a name, a title, an evidence reference, a notice): 1 to `maxLength` characters, at

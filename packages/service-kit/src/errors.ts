@@ -3,6 +3,7 @@ import { VISIBLE_TEXT_PATTERN, type ErrorResponse } from '@pipp/contracts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { STATUS_CODES } from 'node:http';
+import { escapeHidden } from './hidden-characters.js';
 
 /** Extra facts an error can carry to the client: the policy clause behind a refusal, field details. */
 export interface ErrorExtras {
@@ -86,7 +87,7 @@ function toResponse(err: PippError, request: FastifyRequest): ErrorResponse & { 
       const at = v.instancePath ?? '';
       const values = allowed.get(at);
       if (v.keyword === 'const' && values && values.length > 1) continue;
-      const extra = v.keyword === 'additionalProperties' ? ` (${String((v.params as { additionalProperty?: string }).additionalProperty)})` : '';
+      const extra = v.keyword === 'additionalProperties' ? ` (${escapeHidden(String((v.params as { additionalProperty?: string }).additionalProperty))})` : '';
       const message = values && (v.keyword === 'anyOf' || v.keyword === 'const')
         ? (values.length > 1 ? `must be one of: ${values.map(String).join(', ')}` : `must be ${String(values[0])}`)
         : v.keyword === 'pattern' && (v.params as { pattern?: string }).pattern === VISIBLE_TEXT_PATTERN

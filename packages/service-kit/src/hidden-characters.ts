@@ -1,16 +1,17 @@
 /**
  * Characters no request value may carry, in any field of any service: C0 and C1 controls other than tab
  * and line breaks, DEL, the bidirectional embeddings, overrides and isolates that let text disguise
- * itself (U+202A–U+202E, U+2066–U+2069, "Trojan Source"), and unpaired surrogates (UTF-16 halves that
- * MongoDB stores as U+FFFD, silently changing the value). A breaker helper stored NUL, a right-to-left
+ * itself (U+202A–U+202E, U+2066–U+2069, "Trojan Source"), unpaired surrogates (UTF-16 halves that
+ * MongoDB stores as U+FFFD, silently changing the value), and U+FFFD itself: what a body that is not
+ * valid UTF-8 decodes to (a helper's `\xff\xfe` became "��", stored). A breaker helper stored NUL, a right-to-left
  * override and a lone surrogate in recipients' legal names, incident texts and disclosure channels,
  * shown on public lists; identity alone refused them.
  */
-const HIDDEN = /(?![\t\n\r])[\p{Cc}\p{Cs}\u202a-\u202e\u2066-\u2069]/u;
+const HIDDEN = /(?![\t\n\r])[\p{Cc}\p{Cs}\u202a-\u202e\u2066-\u2069\ufffd]/u;
 // The same characters, and any surrogate (paired ones too, e.g. emoji): a test three times as fast
 // without the `u` flag, so that HIDDEN runs only on the few strings this finds.
 // eslint-disable-next-line no-control-regex -- the control characters are what it looks for
-const CANDIDATE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/;
+const CANDIDATE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffd]/;
 const hidden = (s: string) => CANDIDATE.test(s) && HIDDEN.test(s);
 
 /**
@@ -21,7 +22,7 @@ const hidden = (s: string) => CANDIDATE.test(s) && HIDDEN.test(s);
  */
 export function hiddenCharacterPath(value: unknown, root: string, maxDepth = 64): string | null {
   const at = hiddenAt(value, maxDepth);
-  return at && root + at.map((k) => `/${String(k).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+  return at && root + at.map((k) => `/${escapeHidden(String(k).replace(/~/g, '~0').replace(/\//g, '~1'))}`).join('');
 }
 
 function hiddenAt(value: unknown, depth: number): (string | number)[] | null {
@@ -40,4 +41,9 @@ function hiddenAt(value: unknown, depth: number): (string | number)[] | null {
     if (at) return [key, ...at];
   }
   return null;
+}
+
+/** `text` with its hidden characters written as `\uXXXX`: for echoing a client's key or value in an error. */
+export function escapeHidden(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cs}\u202a-\u202e\u2066-\u2069\ufffd]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -3,7 +3,7 @@
 import { ErrorResponseSchema, VisibleText, compile } from '@pipp/contracts';
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFastify, errorHandlerPlugin, Errors, loadConfig, defineConfig, type App } from '../src/index.js';
+import { createFastify, errorHandlerPlugin, Errors, hiddenCharacterPath, loadConfig, defineConfig, type App } from '../src/index.js';
 
 const isErrorShape = compile(ErrorResponseSchema);
 let app: App;
@@ -123,14 +123,22 @@ describe('one error shape', () => {
       [{ note: '\ud83dy' }, '', '/body/note'],
       [{ note: 'bell\u0007' }, '', '/body/note'],
       [{}, '?tags=ok&tags=%E2%80%AE', '/querystring/tags/1'],
+      // What a body that is not valid UTF-8 decodes to (it was stored as "��").
+      [{ note: 'Bad \ufffd\ufffd utf8' }, '', '/body/note'],
     ];
     for (const [payload, query, path] of cases) {
       const res = await typed(payload, query);
       expect(res.statusCode, JSON.stringify(payload) + query).toBe(400);
       expect(res.json()).toMatchObject({ code: 'PIPP_VALIDATION', details: [{ path, message: expect.stringMatching(/control characters/) }] });
     }
+    // A hidden character in a key is refused and never echoed (the answer carried the NUL back).
+    const key = await typed({ ['no\u0000te']: 'x' });
+    expect(key.statusCode).toBe(400);
+    expect(key.json().message).not.toContain('\u0000');
+    expect(key.json().message).toContain('no\\u0000te');
+    expect(hiddenCharacterPath({ a: [{ 'b/\u0000': 'x' }] }, '/body')).toBe('/body/a/0/b~1\\u0000');
     // A text a person reads shows something (VisibleText): not only spaces or zero-width characters.
-    for (const title of ['   ', '\u200b', '\u3000\u200d', '\ufeff']) {
+    for (const title of ['   ', '\u200b', '\u3000\u200d', '\ufeff', '\u3164', '\u2800', '\u034f', '\u115f\u1160']) {
       expect((await app.inject({ method: 'POST', url: '/titles', payload: { title } })).json(), JSON.stringify(title))
         .toMatchObject({ statusCode: 400, details: [{ path: '/body/title', message: 'must show something: not only spaces or invisible characters' }] });
     }

@@ -12,10 +12,10 @@ import type { RecipientDoc } from '../../plugins/models.js';
 import { ActorOut, actorOf, errors, iso, newId } from '../common.js';
 
 const Contact = Type.Object({
-  department: Type.Optional(Type.String({ maxLength: 200 })),
+  department: Type.Optional(VisibleText(200)),
   email: Type.Optional(Type.String({ format: 'email', maxLength: 254 })),
-  phone: Type.Optional(Type.String({ maxLength: 32 })),
-  address: Type.Optional(Type.String({ maxLength: 500 })),
+  phone: Type.Optional(VisibleText(32)),
+  address: Type.Optional(VisibleText(500)),
 }, { additionalProperties: false, description: 'How data subjects and we reach the recipient (PIPL art. 23)' });
 
 const OwnPolicy = Type.Object({
