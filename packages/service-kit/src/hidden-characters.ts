@@ -3,11 +3,13 @@
  * and line breaks, DEL, the bidirectional embeddings, overrides and isolates that let text disguise
  * itself (U+202A–U+202E, U+2066–U+2069, "Trojan Source"), unpaired surrogates (UTF-16 halves that
  * MongoDB stores as U+FFFD, silently changing the value), and U+FFFD itself: what a body that is not
- * valid UTF-8 decodes to (a helper's `\xff\xfe` became "��", stored). A breaker helper stored NUL, a right-to-left
- * override and a lone surrogate in recipients' legal names, incident texts and disclosure channels,
- * shown on public lists; identity alone refused them.
+ * valid UTF-8 decodes to (a helper's `\xff\xfe` was stored as "��"). Breaker helpers stored NUL, a
+ * right-to-left override and a lone surrogate in recipients' legal names, incident texts and disclosure
+ * channels, shown on public lists; identity alone refused them.
  */
-const HIDDEN = /(?![\t\n\r])[\p{Cc}\p{Cs}\u202a-\u202e\u2066-\u2069\ufffd]/u;
+const HIDDEN_CLASS = '[\\p{Cc}\\p{Cs}\\u202a-\\u202e\\u2066-\\u2069\\ufffd]';
+const HIDDEN = new RegExp(`(?![\\t\\n\\r])${HIDDEN_CLASS}`, 'u');
+const EACH_HIDDEN = new RegExp(HIDDEN_CLASS, 'gu');
 // The same characters, and any surrogate (paired ones too, e.g. emoji): a test three times as fast
 // without the `u` flag, so that HIDDEN runs only on the few strings this finds.
 // eslint-disable-next-line no-control-regex -- the control characters are what it looks for
@@ -45,5 +47,5 @@ function hiddenAt(value: unknown, depth: number): (string | number)[] | null {
 
 /** `text` with its hidden characters written as `\uXXXX`: for echoing a client's key or value in an error. */
 export function escapeHidden(text: string): string {
-  return text.replace(/[\p{Cc}\p{Cs}\u202a-\u202e\u2066-\u2069\ufffd]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(EACH_HIDDEN, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
