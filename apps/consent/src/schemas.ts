@@ -1,6 +1,7 @@
 import {
   CountryCode, DataCategorySchema, ErrorResponseSchema, LegalBasisSchema, LEGAL_BASIS_IDS, PurposeId, RecordId,
-  SERVICES, SubjectId, Timestamp, VisibleText } from '@pipp/contracts';
+  SERVICES, SubjectId, Timestamp, VisibleText,
+} from '@pipp/contracts';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { CHANNELS } from './plugins/models.js';
 

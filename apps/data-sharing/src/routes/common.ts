@@ -1,6 +1,7 @@
 import type {} from '@fastify/jwt';
 import {
-  BasisRecordSchema, ErrorResponseSchema, LEGAL_BASIS_IDS, type DecisionRequest, type Decision, VisibleText } from '@pipp/contracts';
+  BasisRecordSchema, ErrorResponseSchema, LEGAL_BASIS_IDS, type DecisionRequest, type Decision, VisibleText,
+} from '@pipp/contracts';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DsErrors } from '../errors.js';

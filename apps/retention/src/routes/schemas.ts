@@ -1,6 +1,7 @@
 import {
   DataCategorySchema, EffectCounts, ErasureGroundSchema, ErasureParticipantSchema, ErasureScopeSchema, ErrorResponseSchema,
-  LegalBasisSchema, RecordId, RoleSchema, ServiceNameSchema, SubjectId, Timestamp, VisibleText } from '@pipp/contracts';
+  LegalBasisSchema, RecordId, RoleSchema, ServiceNameSchema, SubjectId, Timestamp, VisibleText,
+} from '@pipp/contracts';
 import { Type, type TSchema } from '@sinclair/typebox';
 
 /** The one error shape, for the statuses a route can answer with. */

@@ -1,5 +1,5 @@
-import { Errors } from '@pipp/service-kit';
 import { VisibleText } from '@pipp/contracts';
+import { Errors } from '@pipp/service-kit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../config.js';
