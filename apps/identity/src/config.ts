@@ -14,6 +14,7 @@ export const ConfigSchema = defineConfig({
   ACCESS_TOKEN_TTL_S: Type.Integer({ minimum: 30, maximum: 3600, default: 600, description: 'Lifetime of access tokens (s)' }),
   SERVICE_TOKEN_TTL_S: Type.Integer({ minimum: 30, maximum: 3600, default: 600, description: 'Lifetime of service tokens (s)' }),
   REFRESH_TOKEN_TTL_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 30, description: 'Lifetime of a session and its refresh tokens (days), counted from the last refresh' }),
+  REFRESH_REUSE_GRACE_S: Type.Integer({ minimum: 0, maximum: 60, default: 10, description: 'For this long after a refresh (s), the refresh token it spent still returns the tokens that refresh issued (parallel refreshes from one client), instead of counting as reuse; 0 turns it off' }),
   PHONE_REGIONS: Type.String({ default: 'CN', pattern: '^[A-Z]{2}(,[A-Z]{2})*$', description: 'Regions whose mobile numbers may register (ISO 3166-1 alpha-2, comma-separated); the first is the default for numbers without a country code' }),
   OTP_TTL_S: Type.Integer({ minimum: 60, maximum: 600, default: 600, description: 'Validity of a one-time code (s); at most 10 minutes' }),
   OTP_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 10, default: 5, description: 'Wrong tries after which a one-time code is dead' }),

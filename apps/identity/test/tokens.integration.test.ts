@@ -97,7 +97,7 @@ describe('refresh tokens', () => {
     const t2 = r2.json();
     expect((await whoami(t2.accessToken)).statusCode).toBe(200);
 
-    // The first refresh token again: reuse.
+    // The first refresh token again: reuse (within the grace period too, as its successor t1 is spent).
     const reuse = await app.inject({ method: 'POST', url: '/v1/identity/public/tokens/refresh', payload: { refreshToken: s.refreshToken } });
     expect(reuse.statusCode).toBe(401);
     expect(reuse.json().code).toBe('PIPP_INVALID_REFRESH_TOKEN');
@@ -109,6 +109,41 @@ describe('refresh tokens', () => {
     const [event] = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.session.revoked`, (m) => m.some((x) => JSON.parse(x.value!).payload.sessionId === s.sessionId))
       .then((m) => m.filter((x) => JSON.parse(x.value!).payload.sessionId === s.sessionId));
     expect(JSON.parse(event!.value!).payload).toMatchObject({ subjectId: s.subjectId, sessionId: s.sessionId, reason: 'refresh-reuse' });
+  });
+
+  it('answers parallel refreshes with one token alike within the grace period, and the session goes on', async () => {
+    const s = await register(app, env);
+    const answers = await Promise.all(Array.from({ length: 10 }, () =>
+      app.inject({ method: 'POST', url: '/v1/identity/public/tokens/refresh', payload: { refreshToken: s.refreshToken } })));
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(10).fill(200));
+    const pairs = answers.map((a) => a.json());
+    // One successor for all: whichever answer the client keeps, the family continues.
+    expect(new Set(pairs.map((p) => p.refreshToken)).size).toBe(1);
+    expect(pairs[0].refreshToken).not.toBe(s.refreshToken);
+    expect(new Set(pairs.map((p) => p.accessToken)).size).toBe(10);
+    for (const p of pairs) expect((await whoami(p.accessToken)).statusCode).toBe(200);
+    const next = await app.inject({ method: 'POST', url: '/v1/identity/public/tokens/refresh', payload: { refreshToken: pairs[3].refreshToken } });
+    expect(next.statusCode).toBe(200);
+    expect(next.json().sessionId).toBe(s.sessionId);
+    expect((await whoami(next.json().accessToken)).statusCode).toBe(200);
+  });
+
+  it('counts a rotated refresh token as reuse once the grace period is over', async () => {
+    const env2 = { ...env, REFRESH_REUSE_GRACE_S: '1', MONGO_DB: `${env.MONGO_DB}_g` };
+    const short = await startIdentity(env2);
+    try {
+      const s = await register(short, env2);
+      const refresh = (refreshToken: string) => short.inject({ method: 'POST', url: '/v1/identity/public/tokens/refresh', payload: { refreshToken } });
+      const t1 = (await refresh(s.refreshToken)).json();
+      expect((await refresh(s.refreshToken)).json().refreshToken).toBe(t1.refreshToken);
+      await new Promise((r) => setTimeout(r, 1300));
+      const late = await refresh(s.refreshToken);
+      expect(late.statusCode).toBe(401);
+      expect(late.json().message).toMatch(/already used/);
+      expect((await refresh(t1.refreshToken)).statusCode).toBe(401);
+    } finally {
+      await stopIdentity(short, env2);
+    }
   });
 
   it('refuses forged, malformed and unknown refresh tokens without revoking anything', async () => {

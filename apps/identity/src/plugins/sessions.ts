@@ -2,7 +2,7 @@ import type { EventPayload } from '@pipp/contracts';
 import { includeHidden, subjectLookup } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.js';
 import { IdentityErrors } from '../errors.js';
 import { newId, type KeyRing } from './keys.js';
@@ -39,7 +39,10 @@ export interface Sessions {
   start(s: SessionStart): Promise<TokenPair>;
   /**
    * Rotates a refresh token: the presented one is spent and a new pair is returned. Presenting a
-   * spent token again (reuse: it was stolen, or replayed) revokes the whole session family.
+   * spent token again (reuse: it was stolen, or replayed) revokes the whole session family, except
+   * within REFRESH_REUSE_GRACE_S of its own rotation while its successor is still the session's
+   * current token: then the answer carries that same successor and a new access token (parallel
+   * refreshes of one client; Okta's and Auth0's "grace period" / "reuse interval").
    * @throws PIPP_INVALID_REFRESH_TOKEN (401) for unknown, expired, revoked or reused tokens.
    */
   refresh(refreshToken: string): Promise<TokenPair>;
@@ -82,6 +85,16 @@ export const sessionsPlugin = fp(async function sessions(app: FastifyInstance, o
   const signAccess = opts.keys.signer({ issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, expiresInS: config.ACCESS_TOKEN_TTL_S });
   const signService = opts.keys.signer({ issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, expiresInS: config.SERVICE_TOKEN_TTL_S });
   const ttlMs = config.REFRESH_TOKEN_TTL_DAYS * DAY_MS;
+  const graceMs = config.REFRESH_REUSE_GRACE_S * 1000;
+  // A refresh token's successor is derived from its secret (HMAC with a key derived from the signing
+  // key), so a second refresh with the same token can be answered with the successor the first one
+  // issued: only hashes are stored. Session's first secrets stay random.
+  const rotationKey = Buffer.from(hkdfSync('sha256', config.IDENTITY_SIGNING_KEY, 'pipp-identity', 'refresh-token rotation', 32));
+  const successor = (secret: string) => createHmac('sha256', rotationKey).update(secret).digest('base64url');
+  /** True when `doc` was rotated from the presented token (its current one is `next`) less than graceMs ago. */
+  const inGrace = (doc: Pick<Session, 'active' | 'expiresAt' | 'lastUsedAt' | 'refreshHash'>, next: string, now: Date) =>
+    graceMs > 0 && doc.active && doc.expiresAt.getTime() > now.getTime() && now.getTime() - doc.lastUsedAt.getTime() <= graceMs
+    && sameHex(doc.refreshHash, sha256(next));
 
   const pair = (s: Pick<Session, '_id' | 'subjectId' | 'role'>, secret: string): TokenPair => ({
     accessToken: signAccess({ sub: s.subjectId, role: s.role, sid: s._id, jti: randomUUID() }),
@@ -130,12 +143,13 @@ export const sessionsPlugin = fp(async function sessions(app: FastifyInstance, o
       if (!m) throw IdentityErrors.invalidRefresh();
       const [, sid, secret] = m as unknown as [string, string, string];
       const presented = sha256(secret);
-      const doc = await model.findById(sid).select('+refreshHash +previous').lean();
+      const read = () => model.findById(sid).select('+refreshHash +previous').lean();
+      let doc = await read();
       if (!doc) throw IdentityErrors.invalidRefresh();
       const now = new Date();
+      const next = successor(secret);
       if (sameHex(doc.refreshHash, presented)) {
         if (!doc.active || doc.expiresAt.getTime() <= now.getTime()) throw IdentityErrors.invalidRefresh();
-        const next = randomBytes(32).toString('base64url');
         const updated = await model.findOneAndUpdate(
           { _id: sid, refreshHash: presented, active: true },
           { $set: {
@@ -145,10 +159,13 @@ export const sessionsPlugin = fp(async function sessions(app: FastifyInstance, o
           { new: true },
         ).select(includeHidden(model)).lean();
         if (updated) return pair(updated, next);
-        // Someone else spent this very token a moment ago: the same token used twice is reuse.
+        // Someone else spent this very token a moment ago: the grace period below, or reuse.
+        doc = await read();
+        if (!doc) throw IdentityErrors.invalidRefresh();
       } else if (!(doc.previous ?? []).some((h) => sameHex(h, presented))) {
         throw IdentityErrors.invalidRefresh();
       }
+      if (inGrace(doc, next, now)) return pair(doc, next);
       // Reuse of a rotated token: the family is compromised; end it (refresh-reuse, DESIGN.md).
       await revokeDoc({}, doc.subjectId, sid, 'refresh-reuse');
       throw IdentityErrors.invalidRefresh('This refresh token was already used; the session was ended for your safety. Sign in again');

@@ -30,7 +30,8 @@ export function parseClientSecrets(json: string): Map<string, Buffer> {
 /**
  * Tokens:
  * - `POST /v1/identity/public/tokens/refresh` (anonymous, the refresh token is the credential): rotates
- *   the refresh token; a reused one ends its session family (401).
+ *   the refresh token; a reused one ends its session family (401), except the one a refresh spent less
+ *   than REFRESH_REUSE_GRACE_S (s) ago, which gets that refresh's successor again (parallel refreshes).
  * - `POST /v1/identity/public/service-tokens` (anonymous, client credentials): `{clientId, clientSecret}`
  *   → `{accessToken, tokenType: 'Bearer', expiresIn}` (s), role `service`, `sub` = the service name.
  *   401 PIPP_INVALID_CLIENT for an unknown client or a wrong secret (compared in constant time).
