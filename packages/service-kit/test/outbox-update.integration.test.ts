@@ -169,5 +169,25 @@ describe('what the relay sends again', () => {
       await app.close();
     }
   });
-});
 
+  it('sends each event once when drains overlap (flushes, the sweep, the relay)', async () => {
+    // Drains run one after another: two at once would both take the documents pending and publish
+    // their events twice before either removed them.
+    const app = await startDemoApp(env);
+    try {
+      await app.outbox.stop(); // the relay stops polling: what is written next waits for a flush
+      const ids = Array.from({ length: 30 }, (_, i) => `d-${i}`);
+      for (const id of ids) await app.outbox.insert(app.models.notes, { _id: id, subjectId: 'subj-d', text: 'x' }, [note(app, 'subj-d', id)]);
+      const producer = app.kafka.producer;
+      const real = producer.sendBatch.bind(producer);
+      producer.sendBatch = async (batch) => { await new Promise((r) => setTimeout(r, 50)); return real(batch); };
+      await Promise.all([app.outbox.flush(), app.outbox.flush(), app.outbox.flush()]);
+      await app.outbox.insert(app.models.notes, { _id: 'd-end', subjectId: 'subj-d', text: 'end' }, [note(app, 'subj-d', 'd-end')]);
+      await app.outbox.flush();
+      const sent = idsOf(await collectMessages(topic(), (ms) => idsOf(ms, 'subj-d').includes('d-end')), 'subj-d');
+      expect(sent.filter((id) => id !== 'd-end').sort()).toEqual([...ids].sort());
+    } finally {
+      await app.close();
+    }
+  });
+});
