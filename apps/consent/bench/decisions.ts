@@ -6,7 +6,7 @@
 // to be gentle on a shared 2-core machine. Target: decisions ≥ 50 % of hello-world req/s, and p99 ≤ 5 ms
 // at half the decisions' own maximum rate.
 import { createEvent } from '@pipp/contracts';
-import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, produceRaw } from '@pipp/testing';
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, median, medianBy, produceRaw } from '@pipp/testing';
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -114,17 +114,16 @@ try {
   // of its rounds, and the ratio the median of each round's own ratio.
   const rounds: { h: Result; d: Result; g: Result }[] = [];
   for (let i = 0; i < ROUNDS; i++) rounds.push({ h: await run(helloOpts, hello.child), d: await run(decisions, consent.child), g: await run(viaGateway, gateway.child) });
-  const median = <T>(xs: T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor(xs.length / 2)]!;
   const rps = (r: Result) => r.requests.average;
-  const h = median(rounds.map((r) => r.h), rps);
-  const d = median(rounds.map((r) => r.d), rps);
-  const g = median(rounds.map((r) => r.g), rps);
+  const h = medianBy(rounds.map((r) => r.h), rps);
+  const d = medianBy(rounds.map((r) => r.d), rps);
+  const g = medianBy(rounds.map((r) => r.g), rps);
   const half = Math.max(1, Math.floor(d.requests.average / 2));
   const dHalf = await run({ ...decisions, overallRate: half }, consent.child);
   const gHalf = Math.max(1, Math.floor(g.requests.average / 2));
   const gAtHalf = await run({ ...viaGateway, overallRate: gHalf }, gateway.child);
 
-  const ratio = median(rounds.map((r) => rps(r.d) / rps(r.h)), (x) => x);
+  const ratio = median(rounds.map((r) => rps(r.d) / rps(r.h)));
   process.stdout.write([
     `decision benchmark: ${CONNECTIONS} connections, ${DURATION_S} s per run, median of ${ROUNDS} interleaved rounds, ${SUBJECTS} subjects, ES256 service token on every request`,
     ...rounds.map((r, i) => `  round ${i + 1}: hello-world ${rps(r.h).toFixed(0)}/s (${r.h.cpuUsPerRequest.toFixed(1)} µs CPU each), decisions ${rps(r.d).toFixed(0)}/s (${((rps(r.d) / rps(r.h)) * 100).toFixed(1)} %; ${r.d.cpuUsPerRequest.toFixed(1)} µs CPU each), gateway ${rps(r.g).toFixed(0)}/s`),

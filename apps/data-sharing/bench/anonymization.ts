@@ -1,6 +1,7 @@
 // Benchmark of the anonymization check (policy 3.4): rows per second over a synthetic dataset, next to
 // a baseline measured in the same run on the same rows (one JSON.stringify per row, the cost of merely
 // looking at every cell once). Prints figures; no target is asserted. Run: npx tsx apps/data-sharing/bench/anonymization.ts [rows]
+import { median } from '@pipp/testing';
 import { checkAnonymization, type Row } from '../src/domain/anonymization.js';
 
 const n = Number(process.argv[2] ?? 50_000);
@@ -23,7 +24,7 @@ function time(fn: () => unknown, runs = 5): number {
     fn();
     samples.push(performance.now() - t);
   }
-  return samples.sort((a, b) => a - b)[Math.floor(runs / 2)]!;
+  return median(samples);
 }
 
 const baseline = time(() => { let len = 0; for (const r of rows) len += JSON.stringify(r).length; return len; });

@@ -8,8 +8,7 @@
 //   MONGO_URL=mongodb://127.0.0.1:27018 KAFKA_BROKERS=127.0.0.1:19092 npx tsx apps/gateway/bench/gateway.bench.ts
 //   (BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=32 by default; BENCH_CPU_PROFILE=gateway-on writes a CPU profile
 //   of that server into ./bench-profiles)
-import { TestAuthority, uniqueId } from '@pipp/testing';
-import { dropDatabase } from '@pipp/testing';
+import { TestAuthority, dropDatabase, medianBy, uniqueId } from '@pipp/testing';
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -87,7 +86,7 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, run] of Object.entries(targets) as [keyof typeof targets, () => Promise<Run>][]) samples[name].push(await run());
   }
-  const median = (rs: Run[]): Run => [...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)]!;
+  const median = (rs: Run[]): Run => medianBy(rs, (r) => r.rps);
   const runs = {
     hello: median(samples.hello), direct: median(samples.direct), gateway: median(samples.gateway), gatewayAuthOff: median(samples.gatewayAuthOff),
   };

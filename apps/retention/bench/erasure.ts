@@ -12,7 +12,7 @@
 // four as one process replying `completed` on the broker, to measure the orchestrator alone
 // (`BENCH_DB_PROFILE=1`, in either mode, prints each service's database time by command shape).
 import { SERVICES, createEvent, type ServiceName } from '@pipp/contracts';
-import { RunningSystem, TestAuthority, dropDatabase, dropTopics, isolatedEnv, produceRaw, uniqueId } from '@pipp/testing';
+import { RunningSystem, TestAuthority, dropDatabase, dropTopics, isolatedEnv, percentile as pct, produceRaw, uniqueId } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { Kafka, logLevel } from 'kafkajs';
 import { readFileSync, rmSync } from 'node:fs';
@@ -37,7 +37,6 @@ const MODE = (() => {
   if (m !== 'real' && m !== 'simulated') throw new Error('--participants is real or simulated');
   return m;
 })();
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0; };
 const fmt = (n: number) => n.toFixed(1);
 if (!process.env.MONGO_URL || !process.env.KAFKA_BROKERS) throw new Error('set MONGO_URL and KAFKA_BROKERS (e.g. the test profile: node infra/cli.mjs env test)');
 
