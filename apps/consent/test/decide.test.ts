@@ -243,6 +243,15 @@ describe('policy updates (VI)', () => {
     expect(d({ purpose: 'personalization', categories: ['activity-log'] }, NOW + 2 * DAY)).toMatchObject({ allowed: false, clause: 'VI' });
   });
 
+  it('denies under a restriction in force even while an earlier version is still to come', () => {
+    // Publication refuses this order now; versions stored before that rule must still deny.
+    grant('personalization');
+    versions.push(version({ version: 2, effectiveAt: NOW + DAY, noticeEndsAt: NOW + DAY }));
+    versions.push(version({ version: 3, restrictsRights: true, affectedPurposes: ['personalization'], effectiveAt: NOW - DAY, noticeEndsAt: NOW - DAY }));
+    p.setPolicies(versions);
+    expect(d({ purpose: 'personalization', categories: ['activity-log'] })).toMatchObject({ allowed: false, clause: 'VI', policyVersion: 3 });
+  });
+
   it('counts continued use after the notice period as acceptance of a version that restricts nothing', () => {
     versions.push(version({ version: 2, effectiveAt: NOW - 10 * DAY, noticeEndsAt: NOW + DAY }));
     p.setPolicies(versions);

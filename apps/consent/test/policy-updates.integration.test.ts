@@ -141,3 +141,16 @@ describe('service-specific policies (1.1)', () => {
     expect((await publish('data-sharing-terms', { appliesTo: { service: 'identity' }, restrictsRights: false })).statusCode).toBe(422);
   });
 });
+
+describe('effective times', () => {
+  // Last in this file: it leaves a version of the general policy that takes effect tomorrow.
+  it('takes versions into effect in their order: none before the one published ahead of it', async () => {
+    const later = await publish('general', { restrictsRights: false, effectiveAt: new Date(Date.now() + 86_400_000).toISOString(), summary: 'Tomorrow', changes: ['x'] });
+    expect(later.statusCode).toBe(201);
+    const sooner = await publish('general', { restrictsRights: true, affectedPurposes: ['personalization'], summary: 'Now', changes: ['y'] });
+    expect(sooner.statusCode).toBe(422);
+    expect(sooner.json()).toMatchObject({ code: 'PIPP_POLICY_INVALID', clause: 'VI' });
+    expect(sooner.json().message).toMatch(new RegExp(`cannot take effect before version ${later.json().version as number}`));
+    expect((await app.inject({ url: '/v1/consent/public/policies/general/versions' })).json().versions).toHaveLength(later.json().version as number);
+  });
+});

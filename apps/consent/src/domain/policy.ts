@@ -72,8 +72,10 @@ export function restricts(v: PolicyVersionView, purpose: string): boolean {
 /**
  * The version whose terms apply to this subject for this purpose (VI): the version in force, unless a
  * rights-restricting version touching the purpose is in force that the subject has not accepted
- * expressly; then the last version before the first such one (undefined if there is none), and the
- * unaccepted version is returned as `awaiting`.
+ * expressly; then the last version in force before the first such one (undefined if there is none),
+ * and the unaccepted version is returned as `awaiting`. Versions not yet in force are skipped, not
+ * an end: publication keeps effective times in version order, but a restriction in force must deny
+ * even behind an earlier version still to come.
  */
 export function applicableVersion(doc: DocumentView, purpose: string, acceptance: Acceptance | undefined, now: number): {
   version: PolicyVersionView | undefined;
@@ -81,7 +83,7 @@ export function applicableVersion(doc: DocumentView, purpose: string, acceptance
 } {
   let version: PolicyVersionView | undefined;
   for (const v of doc.versions) {
-    if (v.effectiveAt > now) break;
+    if (v.effectiveAt > now) continue;
     if (restricts(v, purpose) && v.version > (acceptance?.express ?? 0)) return { version, awaiting: v };
     version = v;
   }

@@ -73,7 +73,8 @@ export class PolicyStore {
   /**
    * Publishes the next version of a document.
    * @throws PIPP_POLICY_INVALID (422) for unparseable text, unknown purposes, a missing list of changes,
-   *         an `appliesTo` that differs from the document's, or a back-dated effective time;
+   *         an `appliesTo` that differs from the document's, a back-dated effective time, or one
+   *         before the previous version's;
    *         PIPP_POLICY_CONFLICT (409, clause VI) when the terms restrict rights but the version is not
    *         flagged so; PIPP_STALE_REVISION (409) when another version was published meanwhile.
    */
@@ -124,6 +125,10 @@ export class PolicyStore {
     const now = Date.now();
     const effectiveAt = input.effectiveAt ?? new Date(now);
     if (effectiveAt.getTime() < now - 60_000) throw invalid('A version cannot take effect in the past');
+    // Versions take effect in their order: "the version in force" is then always the latest one that has.
+    if (prev && effectiveAt.getTime() < new Date(prev.effectiveAt).getTime()) {
+      throw invalid(`Version ${version} cannot take effect before version ${prev.version} does (${new Date(prev.effectiveAt).toISOString()}): versions take effect in their order`);
+    }
     const noticeDays = input.noticeDays ?? (version === 1 ? 0 : config.POLICY_NOTICE_DAYS);
     const noticeEndsAt = new Date(Math.max(effectiveAt.getTime(), now + noticeDays * DAY_MS));
 
