@@ -216,6 +216,29 @@ describe('refusals and bad input', () => {
     expect(published.some((x) => x.payload.requestId === res.json().requestId)).toBe(false);
   });
 
+  it('applies a legal hold placed during an erasure to the participants not yet done (4.1)', async () => {
+    let held = false;
+    script.set('subj-lh', (p) => (p === 'consent' && !held ? 'silent' : 'complete'));
+    const r = (await ask('subj-lh', { scope: { kind: 'account' } })).json();
+    await waitFor(async () => (await view('subj-lh', r.requestId)).participants.filter((p: { state: string }) => p.state === 'completed').length === 4, { what: 'every participant but consent to complete' });
+    const until = new Date(Date.now() + 30 * 86_400_000);
+    const hold = await app.inject({ method: 'POST', url: '/v1/retention/admin/legal-holds', headers: h.auth('dpo-1', 'dpo'), payload: { subjectId: 'subj-lh', mode: 'block', categories: ['activity-log'], legalBasis: 'law-enforcement', evidenceRef: 'Preservation order 2026-101', until: until.toISOString() } });
+    expect(hold.statusCode).toBe(201);
+    expect(hold.json().appliedTo).toEqual([r.requestId]);
+    held = true;
+    const stored = await app.store.requests.findById(r.requestId).lean();
+    expect(stored!.legalHolds).toContainEqual(expect.objectContaining({ category: 'activity-log', legalBasis: 'law-enforcement', purgeAt: until }));
+    // Consent, not done yet, is asked again with the hold; those done are not asked again.
+    const asked = await waitFor(() => sim.received.find((x) => x.request.requestId === r.requestId && x.request.attempt === 2) ?? null, { what: 'the request again, with the hold' });
+    expect(asked.participant).toBe('consent');
+    expect(asked.request.legalHolds).toContainEqual(expect.objectContaining({ category: 'activity-log', legalBasis: 'law-enforcement', evidenceRef: 'Preservation order 2026-101' }));
+    expect(sim.received.filter((x) => x.request.requestId === r.requestId && x.participant !== 'consent').map((x) => x.request.attempt)).toEqual([1, 1, 1]);
+    await completed('subj-lh', r.requestId);
+    // The same hold again changes nothing; a request no longer open is not touched.
+    const again = await app.inject({ method: 'POST', url: '/v1/retention/admin/legal-holds', headers: h.auth('dpo-1', 'dpo'), payload: { subjectId: 'subj-lh', mode: 'isolate', categories: ['activity-log'], legalBasis: 'law-enforcement', evidenceRef: 'Preservation order 2026-101', until: until.toISOString() } });
+    expect(again.json().appliedTo).toEqual([]);
+  });
+
   it('answers bad input with a clear 4xx and changes nothing', async () => {
     const before = await app.store.requests.countDocuments({ subjectId: 'subj-x' });
     const cases: [Record<string, unknown>, number, string][] = [

@@ -11,7 +11,7 @@ import { groundAdmissible, ORIGIN_GROUNDS, type ErasureOrigin } from '../domain/
 import { legalHoldsFor, type LegalHoldItem, type SubjectHold } from '../domain/holds.js';
 import {
   applyReply, isComplete, nextActionAt, operatorRetry, planSaga, RetryRefused, startParticipants, totals,
-  type Escalation, type Participants, type Reply, type RetryPolicy,
+  type Escalation, type ParticipantProgress, type Participants, type Reply, type RetryPolicy,
 } from '../domain/saga.js';
 import { coversScope, participantsFor, scopeKey } from '../domain/scope.js';
 import { RetentionErrors } from '../errors.js';
@@ -432,6 +432,43 @@ export class ErasureService {
   }
 
   /**
+   * A legal hold placed while erasures of its subject are under way (policy 4.1, PIPL art. 47): every
+   * open request of the subject (not purges) takes the hold's categories in its scope as legal holds,
+   * whatever the hold's mode (for an erasure already under way a `block` hold cannot undo what was
+   * erased; the rest is kept isolated until the hold ends instead of erased), and the participants not
+   * yet completed are asked again with them, at the next attempt (their replies to the earlier attempt
+   * still count: what they erased before the hold arrived is gone). Returns the ids of the requests changed.
+   */
+  async applyHold(hold: SubjectHold & { subjectId: string }, now = new Date()): Promise<string[]> {
+    const open = await this.requests.find({ subjectId: hold.subjectId, status: 'in-progress' }, { _id: 1 }).lean();
+    const changed: string[] = [];
+    for (const { _id } of open) {
+      const applied = await this.app.outbox.withDocument(this.requests, _id, async () => {
+        for (let round = 0; round < 10; round += 1) {
+          const doc = await this.requests.findById(_id).lean();
+          if (!doc || doc.status !== 'in-progress' || doc.kind === 'purge') return false;
+          const merged = mergeHolds(doc.legalHolds, legalHoldsFor(doc.scope, [{ ...hold, mode: 'isolate' }], [], now).holds);
+          const waiting = (Object.entries(doc.participants) as [ErasureParticipant, ParticipantProgress][]).filter(([, p]) => p.state !== 'completed').map(([n]) => n);
+          if (!merged || !waiting.length) return false;
+          const planned = operatorRetry(doc.participants, doc.attempt, waiting, now, this.retry);
+          const fired = new Set(doc.escalations.map((e) => e.level));
+          const updated = await this.app.outbox.update(this.requests, this.app.mongo.guarded({ _id: doc._id, rev: doc.rev }), {
+            $set: { legalHolds: merged, participants: planned.participants, attempt: planned.attempt, updatedAt: now, nextActionAt: nextActionAt(planned.participants, doc.deadline, fired, this.retry) },
+            $inc: { rev: 1 },
+          }, [this.requestedEvent({ ...doc, legalHolds: merged }, planned.attempt, planned.redeliver)]);
+          if (updated) {
+            this.log.info({ requestId: doc._id, holdId: hold.holdId, attempt: planned.attempt, participants: planned.redeliver, categories: merged.map((h) => h.category) }, 'legal hold applied to an open erasure request');
+            return true;
+          }
+        }
+        throw new Error(`erasure request ${_id}: too many concurrent writes`);
+      });
+      if (applied) changed.push(_id);
+    }
+    return changed;
+  }
+
+  /**
    * How far a group of erasure requests got (a shutdown's, by `reference`; a restore's, by
    * `restoreId`), for the group's completion and its view: whether one is still in progress (a search
    * that stops at the first) and, when the count stored in `last` is older than OPEN_COUNT_EVERY_MS or
@@ -450,6 +487,19 @@ export class ErasureService {
   static keptCategories(doc: ErasureRequestDoc): DataCategory[] {
     return doc.legalHolds.map((h) => h.category);
   }
+}
+
+/** `current` with `added` merged in (per category, the later purge date wins), or null when nothing changes. */
+function mergeHolds(current: LegalHoldItem[], added: LegalHoldItem[]): LegalHoldItem[] | null {
+  const byCategory = new Map(current.map((h) => [h.category, h]));
+  let changed = false;
+  for (const h of added) {
+    const prev = byCategory.get(h.category);
+    if (prev && new Date(prev.purgeAt) >= h.purgeAt) continue;
+    byCategory.set(h.category, h);
+    changed = true;
+  }
+  return changed ? [...byCategory.values()].sort((a, b) => a.category.localeCompare(b.category)) : null;
 }
 
 /** True when `doc` is the open request of `openKey`. */

@@ -37,6 +37,8 @@ function holdView(h: LegalHoldDoc): Static<typeof HoldView> {
  * regulations", 2.4.2(4)i/iv, PIPL art. 47): `/v1/retention/admin/legal-holds…`. The DPO places and
  * releases them (audited); operators read them. `isolate`: erasures proceed but the held categories are
  * kept isolated until `until`; `block`: erasures of them are refused (code PIPP_ERASURE_LEGAL_HOLD).
+ * A hold placed while an erasure of the subject is under way reaches it: the participants not yet
+ * done keep the held categories isolated until `until` (either mode; `appliedTo` lists the requests).
  * `until` lies in the future and at most `LEGAL_HOLD_MAX_DAYS` ahead (PI is kept for the shortest time
  * necessary, 5.1: a hold has a real end, renewed if the law asks for longer); 400 PIPP_BAD_TIME otherwise.
  */
@@ -53,7 +55,10 @@ const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_M
         evidenceRef: VisibleText(512, { description: 'The statute, order or case number (no PI)' }),
         until: Type.String({ format: 'date-time' }),
       }, { additionalProperties: false }),
-      response: { 201: HoldView, ...errorResponses(400) },
+      response: {
+        201: Type.Composite([HoldView, Type.Object({ appliedTo: Type.Array(RecordId, { description: 'Open erasure requests of the subject the hold reached' }) })]),
+        ...errorResponses(400),
+      },
     },
   }, async (request, reply) => {
     const b = request.body;
@@ -66,8 +71,9 @@ const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_M
       evidenceRef: b.evidenceRef, until, status: 'active', createdAt: new Date(), createdBy: actorOf(request.user),
     };
     await app.store.holds.create(doc);
-    await app.audit({ actor: actorOf(request.user), action: 'legal-hold.create', target: { type: 'legal-hold', id: doc._id }, subjectId: b.subjectId, clause: '4.1', details: { mode: doc.mode, legalBasis: doc.legalBasis, categories: doc.categories } });
-    return reply.code(201).send(holdView(doc));
+    const appliedTo = await app.erasures.applyHold({ ...doc, holdId: doc._id });
+    await app.audit({ actor: actorOf(request.user), action: 'legal-hold.create', target: { type: 'legal-hold', id: doc._id }, subjectId: b.subjectId, clause: '4.1', details: { mode: doc.mode, legalBasis: doc.legalBasis, categories: doc.categories, appliedTo } });
+    return reply.code(201).send({ ...holdView(doc), appliedTo });
   });
 
   app.get('/admin/legal-holds', {
