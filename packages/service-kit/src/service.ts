@@ -6,7 +6,7 @@ import closeWithGrace from 'close-with-grace';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
 import { errorHandlerPlugin, Errors, sendError } from './errors.js';
@@ -54,6 +54,30 @@ const strictBodies: typeof validators = (externalSchemas, options) => {
   return (route) => (route.httpPart === 'body' ? strict(route) : lenient(route));
 };
 
+/** What a request the HTTP parser refused gets: status, code and message (the one error shape). */
+function clientErrorResponse(code: string | undefined): [number, string, string] {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'PIPP_REQUEST_TIMEOUT', 'The request was not received in time'];
+  if (code === 'HPE_HEADER_OVERFLOW') return [431, 'PIPP_HEADERS_TOO_LARGE', 'The request headers are too large'];
+  return [400, 'PIPP_BAD_REQUEST', 'The request is not valid HTTP/1.1'];
+}
+
+/**
+ * Answers what Node's HTTP parser refuses before Fastify sees a request (a malformed request line,
+ * headers too large, Content-Length with Transfer-Encoding, a request not received in time) in the
+ * one error shape, then closes the connection, as Fastify's own handler does with a shape of its own.
+ */
+function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [statusCode, code, message] = clientErrorResponse(err.code);
+  const requestId = randomUUID();
+  const body = JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message, requestId });
+  this.log.debug({ err, requestId }, 'request refused by the HTTP parser');
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 /** A Fastify instance with the TypeBox type provider: what every service builds on. */
 export type App = ReturnType<typeof createFastify>;
 
@@ -86,6 +110,7 @@ export function createFastify(opts: {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    clientErrorHandler,
     forceCloseConnections: 'idle',
     // A client that never finishes sending its request is answered 408 and cut off (slow-request
     // attacks; the gateway has its own upstream timeout). Given to the HTTP server's constructor, with

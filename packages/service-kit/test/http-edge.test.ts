@@ -253,10 +253,47 @@ describe('slow clients', () => {
       await new Promise((resolve) => socket.once('close', resolve));
       const ms = Date.now() - started;
       expect(received).toMatch(/^HTTP\/1\.1 408/);
+      expect(JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4))).toMatchObject({ statusCode: 408, code: 'PIPP_REQUEST_TIMEOUT' });
       expect(ms).toBeGreaterThanOrEqual(900);
       expect(ms).toBeLessThan(5000); // the timeout plus Node's 1 s check interval, with room for a busy machine
     } finally {
       await slow.close();
+    }
+  });
+});
+
+describe('requests the HTTP parser refuses', () => {
+  it('answers them in the one error shape and closes the connection', async () => {
+    const { connect } = await import('node:net');
+    const config = loadConfig(defineConfig({}, { PORT: 0, MONGO_DB: 'x' }), { MONGO_URL: 'mongodb://127.0.0.1:1', KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent' });
+    const server = createFastify({ service: 'consent', config });
+    server.get('/things', async () => ({ ok: true }));
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = server.server.address() as { port: number };
+    const send = (raw: string) => new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      socket.on('data', (d) => { received += d.toString(); });
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(received));
+      socket.write(raw);
+    });
+    try {
+      const cases: [string, number, string][] = [
+        ['GARBAGE\r\n\r\n', 400, 'PIPP_BAD_REQUEST'],
+        ['GET /things HTTP/9.9\r\nHost: x\r\n\r\n', 400, 'PIPP_BAD_REQUEST'],
+        ['POST /things HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}', 400, 'PIPP_BAD_REQUEST'],
+        [`GET /things HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'PIPP_HEADERS_TOO_LARGE'],
+      ];
+      for (const [raw, status, code] of cases) {
+        const received = await send(raw);
+        expect(received, raw.slice(0, 40)).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+        const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4));
+        expect(body).toEqual({ statusCode: status, code, error: expect.any(String), message: expect.any(String), requestId: expect.any(String) });
+        expect(received).toContain(`x-request-id: ${body.requestId as string}`);
+      }
+    } finally {
+      await server.close();
     }
   });
 });
