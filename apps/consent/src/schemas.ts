@@ -97,11 +97,13 @@ const AppliesToSchema = Type.Union([
   Type.Object({ service: Type.Union(SERVICES.map((s) => Type.Literal(s))) }, { additionalProperties: false }),
   Type.Object({ functionId: FunctionId }, { additionalProperties: false }),
 ]);
+/** A BCP 47 language tag (`zh-CN`, `en`); 35 characters is the length RFC 5646 asks every tag to fit. */
+const LanguageTag = Type.String({ pattern: '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$', maxLength: 35, description: 'BCP 47 language tag of the text shown' });
 const TermsSchema = Type.Object({
   purposes: Type.Record(PurposeId, Type.Object({
     categories: Type.Optional(Type.Array(DataCategorySchema, { maxItems: 32, uniqueItems: true })),
     legalBases: Type.Optional(Type.Array(LegalBasisSchema, { minItems: 1, maxItems: 11, uniqueItems: true })),
-  }, { additionalProperties: false })),
+  }, { additionalProperties: false }), { maxProperties: 64 }),
 }, { additionalProperties: false, description: 'Per-purpose terms of a service-specific policy, overriding the catalogue for that service or function (1.1)' });
 
 export const DocumentIdParams = Type.Object({ documentId: RecordId }, { additionalProperties: false });
@@ -166,7 +168,7 @@ export const ConsentChangesBodySchema = Type.Object({
   changes: Type.Array(ConsentChangeSchema, { minItems: 1, maxItems: 32 }),
   channel: ChannelSchema,
   noticeText: Type.Optional(VisibleText(8000, { description: 'The text shown to the subject (default: the purpose\'s standard notice)' })),
-  language: Type.Optional(Type.String({ pattern: '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$' })),
+  language: Type.Optional(LanguageTag),
   evidenceRef: Type.Optional(VisibleText(512, { description: 'Staff recording on the subject\'s behalf: reference of the signed form or call' })),
 }, { additionalProperties: false });
 
@@ -234,7 +236,7 @@ export const AcceptBodySchema = Type.Object({
   documentId: RecordId,
   version: Type.Integer({ minimum: 1 }),
   channel: ChannelSchema,
-  language: Type.Optional(Type.String({ pattern: '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$' })),
+  language: Type.Optional(LanguageTag),
   evidenceRef: Type.Optional(VisibleText(512)),
 }, { additionalProperties: false });
 

@@ -1,5 +1,5 @@
 // The consent service starts with its real connections and serves health and its OpenAPI document.
-import { TestAuthority, dropDatabase, dropTopics, isolatedEnv } from '@pipp/testing';
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, unboundedInputs } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -38,6 +38,7 @@ it('serves a valid OpenAPI document that declares each route\'s roles for the ga
   const result = await new Validator().validate(doc);
   expect(result.errors ?? []).toEqual([]);
   expect(result.valid).toBe(true);
+  expect(unboundedInputs(doc)).toEqual([]);
   expect(doc.paths['/v1/consent/decisions'].post['x-pipp-roles']).toEqual(['service', 'operator', 'dpo']);
   expect(doc.paths['/v1/consent/subjects/{subjectId}/consents'].post['x-pipp-roles']).toEqual(['subject', 'operator', 'dpo']);
   expect(doc.paths['/v1/consent/admin/policies/{documentId}/versions'].post['x-pipp-roles']).toEqual(['dpo']);

@@ -1,5 +1,5 @@
 // The data-sharing service starts with its real connections and serves health and its OpenAPI document.
-import { TestAuthority } from '@pipp/testing';
+import { TestAuthority, unboundedInputs } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Databases, dsEnv, startDs, type DsApp } from './helpers.js';
 
@@ -29,6 +29,7 @@ it('serves its OpenAPI document with every route under /v1/data-sharing', async 
   expect(res.statusCode).toBe(200);
   const doc = res.json();
   expect(doc).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP data-sharing service' } });
+  expect(unboundedInputs(res.json())).toEqual([]);
   const paths = Object.keys(doc.paths);
   expect(paths.every((p) => p.startsWith('/v1/data-sharing/'))).toBe(true);
   expect(paths).toEqual(expect.arrayContaining([

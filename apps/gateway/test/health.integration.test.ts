@@ -1,5 +1,5 @@
 // The gateway service starts with its real connections and serves health and its OpenAPI document.
-import { TestAuthority, dropDatabase, isolatedEnv, waitFor } from '@pipp/testing';
+import { TestAuthority, dropDatabase, isolatedEnv, unboundedInputs, waitFor } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
@@ -32,4 +32,5 @@ it('serves its OpenAPI document', async () => {
   const res = await app.inject({ url: '/v1/gateway/openapi.json' });
   expect(res.statusCode).toBe(200);
   expect(res.json()).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP gateway service' } });
+  expect(unboundedInputs(res.json())).toEqual([]);
 });

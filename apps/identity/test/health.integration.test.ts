@@ -1,4 +1,5 @@
 // The identity service starts with its real connections and serves health and its OpenAPI document.
+import { unboundedInputs } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { identityEnv, startIdentity, stopIdentity, type IdentityApp } from './helpers.js';
 
@@ -22,5 +23,6 @@ it('serves its OpenAPI document', async () => {
   const res = await app.inject({ url: '/v1/identity/openapi.json' });
   expect(res.statusCode).toBe(200);
   expect(res.json()).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP identity service' } });
+  expect(unboundedInputs(res.json())).toEqual([]);
   expect(Object.keys(res.json().paths)).toEqual(expect.arrayContaining(['/v1/identity/public/registrations', '/v1/identity/.well-known/jwks.json']));
 });

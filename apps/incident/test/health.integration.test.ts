@@ -1,5 +1,5 @@
 // The incident service starts with its real connections and serves health and its OpenAPI document.
-import { TestAuthority, dropDatabase, dropTopics, isolatedEnv } from '@pipp/testing';
+import { TestAuthority, dropDatabase, dropTopics, isolatedEnv, unboundedInputs } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
@@ -33,4 +33,5 @@ it('serves its OpenAPI document', async () => {
   const res = await app.inject({ url: '/v1/incident/openapi.json' });
   expect(res.statusCode).toBe(200);
   expect(res.json()).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP incident service' } });
+  expect(unboundedInputs(res.json())).toEqual([]);
 });

@@ -1,5 +1,5 @@
 // The retention service starts with its real connections and serves health and its OpenAPI document.
-import { TestAuthority, dropDatabase, isolatedEnv } from '@pipp/testing';
+import { TestAuthority, dropDatabase, isolatedEnv, unboundedInputs } from '@pipp/testing';
 import { loadConfig } from '@pipp/service-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
@@ -32,4 +32,5 @@ it('serves its OpenAPI document', async () => {
   const res = await app.inject({ url: '/v1/retention/openapi.json' });
   expect(res.statusCode).toBe(200);
   expect(res.json()).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP retention service' } });
+  expect(unboundedInputs(res.json())).toEqual([]);
 });

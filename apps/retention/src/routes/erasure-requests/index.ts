@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ErasureParticipantSchema, SubjectId } from '@pipp/contracts';
+import { ERASURE_PARTICIPANTS, ErasureParticipantSchema, SubjectId } from '@pipp/contracts';
 import { Type } from '@sinclair/typebox';
 import { actorOf } from '../../plugins/audit.js';
 import { RetentionErrors } from '../../errors.js';
@@ -68,7 +68,7 @@ const erasureRequests: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Retry failed or silent participants of an erasure request (operator, dpo)',
       tags: ['erasure'],
       params: RequestIdParams,
-      body: Type.Object({ participants: Type.Optional(Type.Array(ErasureParticipantSchema, { minItems: 1, uniqueItems: true })) }, { additionalProperties: false }),
+      body: Type.Object({ participants: Type.Optional(Type.Array(ErasureParticipantSchema, { minItems: 1, maxItems: ERASURE_PARTICIPANTS.length, uniqueItems: true })) }, { additionalProperties: false }),
       response: { 200: ErasureRequestView, ...errorResponses(400, 404, 409) },
     },
   }, async (request) => {
