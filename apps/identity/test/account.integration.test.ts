@@ -297,6 +297,18 @@ describe('leak reports', () => {
     expect(back.statusCode).toBe(200);
     expect((await req('GET', `/subjects/${s.subjectId}/profile`, back.json().accessToken)).statusCode).toBe(200);
   });
+
+  it('does not lock out a subject who signs in by one-time code only (no password to reset)', async () => {
+    const s = await register(app, env, { password: '' });
+    const res = await req('POST', `/subjects/${s.subjectId}/leak-reports`, s.accessToken, {});
+    expect(res.json()).toMatchObject({ sessionsRevoked: 1, passwordResetRequired: false });
+    expect((await req('GET', `/subjects/${s.subjectId}/profile`, s.accessToken)).statusCode).toBe(401);
+    await new Promise((r) => setTimeout(r, 1100)); // a new sign-in falls in a later second than the revocation
+    const code = await requestCode(app, env, s.phone, 'sign-in');
+    const back = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', headers: { 'user-agent': UA }, payload: { phone: s.phone, code, deviceId: 'device-test-0001' } });
+    expect(back.statusCode).toBe(200);
+    expect((await req('GET', `/subjects/${s.subjectId}/profile`, back.json().accessToken)).statusCode).toBe(200);
+  });
 });
 
 describe('withdrawn consent', () => {

@@ -11,8 +11,9 @@ import { errors, SubjectIdParam } from '../../schemas.js';
 /**
  * `POST /v1/identity/subjects/:subjectId/leak-reports` (policy 5.4.1: "if you find that your account
  * number or password is leaked, contact customer service so we can take measures"): the subject, or
- * an operator/DPO acting as support. In one account write: a password reset is forced (password
- * sign-in fails until a reset with a code), the report is recorded, and its events are queued: every
+ * an operator/DPO acting as support. In one account write: a password reset is forced when the account
+ * has a password (every sign-in fails until a reset with a code; an account without one keeps signing
+ * in by one-time code), the report is recorded, and its events are queued: every
  * token of the subject is revoked (`privacy.session.revoked`, leak-reported, subject-wide) and
  * `privacy.account.leak-reported` lets the incident service open a user report. Every session is also
  * ended one by one. 201 `{reportId, sessionsRevoked, passwordResetRequired}`.
@@ -35,11 +36,14 @@ const leakRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app) =>
     }
     const now = new Date();
     const reportId = newId('lrp');
+    // A password must be replaced before it works again; an account without one (sign-in by one-time
+    // code only) keeps signing in by code, or a leak report would lock its owner out for good.
+    const hasPassword = !!(await app.models.accounts.findById(subjectId).select('+passwordHash').lean())?.passwordHash;
     const reportedBy = request.user.role === 'subject' ? 'subject' as const : 'support' as const;
     // Subject-wide: every token issued up to now (iat floored to seconds) is rejected everywhere.
     const notBefore = new Date(Math.ceil(now.getTime() / 1000) * 1000).toISOString();
     const updated = await app.outbox.update(app.models.accounts, { _id: subjectId, status: 'active' }, {
-      $set: { mustResetPassword: true, updatedAt: now },
+      $set: { mustResetPassword: hasPassword, updatedAt: now },
       $push: { leakReports: { reportId, reportedBy, actorId: request.user.sub, ...(description ? { description } : {}), at: now } },
     }, [
       app.outbox.entry('privacy.session.revoked', { subject: subjectId, payload: { subjectId, notBefore, reason: 'leak-reported' } }),
@@ -52,7 +56,7 @@ const leakRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app) =>
     app.revocations.apply({ subjectId, notBefore });
     const sessionsRevoked = await app.sessions.revokeAll(subjectId, 'leak-reported');
     await app.audit.record(request, subjectId, 'leak-reported', ['session', 'credentials']);
-    return reply.code(201).send({ reportId, sessionsRevoked, passwordResetRequired: true });
+    return reply.code(201).send({ reportId, sessionsRevoked, passwordResetRequired: hasPassword });
   });
 };
 export default leakRoutes;

@@ -30,11 +30,15 @@ const signInRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, 
   const { config } = opts;
   const CHALLENGE_TTL_S = 600;
 
+  /** A subject cannot sign in: the account is not active, or a leak report requires its password to be reset first. */
+  const subjectBlocked = (a: { status: string; mustResetPassword?: boolean; passwordHash?: string | undefined }) =>
+    a.status !== 'active' || (!!a.mustResetPassword && !!a.passwordHash);
+
   async function findPrincipal(kind: Kind, phone: string): Promise<(Principal & { passwordHash?: string; blocked: boolean }) | null> {
     if (kind === 'subject') {
       const a = await app.models.accounts.findOne({ phone }).select('+passwordHash').lean();
       if (!a) return null;
-      return { _id: a._id, kind, role: 'subject', phone, ...(a.passwordHash ? { passwordHash: a.passwordHash } : {}), blocked: a.status !== 'active' || a.mustResetPassword };
+      return { _id: a._id, kind, role: 'subject', phone, ...(a.passwordHash ? { passwordHash: a.passwordHash } : {}), blocked: subjectBlocked(a) };
     }
     const s = await app.models.staff.findOne({ phone }).select('+passwordHash').lean();
     if (!s) return null;
@@ -138,7 +142,7 @@ const signInRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, 
     const claimed = await app.models.challenges.findOneAndUpdate({ _id: ch._id, consumed: false }, { $set: { consumed: true } }).lean();
     if (!claimed) throw IdentityErrors.signInFailed('The sign-in expired or was already completed; sign in again');
     const principal = ch.kind === 'subject'
-      ? await app.models.accounts.findOne({ _id: ch.subjectId, status: 'active', mustResetPassword: false }).lean().then((a) => a && { _id: a._id, kind: 'subject' as const, role: 'subject' as const, phone: a.phone })
+      ? await app.models.accounts.findOne({ _id: ch.subjectId }).select('+passwordHash').lean().then((a) => a && !subjectBlocked(a) ? { _id: a._id, kind: 'subject' as const, role: 'subject' as const, phone: a.phone } : null)
       : await app.models.staff.findOne({ _id: ch.subjectId, active: true }).lean().then((s) => s && { _id: s._id, kind: 'staff' as const, role: s.role, phone: s.phone });
     if (!principal) throw IdentityErrors.signInFailed();
     const assessed: Assessed = { assessment: { score: 0, factors: [] }, deviceKey: ch.deviceKey, label: ch.deviceLabel };
