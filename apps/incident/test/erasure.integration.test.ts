@@ -5,7 +5,7 @@
 import { TestAuthority, collectMessages, waitFor, withMongo } from '@pipp/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pseudonymOf } from '../src/domain/erasure.js';
-import { PSEUDONYM_KEY, incidentBody, produce, startIncident, startSmtp, type SmtpSink } from './helpers.js';
+import { PSEUDONYM_KEY, incidentBody, produce, startHttpSink, startIncident, startSmtp, type SmtpSink } from './helpers.js';
 
 let authority: TestAuthority;
 let smtp: SmtpSink;
@@ -117,6 +117,25 @@ describe('erasure participant', () => {
     await produce(env, 'privacy.erasure.requested', 'retention', erasure(4), 'zoe');
     const later = await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => m.length >= 3);
     expect(later.map((m) => JSON.parse(m.value!).payload.attempt)).toEqual([1, 2, 4]);
+  });
+
+  it('completes a notification whose last pending delivery went with the subject\'s erasure', async () => {
+    const push = await startHttpSink();
+    try {
+      push.failures.set('/devices/pia', 503); // pia's device is away: the delivery waits for a retry
+      await produce(svc.env, 'privacy.subject.contact-changed', 'identity', { subjectId: 'pia', channels: { push: `${push.url}/devices/pia` } }, 'pia');
+      await waitFor(() => svc.app.models.contacts.exists({ _id: 'pia' }), { what: 'pia\'s contact' });
+      const res = await api('POST', '/admin/notifications', operator, { kind: 'general', title: 'Maintenance tonight', body: 'The app pauses at 02:00.', channels: ['push'], audience: { subjectIds: ['pia'] } });
+      expect(res.statusCode, res.body).toBe(202);
+      const id = res.json().id as string;
+      await waitFor(async () => (await svc.app.models.deliveries.findOne({ notificationId: id }).lean())?.status === 'retrying', { what: 'the delivery to wait for a retry' });
+      await produce(svc.env, 'privacy.erasure.requested', 'retention', { ...erasure(1), requestId: 'er-pia-1', subjectId: 'pia', requestedBy: { role: 'subject', actorId: 'pia' } }, 'pia');
+      // Without the erased subject's delivery nothing is pending: the notification completes (it stayed
+      // "delivering" for good, and blocked notifying its incident again).
+      await settled(id);
+    } finally {
+      await push.close();
+    }
   });
 
   it('still reports the pseudonymous incident records when a run that failed half-way is run again', async () => {

@@ -6,12 +6,18 @@ import { planErasure, pseudonymOf } from '../domain/erasure.js';
 type Counts = { erased: number; anonymized: number; kept: number };
 type Kept = { category: DataCategory; legalBasis: LegalBasis; purgeAt: string; reason: string };
 
-/** Removes a subject's pending deliveries from the queue, with their claims. */
+/**
+ * Removes a subject's pending deliveries from the queue, with their claims, then settles their
+ * notifications: one whose last pending delivery this was completes now (the delivery loop, which
+ * settles the notifications it touches, will not see these entries again).
+ */
 async function dropQueued(app: FastifyInstance, subjectId: string) {
-  const queued = (await app.models.queue.find({ subjectId }).select({ _id: 1 }).lean()).map((q) => q._id);
+  const queued = await app.models.queue.find({ subjectId }).select({ _id: 1, notificationId: 1 }).lean();
   if (!queued.length) return;
-  await app.models.claims.deleteMany({ queueId: { $in: queued } });
-  await app.models.queue.deleteMany({ _id: { $in: queued } });
+  const ids = queued.map((q) => q._id);
+  await app.models.claims.deleteMany({ queueId: { $in: ids } });
+  await app.models.queue.deleteMany({ _id: { $in: ids } });
+  for (const notificationId of new Set(queued.map((q) => q.notificationId))) await app.notifier.settle(notificationId);
 }
 
 /**
