@@ -167,6 +167,20 @@ describe('erasure plan (4.1, 4.2; PIPL art. 47, 57)', () => {
     expect(plan[1]).toMatchObject({ legalBasis: 'law-enforcement' });
   });
 
+  it('isolates held contact channels per category before erasing the rest', () => {
+    const hold = { legalBasis: 'law-enforcement' as const, purgeAt: '2027-01-01T00:00:00.000Z' };
+    const account = planErasure({ scope: { kind: 'account' }, legalHolds: [{ category: 'contact-channel', ...hold }], now, incidentRecordDays: 10 });
+    expect(account.slice(0, 2)).toEqual([
+      expect.objectContaining({ holding: 'contacts', action: 'isolate', category: 'contact-channel', channels: ['email', 'push', 'letter'], legalBasis: 'law-enforcement' }),
+      expect.objectContaining({ holding: 'contacts', action: 'erase', channels: 'all' }),
+    ]);
+    const some = planErasure({ scope: { kind: 'categories', categories: ['contact-channel', 'phone-number'] }, legalHolds: [{ category: 'phone-number', ...hold }], now, incidentRecordDays: 10 });
+    expect(some).toEqual([
+      expect.objectContaining({ action: 'isolate', category: 'phone-number', channels: ['sms', 'telephone'] }),
+      expect.objectContaining({ action: 'erase', channels: ['email', 'push', 'letter'] }),
+    ]);
+  });
+
   it('derives a stable pseudonym that depends on the key and does not contain the id', () => {
     const a = pseudonymOf('sub-1', 'k'.repeat(32));
     expect(a).toBe(pseudonymOf('sub-1', 'k'.repeat(32)));

@@ -194,6 +194,34 @@ describe('erasure participant', () => {
     expect(await svc.app.models.reports.findById(report.id).lean()).toMatchObject({ text: 'Evidence for the police case', isolated: { legalBasis: 'law-enforcement' } });
   });
 
+  it('isolates contact channels under a legal hold out of the directory: reported kept, reached by no notice, purged at their date', async () => {
+    await produce(svc.env, 'privacy.subject.contact-changed', 'identity', { subjectId: 'quinn', channels: { email: 'quinn@example.com', sms: '+8613700000021' } }, 'quinn');
+    await waitFor(() => svc.app.models.contacts.exists({ _id: 'quinn' }), { what: 'quinn' });
+    const purgeAt = '2027-02-01T00:00:00.000Z';
+    await produce(svc.env, 'privacy.erasure.requested', 'retention', {
+      ...erasure(1), requestId: 'er-quinn', subjectId: 'quinn', requestedBy: { role: 'subject', actorId: 'quinn' },
+      legalHolds: [{ category: 'contact-channel', legalBasis: 'law-enforcement', evidenceRef: 'PSB request 2026-118', purgeAt }],
+    }, 'quinn');
+    const replies = await collectMessages(`${svc.env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => m.some((x) => x.value!.includes('er-quinn')));
+    const reply = JSON.parse(replies.find((x) => x.value!.includes('er-quinn'))!.value!).payload;
+    expect(reply.kept).toContainEqual({ category: 'contact-channel', legalBasis: 'law-enforcement', purgeAt, reason: 'legal hold of the erasure request' });
+    // Out of the directory; the e-mail address (held) isolated, the phone number (not held) erased.
+    expect(await svc.app.models.contacts.exists({ _id: 'quinn' })).toBeNull();
+    const isolated = await svc.app.models.isolatedContacts.find({ subjectId: 'quinn' }).lean();
+    expect(isolated).toEqual([expect.objectContaining({ category: 'contact-channel', channels: { email: 'quinn@example.com' }, legalBasis: 'law-enforcement', purgeAt: new Date(purgeAt) })]);
+    // No notice reaches an isolated address.
+    const res = await api('POST', '/admin/notifications', operator, { kind: 'general', title: 'Maintenance', body: 'Tonight.', channels: ['email'], audience: { subjectIds: ['quinn'] } });
+    await settled(res.json().id);
+    expect(smtp.messages.some((mail) => JSON.stringify(mail.to).includes('quinn@example.com'))).toBe(false);
+    // Redelivered: the same answer.
+    await produce(svc.env, 'privacy.erasure.requested', 'retention', { ...erasure(2), requestId: 'er-quinn', subjectId: 'quinn', requestedBy: { role: 'subject', actorId: 'quinn' }, legalHolds: [{ category: 'contact-channel', legalBasis: 'law-enforcement', evidenceRef: 'PSB request 2026-118', purgeAt }] }, 'quinn');
+    const again = await collectMessages(`${svc.env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => m.filter((x) => x.value!.includes('er-quinn')).length >= 2);
+    expect(JSON.parse(again.filter((x) => x.value!.includes('er-quinn'))[1]!.value!).payload.kept).toEqual(reply.kept);
+    // Purged once its date has come (a sweep as of after that date).
+    await produce(svc.env, 'privacy.retention.sweep-requested', 'retention', { sweepId: 'sw-quinn', asOf: '2027-02-02T00:00:00.000Z', batchSize: 100, rules: [] });
+    await waitFor(async () => !(await svc.app.models.isolatedContacts.exists({ subjectId: 'quinn' })), { what: 'the isolated contact to be purged' });
+  });
+
   it('erases only the channels in scope for a category erasure, and takes identity\'s next contact event', async () => {
     await produce(svc.env, 'privacy.subject.contact-changed', 'identity', { subjectId: 'kim', channels: { email: 'kim@example.com', sms: '+8613700000009', push: 'https://push.example.com/kim' }, preferred: ['push'] }, 'kim');
     await waitFor(() => svc.app.models.contacts.exists({ _id: 'kim' }), { what: 'kim' });
@@ -218,8 +246,8 @@ describe('erasure participant', () => {
       sweepId: 'sw-1', asOf: now.toISOString(), batchSize: 2,
       rules: [{ category: 'support-report', periodDays: 365, action: 'anonymize', criterion: '5.2.1' }],
     });
-    const replies = await collectMessages(`${svc.env.KAFKA_TOPIC_PREFIX}privacy.retention.sweep-replied`, (m) => m.length >= 1);
-    expect(JSON.parse(replies[0]!.value!).payload).toMatchObject({ sweepId: 'sw-1', participant: 'incident', status: 'completed', counts: { anonymized: 3 }, batches: 2 });
+    const replies = await collectMessages(`${svc.env.KAFKA_TOPIC_PREFIX}privacy.retention.sweep-replied`, (m) => m.some((x) => x.value!.includes('"sw-1"')));
+    expect(JSON.parse(replies.find((x) => x.value!.includes('"sw-1"'))!.value!).payload).toMatchObject({ sweepId: 'sw-1', participant: 'incident', status: 'completed', counts: { anonymized: 3 }, batches: 2 });
     expect(await svc.app.models.reports.countDocuments({ text: /old question/ })).toBe(0);
   });
 });

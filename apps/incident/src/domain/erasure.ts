@@ -16,20 +16,30 @@ const HOLDING_CATEGORIES: Record<Holding, readonly DataCategory[]> = {
   deliveries: ['notification-record'],
 };
 
+/** The contact channels of each contact category. */
+const CONTACT_CHANNELS: Record<'contact-channel' | 'phone-number', readonly Channel[]> = {
+  'contact-channel': ['email', 'push', 'letter'],
+  'phone-number': ['sms', 'telephone'],
+};
+type ContactCategory = keyof typeof CONTACT_CHANNELS;
+
 export interface ErasurePlanItem {
   holding: Holding;
   /**
    * erase: delete; anonymize: drop every text and the subject link; pseudonymize-keep: keep only a
    * pseudonymous reference because the law requires the record; isolate: a legal hold from the
-   * request keeps it untouched but isolated until `purgeAt`.
+   * request keeps it, isolated from any further use, until `purgeAt` (contacts: moved out of the
+   * contact directory, so no notice reaches them).
    */
   action: 'erase' | 'anonymize' | 'pseudonymize-keep' | 'isolate';
   /**
-   * Contacts only: the channels to erase. `all` (an account erasure) also records a tombstone so
-   * late contact events are ignored; a list (a category erasure) leaves the rest, and identity's next
-   * contact event stays authoritative.
+   * Contacts only: the channels to erase, or to isolate. `all` (an account erasure) also records a
+   * tombstone so late contact events are ignored; a list (a category erasure) leaves the rest, and
+   * identity's next contact event stays authoritative.
    */
   channels?: 'all' | Channel[];
+  /** Contacts isolated under a hold: the held category (its channels are `channels`). */
+  category?: DataCategory;
   legalBasis?: LegalBasis;
   purgeAt?: Date;
   reason?: string;
@@ -38,7 +48,9 @@ export interface ErasurePlanItem {
 /**
  * Plans the incident service's part of an erasure request (policy 4.1, 4.2; PIPL art. 47):
  * - only holdings in `scope` (all for `account`);
- * - a legal hold of the request on a holding's category isolates it with the hold's basis and date;
+ * - a legal hold of the request on a holding's category isolates it with the hold's basis and date
+ *   (contacts per category: a hold on `contact-channel` isolates e-mail, push and letter addresses,
+ *   and the phone number is erased unless held too; isolated items come before the erasure);
  * - otherwise contacts are erased, report texts anonymized (the report's existence, kind and dates
  *   stay as statistics, with no link to the subject), and notice deliveries erased — except those of
  *   security-incident notices and incident affected-subject lists, which PIPL art. 57 and the
@@ -56,23 +68,24 @@ export function planErasure(input: {
   const plan: ErasurePlanItem[] = [];
   for (const holding of ['contacts', 'reports', 'deliveries'] as const) {
     if (!inScope(holding)) continue;
+    if (holding === 'contacts') {
+      const free: Channel[] = [];
+      for (const category of Object.keys(CONTACT_CHANNELS) as ContactCategory[]) {
+        if (input.scope.kind !== 'account' && !input.scope.categories.includes(category)) continue;
+        const hold = input.legalHolds.find((l) => l.category === category);
+        if (hold) plan.push({ holding, action: 'isolate', category, channels: [...CONTACT_CHANNELS[category]], legalBasis: hold.legalBasis, purgeAt: new Date(hold.purgeAt), reason: 'legal hold of the erasure request' });
+        else free.push(...CONTACT_CHANNELS[category]);
+      }
+      if (input.scope.kind === 'account') plan.push({ holding, action: 'erase', channels: 'all' });
+      else if (free.length) plan.push({ holding, action: 'erase', channels: free });
+      continue;
+    }
     const hold = holdFor(holding);
     if (hold) {
       plan.push({ holding, action: 'isolate', legalBasis: hold.legalBasis, purgeAt: new Date(hold.purgeAt), reason: 'legal hold of the erasure request' });
       continue;
     }
-    if (holding === 'contacts') {
-      if (input.scope.kind === 'account') plan.push({ holding, action: 'erase', channels: 'all' });
-      else {
-        const cats = input.scope.categories;
-        const channels: Channel[] = [
-          ...(cats.includes('contact-channel') ? ['email', 'push', 'letter'] as const : []),
-          ...(cats.includes('phone-number') ? ['sms', 'telephone'] as const : []),
-        ];
-        plan.push({ holding, action: 'erase', channels });
-      }
-    }
-    else if (holding === 'reports') plan.push({ holding, action: 'anonymize' });
+    if (holding === 'reports') plan.push({ holding, action: 'anonymize' });
     else {
       plan.push({ holding, action: 'erase' });
       plan.push({

@@ -37,7 +37,25 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
   if (p.scope.kind === 'account') await m.erased.updateOne({ _id: pseudonym }, { $setOnInsert: { _id: pseudonym, at: now, requestId: p.requestId } }, { upsert: true });
   for (const item of plan) {
     if (item.holding === 'contacts') {
-      if (item.action === 'isolate') continue; // contact details under a legal hold stay as they are
+      if (item.action === 'isolate') {
+        // Moved out of the directory (no notice reaches them any more) into isolated storage, with the
+        // hold's basis and purge date; a run again finds them there and reports the same.
+        const channels = item.channels === 'all' ? [] : item.channels ?? [];
+        const live = await m.contacts.findById(subjectId).lean();
+        const held = Object.fromEntries(channels.flatMap((c) => (live?.channels[c] ? [[c, live.channels[c]]] : [])));
+        if (Object.keys(held).length) {
+          await m.isolatedContacts.updateOne({ _id: `${subjectId}:${item.category!}` }, { $set: {
+            subjectId, category: item.category!, legalBasis: item.legalBasis!, purgeAt: item.purgeAt!, reason: item.reason!, requestId: p.requestId, isolatedAt: now,
+            ...Object.fromEntries(Object.entries(held).map(([c, v]) => [`channels.${c}`, v])),
+          } }, { upsert: true });
+          await m.contacts.updateOne({ _id: subjectId }, { $unset: Object.fromEntries(channels.map((c) => [`channels.${c}`, 1])), $pullAll: { preferred: channels } });
+        }
+        if (await m.isolatedContacts.exists({ _id: `${subjectId}:${item.category!}` })) {
+          counts.kept += 1;
+          kept.push({ category: item.category!, legalBasis: item.legalBasis!, purgeAt: item.purgeAt!.toISOString(), reason: item.reason! });
+        }
+        continue;
+      }
       if (item.channels === 'all') {
         await m.erased.updateOne({ _id: pseudonym }, { $setOnInsert: { _id: pseudonym, at: now, requestId: p.requestId } }, { upsert: true });
         counts.erased += (await m.contacts.deleteOne({ _id: subjectId })).deletedCount;
@@ -199,6 +217,7 @@ export function registerErasureConsumers(app: FastifyInstance, config: Config) {
         }
         // Records kept by law (pseudonymous or isolated) whose date has come.
         await inBatches(() => m.deliveries.find({ keptUntil: { $lt: asOf } }).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.deliveries.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
+        await inBatches(() => m.isolatedContacts.find({ purgeAt: { $lt: asOf } }).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.isolatedContacts.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
         // Pseudonyms kept in affected-subject chunks: dropped once their date has come.
         await inBatches(() => m.affected.find({ keptUntil: { $lt: asOf }, 'pseudonyms.0': { $exists: true } }).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.affected.updateMany({ _id: { $in: ids } }, { $set: { pseudonyms: [] }, $unset: { keptUntil: 1 } })).modifiedCount, 'erased');
         await inBatches(() => m.reports.find({ 'isolated.purgeAt': { $lt: asOf } }).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.reports.updateMany({ _id: { $in: ids } }, {

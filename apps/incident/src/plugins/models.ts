@@ -1,4 +1,4 @@
-import type { Channel } from '@pipp/contracts';
+import type { Channel, DataCategory } from '@pipp/contracts';
 import { outboxPlugin } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -86,6 +86,23 @@ export interface Contact {
   preferred: Channel[];
   sourceAt: Date;
   updatedAt: Date;
+}
+
+/**
+ * Contact channels a legal hold keeps after an erasure (`isolated_contacts`, one per subject and
+ * category): out of the contact directory, so no notice reaches them, until `purgeAt` (policy 4.1,
+ * PIPL art. 47: kept, but no longer processed).
+ */
+export interface IsolatedContact {
+  _id: string;
+  subjectId: string;
+  category: DataCategory;
+  channels: Partial<Record<Channel, string>>;
+  legalBasis: string;
+  purgeAt: Date;
+  reason: string;
+  requestId: string;
+  isolatedAt: Date;
 }
 
 /** Subjects whose data was erased (`erased_subjects`, keyed by pseudonym): late contact events for them are ignored. */
@@ -229,6 +246,7 @@ export interface Models {
   queue: Model<QueueEntry>;
   claims: Model<DeliveryClaim>;
   contacts: Model<Contact>;
+  isolatedContacts: Model<IsolatedContact>;
   erased: Model<ErasedSubject>;
   notifications: Model<Notification>;
   batches: Model<FanoutBatch>;
@@ -273,6 +291,11 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   queueSchema.index({ subjectId: 1 });
 
   const contactSchema = new Schema<Contact>({ _id: String, channels: Mixed, preferred: [String], sourceAt: Date, updatedAt: Date }, opts('contacts'));
+  const isolatedContactSchema = new Schema<IsolatedContact>({
+    _id: String, subjectId: String, category: String, channels: Mixed, legalBasis: String, purgeAt: Date, reason: String, requestId: String, isolatedAt: Date,
+  }, opts('isolated_contacts'));
+  isolatedContactSchema.index({ subjectId: 1 });
+  isolatedContactSchema.index({ purgeAt: 1 });
   const erasedSchema = new Schema<ErasedSubject>({ _id: String, at: Date, requestId: String }, opts('erased_subjects'));
 
   const notificationSchema = new Schema<Notification>({
@@ -326,6 +349,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     queue: m.model('QueueEntry', queueSchema),
     claims: m.model('DeliveryClaim', claimSchema),
     contacts: m.model('Contact', contactSchema),
+    isolatedContacts: m.model('IsolatedContact', isolatedContactSchema),
     erased: m.model('ErasedSubject', erasedSchema),
     notifications: app.outbox.register(m.model('Notification', notificationSchema)),
     batches: app.outbox.register(m.model('FanoutBatch', batchSchema)),
