@@ -59,6 +59,13 @@ describe('a subject erases their account', () => {
     expect(done.totals).toEqual({ erased: 3 * 3 + 4, anonymized: 3, kept: 2 + 1 });
     const retention = done.participants.find((p: { participant: string }) => p.participant === 'retention');
     expect(retention.kept).toEqual([expect.objectContaining({ category: 'erasure-request', legalBasis: 'legal-obligation' })]);
+    // The subject reads why in words of the law; a participant's own text (it may name a hold's evidence,
+    // such as a police request number) is for staff only.
+    const sharing = done.participants.find((p: { participant: string }) => p.participant === 'data-sharing');
+    expect(sharing.kept).toEqual([expect.objectContaining({ category: 'transaction-record', reason: expect.stringMatching(/^Kept because the law requires it \(Performance of obligations/) })]);
+    expect(JSON.stringify(done)).not.toContain('E-Commerce Law art. 31');
+    const staffView = (await app.inject({ url: `/v1/retention/admin/erasure-requests/${created.requestId}`, headers: h.auth('dpo-1', 'dpo') })).json();
+    expect(staffView.participants.find((p: { participant: string }) => p.participant === 'data-sharing').kept[0].reason).toBe('E-Commerce Law art. 31');
     // What was kept by law is isolated on record with its basis and purge date.
     const kept = await app.store.kept.find({ requestId: created.requestId }).lean();
     expect(kept.map((k) => [k.participant, k.category, k.state])).toEqual(expect.arrayContaining([['data-sharing', 'transaction-record', 'isolated'], ['retention', 'erasure-request', 'isolated']]));

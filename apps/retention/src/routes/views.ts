@@ -1,4 +1,4 @@
-import type { ErasureParticipant } from '@pipp/contracts';
+import { LEGAL_BASES, type ErasureParticipant, type LegalBasis } from '@pipp/contracts';
 import type { Static } from '@sinclair/typebox';
 import type { ErasureRequestDoc, RetentionPolicyDoc, RetentionPolicyVersionDoc } from '../plugins/models.js';
 import type { ErasureRequestView, PolicyVersionView, PolicyView } from './schemas.js';
@@ -6,8 +6,15 @@ import type { ErasureRequestView, PolicyVersionView, PolicyView } from './schema
 const iso = (d: Date | string | undefined | null) => (d ? new Date(d).toISOString() : undefined);
 
 /**
- * An erasure request as shown to its subject (`audience: 'subject'`: staff ids, failure reasons and
- * escalations left out) or to staff. Ids, grounds and counts only.
+ * Why something is kept, as its subject is told: the legal basis in words, never a participant's own
+ * text, which may name the hold's evidence (a police request number, a case) that only staff may see.
+ */
+const keptReasonForSubject = (basis: LegalBasis) =>
+  `Kept because the law requires it (${LEGAL_BASES[basis].title}; PIPL ${LEGAL_BASES[basis].pipl}), isolated from any other processing until the date shown`;
+
+/**
+ * An erasure request as shown to its subject (`audience: 'subject'`: staff ids, failure reasons,
+ * escalations and the evidence behind what is kept left out) or to staff. Ids, grounds and counts only.
  */
 export function requestView(doc: ErasureRequestDoc, audience: 'subject' | 'staff', extra: { backupsIsolatedUntil?: Date | null } = {}, now = new Date()): Static<typeof ErasureRequestView> {
   const staff = audience === 'staff';
@@ -18,7 +25,7 @@ export function requestView(doc: ErasureRequestDoc, audience: 'subject' | 'staff
     requestedAt: iso(p.requestedAt)!,
     ...(p.repliedAt ? { repliedAt: iso(p.repliedAt)! } : {}),
     ...(p.counts ? { counts: p.counts } : {}),
-    ...(p.kept?.length ? { kept: p.kept } : {}),
+    ...(p.kept?.length ? { kept: staff ? p.kept : p.kept.map((k) => ({ ...k, reason: keptReasonForSubject(k.legalBasis) })) } : {}),
     ...(p.pendingRecipients?.length ? { pendingRecipients: p.pendingRecipients.length } : {}),
     ...(p.nextRetryAt && p.state !== 'completed' ? { nextRetryAt: iso(p.nextRetryAt)! } : {}),
     ...(p.exhausted ? { exhausted: true } : {}),
