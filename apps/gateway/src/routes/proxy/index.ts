@@ -179,7 +179,10 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyOptio
           const wait = upstream.breaker.acquire();
           if (wait) throw Errors.unavailable(`The ${upstream.service} service is unavailable; retry shortly`, { retryAfter: wait });
           const hasBody = request.body !== undefined && request.method !== 'GET';
-          return reply.from(request.url, {
+          // The path alone (already checked by classifyPath): reply-from refuses "../" anywhere in what
+          // it is given, the query included, and appends the client's query string unchanged itself.
+          const q = request.url.indexOf('?');
+          return reply.from(q === -1 ? request.url : request.url.slice(0, q), {
             ...(hasBody ? { body: JSON.stringify(request.body), contentType: 'application/json; charset=utf-8' } : {}),
             rewriteRequestHeaders: (_req, headers) => forwardHeaders(request, headers),
             rewriteHeaders: (headers) => {
