@@ -494,6 +494,16 @@ describe('audit trail', () => {
     for (const r of records) expect(r).toMatchObject({ at: expect.any(String), requestId: expect.any(String), durationMs: expect.any(Number) });
   });
 
+  it('records the code of an error the service answered', async () => {
+    const subject = 'subjAuditCode1';
+    const res = await app.inject({ method: 'POST', url: `/v1/consent/subjects/${subject}/events`, headers: bearer(authority.token({ sub: subject, role: 'subject' })), payload: { unexpected: true } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().code).toBe('PIPP_VALIDATION');
+    expect(res.headers['x-pipp-error-code']).toBe('PIPP_VALIDATION');
+    const [record] = (await query(`subjectId=${subject}`)).json().records;
+    expect(record).toMatchObject({ status: 400, code: 'PIPP_VALIDATION' });
+  });
+
   it('records anonymous writes (registration) with the subject the service reports, and holds no PI', async () => {
     await app.inject({ method: 'POST', url: '/v1/consent/public/register', payload: { phone: '+8613800138000' } });
     await app.inject({ method: 'POST', url: '/v1/consent/public/sign-in', payload: { phone: '13800138000', code: '123456' } });

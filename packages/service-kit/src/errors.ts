@@ -148,6 +148,8 @@ function toResponse(err: PippError, request: FastifyRequest): ErrorResponse & { 
 export function sendError(reply: FastifyReply, err: PippError): FastifyReply {
   const { retryAfter, ...body } = toResponse(err, reply.request);
   if (retryAfter) void reply.header('retry-after', String(retryAfter));
+  // The code in a header too: the gateway's audit trail records it without reading a service's body.
+  void reply.header('x-pipp-error-code', body.code);
   return reply.code(body.statusCode).type('application/json; charset=utf-8').send(body);
 }
 

@@ -26,6 +26,8 @@ const PASSED = ['accept', 'accept-language', 'authorization', 'content-type', 'c
   'if-modified-since', 'if-unmodified-since', 'idempotency-key', 'x-pipp-reason', 'x-pipp-status-key'] as const;
 /** Response headers of a service the client does not see (the audit hints are for the gateway only). */
 const DROPPED = new Set(['x-pipp-audit-subject', 'x-pipp-audit-purpose', 'server', 'x-powered-by', 'keep-alive', 'connection']);
+/** An error code a service reports (`x-pipp-error-code`), as the audit trail records it. */
+const ERROR_CODE = /^PIPP_[A-Z0-9_]{1,60}$/;
 const COLLECTING = new Set(['POST', 'PUT', 'PATCH']);
 const LEGAL_BASES = new Set<string>(LEGAL_BASIS_IDS);
 
@@ -192,6 +194,8 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyOptio
               for (const [name, value] of Object.entries(headers)) if (!DROPPED.has(name)) out[name] = value;
               const reported = single(headers['x-pipp-audit-subject'] as string | string[] | undefined);
               if (reported && SUBJECT_ID.test(reported)) req.gw.reportedSubjectId = reported;
+              const code = single(headers['x-pipp-error-code'] as string | string[] | undefined);
+              if (code && ERROR_CODE.test(code)) req.gw.code = code;
               const reportedPurpose = single(headers['x-pipp-audit-purpose'] as string | string[] | undefined);
               if (reportedPurpose && PURPOSE_ID.test(reportedPurpose)) req.gw.reportedPurpose = reportedPurpose;
               return out as IncomingHttpHeaders;
