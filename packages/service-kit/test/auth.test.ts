@@ -190,4 +190,25 @@ describe('cachedByKid', () => {
     expect(await lookup('bad')).toBe('pem-bad');
     expect(calls).toEqual(['k1', 'k2', 'bad', 'bad']);
   });
+
+  it('fetches the key set for unknown kids within a budget (forged tokens)', async () => {
+    const { cachedByKid } = await import('../src/index.js');
+    const calls: (string | undefined)[] = [];
+    const lookup = cachedByKid(async (kid) => {
+      calls.push(kid);
+      await new Promise((r) => setTimeout(r, 20));
+      if (kid !== 'real' && kid !== 'rotated') throw new Error('unknown kid');
+      return `pem-${kid}`;
+    }, 60_000, { burst: 3, refillMs: 300 });
+    expect(await lookup('real')).toBe('pem-real');
+    const forged = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => lookup(`forged-${i}`)));
+    expect(forged.every((r) => r.status === 'rejected')).toBe(true);
+    expect(calls).toEqual(['real', 'forged-0', 'forged-1']); // 'real' took one of the 3
+    // A known key is served meanwhile; a new one is fetched once the budget allows.
+    expect(await lookup('real')).toBe('pem-real');
+    await expect(lookup('rotated')).rejects.toThrow(/fetched too often/);
+    await new Promise((r) => setTimeout(r, 320));
+    expect(await lookup('rotated')).toBe('pem-rotated');
+    expect(calls).toEqual(['real', 'forged-0', 'forged-1', 'rotated']);
+  });
 });

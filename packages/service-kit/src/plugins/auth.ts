@@ -102,16 +102,28 @@ export interface AuthOptions {
  * converts the JWK to PEM on every call (~7 ms of CPU for an EC key), which would otherwise be paid on
  * every request; a key's material never changes under its kid, and the TTL (the JWKS cache's own)
  * bounds how long a key identity stopped publishing is still accepted.
+ * A kid not in the cache costs a fetch of identity's key set, so those fetches draw on a budget of
+ * `burst` that refills by one every `refillMs`: forged tokens with made-up kids (each fetched the key
+ * set; a breaker helper's 40 requests made 40 fetches) cost identity at most `burst` fetches at once
+ * and one per `refillMs` after that. A key rotated in during such a flood is accepted once the budget
+ * allows a fetch for it.
  */
-export function cachedByKid(lookup: (kid: string | undefined) => Promise<string>, ttlMs: number) {
+export function cachedByKid(lookup: (kid: string | undefined) => Promise<string>, ttlMs: number, budget = { burst: 5, refillMs: 1000 }) {
   const cache = new Map<string, { pem: Promise<string>; until: number }>();
+  let tokens = budget.burst;
+  let refilledAt = Date.now();
   return (kid: string | undefined): Promise<string> => {
     const key = kid ?? '';
     const hit = cache.get(key);
     if (hit && hit.until > Date.now()) return hit.pem;
+    const now = Date.now();
+    tokens = Math.min(budget.burst, tokens + (now - refilledAt) / budget.refillMs);
+    refilledAt = now;
+    if (tokens < 1) return Promise.reject(new Error(`no signing key ${key} known, and the key set was fetched too often just now`));
+    tokens -= 1;
     const pem = lookup(kid);
     if (cache.size >= 100) cache.delete(cache.keys().next().value as string);
-    cache.set(key, { pem, until: Date.now() + ttlMs });
+    cache.set(key, { pem, until: now + ttlMs });
     pem.catch(() => { if (cache.get(key)?.pem === pem) cache.delete(key); });
     return pem;
   };
