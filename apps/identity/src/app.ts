@@ -17,6 +17,7 @@ import { smsPlugin } from './plugins/sms.js';
 import { staffBootstrapPlugin } from './plugins/staff.js';
 import { accountNamesPlugin } from './plugins/account-names.js';
 import { housekeepingPlugin } from './plugins/housekeeping.js';
+import { retentionPeriodsPlugin } from './plugins/retention-periods.js';
 import routes from './routes/index.js';
 
 export const SERVICE = 'identity';
@@ -43,7 +44,8 @@ export async function identityApp(app: FastifyInstance, opts: { config: Config }
   await app.register(passwordsPlugin);
   await app.register(securityPlugin, { config, keys });
   await app.register(sessionsPlugin, { config, keys });
-  await app.register(devicesPlugin, { config });
+  await app.register(retentionPeriodsPlugin, { config });
+  await app.register(devicesPlugin);
   await app.register(auditPlugin, { config });
   await app.register(staffBootstrapPlugin, { config });
   // The decision API of the consent service, called with a service token identity mints for itself.

@@ -4,7 +4,8 @@
 import { createEvent, type EventPayload } from '@pipp/contracts';
 import { collectMessages, produceRaw, uniqueId } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { identityEnv, startIdentity, stopIdentity, type IdentityApp } from './helpers.js';
+import { purgeExpired } from '../src/plugins/housekeeping.js';
+import { identityEnv, register, startIdentity, stopIdentity, type IdentityApp } from './helpers.js';
 
 let app: IdentityApp;
 let env: Record<string, string>;
@@ -57,4 +58,25 @@ it('anonymizes sign-in records when the rule says so: time, outcome and score st
   expect(doc).toMatchObject({ subjectId: 'anonymous', outcome: 'succeeded', score: 10 });
   expect(doc).not.toHaveProperty('deviceId');
   expect(doc).not.toHaveProperty('ipPrefix');
+});
+
+it('takes the retention service\'s period for what it dates: shown to the subject, applied by its sweeps instead of housekeeping', async () => {
+  // The first sweep of this file said activity-log: 365 days (identity's own default is 90).
+  expect(app.retentionPeriods.governed('activity-log')).toBe(true);
+  const s = await register(app, env, { password: '' });
+  const at = new Date(Date.now() - 100 * DAY);
+  // Stamped under the 90-day default, so past its date: housekeeping no longer deletes it early.
+  await app.models.activity.create({ _id: uniqueId('act'), subjectId: s.subjectId, kind: 'search', query: 'tea', at, basis: { kind: 'consent', consentRecordId: 'c1' }, retentionUntil: new Date(at.getTime() + 90 * DAY) });
+  await purgeExpired(app);
+  const res = await app.inject({ url: `/v1/identity/subjects/${s.subjectId}/activity`, headers: { authorization: `Bearer ${s.accessToken}` } });
+  expect(res.statusCode).toBe(200);
+  const [entry] = res.json().entries;
+  expect(entry.retentionUntil).toBe(new Date(at.getTime() + 365 * DAY).toISOString());
+  // Remembered across a restart (the periods are stored).
+  const again = await startIdentity(env);
+  try {
+    expect(again.retentionPeriods.until('activity-log', at).toISOString()).toBe(entry.retentionUntil);
+  } finally {
+    await again.close();
+  }
 });

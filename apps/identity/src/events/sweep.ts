@@ -27,6 +27,8 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
     await app.outbox.update(m.sweeps, { _id: p.sweepId }, { $set: { at: new Date() } }, [reply('completed', done.counts, done.batches)]);
     return;
   }
+  // The periods identity shows and dates records by follow the retention service's (its DPO edits them).
+  await app.retentionPeriods.apply(p);
   await m.sweeps.updateOne({ _id: p.sweepId }, { $setOnInsert: { status: 'in-progress', counts: { erased: 0, anonymized: 0, kept: 0 }, batches: 0, at: new Date() } }, { upsert: true });
   const counts: Counts = { erased: 0, anonymized: 0, kept: 0 };
   let batches = 0;

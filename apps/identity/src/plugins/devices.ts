@@ -2,7 +2,6 @@ import { includeHidden, maskIp } from '@pipp/service-kit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHash, randomUUID } from 'node:crypto';
-import type { Config } from '../config.js';
 import { assessRisk, describeUserAgent, ipNetwork, ipPrefix, type RiskAssessment } from '../domain/risk.js';
 import { newId } from './keys.js';
 import type { SignInRecord } from './models.js';
@@ -46,9 +45,8 @@ declare module 'fastify' {
   }
 }
 
-export const devicesPlugin = fp(async function devices(app: FastifyInstance, opts: { config: Config }) {
+export const devicesPlugin = fp(async function devices(app: FastifyInstance) {
   const { devices, signIns } = app.models;
-  const retentionMs = opts.config.DEVICE_RETENTION_DAYS * DAY_MS;
   const keyOf = (subjectId: string, s: DeviceSignals) => createHash('sha256')
     .update(s.deviceId ? `${subjectId}|id|${s.deviceId}` : `${subjectId}|ua|${s.userAgent}|${ipPrefix(s.ip)}`)
     .digest('hex').slice(0, 40);
@@ -59,7 +57,7 @@ export const devicesPlugin = fp(async function devices(app: FastifyInstance, opt
     await signIns.create({
       _id: id, subjectId, at: now, outcome, method, score: a.score, factors: a.factors,
       ...(deviceKey ? { deviceId: `dev_${deviceKey}` } : {}), ...(prefix ? { ipPrefix: prefix } : {}),
-      purpose: 'security', legalBasis: 'service-security', retentionUntil: new Date(now.getTime() + retentionMs),
+      purpose: 'security', legalBasis: 'service-security', retentionUntil: app.retentionPeriods.until('device-info', now),
     });
     return id;
   };
@@ -94,7 +92,7 @@ export const devicesPlugin = fp(async function devices(app: FastifyInstance, opt
       const id = `dev_${deviceKey}`;
       const seen = await devices.findOneAndUpdate(
         { _id: id },
-        { $set: { lastSeenAt: now, userAgent: label.userAgent, ipPrefix: label.ipPrefix, network: label.network, retentionUntil: new Date(now.getTime() + retentionMs) }, $inc: { signIns: 1 } },
+        { $set: { lastSeenAt: now, userAgent: label.userAgent, ipPrefix: label.ipPrefix, network: label.network, retentionUntil: app.retentionPeriods.until('device-info', now) }, $inc: { signIns: 1 } },
         { new: true },
       ).select(includeHidden(devices)).lean();
       if (!seen) {
@@ -117,7 +115,7 @@ export const devicesPlugin = fp(async function devices(app: FastifyInstance, opt
           await app.outbox.insert(devices, {
             _id: id, subjectId: o.subjectId, kind: o.kind, deviceKey, userAgent: label.userAgent, ipPrefix: label.ipPrefix, network: label.network,
             firstSeenAt: now, lastSeenAt: now, signIns: 1, purpose: 'security', legalBasis: 'service-security',
-            retentionUntil: new Date(now.getTime() + retentionMs),
+            retentionUntil: app.retentionPeriods.until('device-info', now),
           }, entries);
         } catch (err) {
           if ((err as { code?: number }).code !== 11000) throw err; // the same new device, twice at once
@@ -136,4 +134,4 @@ export const devicesPlugin = fp(async function devices(app: FastifyInstance, opt
     },
   };
   app.decorate('devices', api);
-}, { name: 'identity-devices', dependencies: ['identity-models', 'identity-sessions'] });
+}, { name: 'identity-devices', dependencies: ['identity-models', 'identity-sessions', 'identity-retention-periods'] });

@@ -4,14 +4,19 @@ import type { Config } from '../config.js';
 
 /**
  * Purges what has outlived its purpose (policy 5.1: keep PI only as long as necessary): spent codes,
- * counters, challenges, the SMS sink, ended sessions, pending phone changes, and device, sign-in,
- * activity and audit records past their retention period. FerretDB has no TTL indexes, so this runs
- * every `intervalMs` (default 5 min) and once at start.
+ * counters, challenges, the SMS sink, ended sessions, pending phone changes, audit records past their
+ * retention period, and device, sign-in and activity records past theirs until the retention service
+ * governs their category (then its sweeps erase or anonymize them as its policy says; see
+ * RetentionPeriods). FerretDB has no TTL indexes, so this runs every `intervalMs` (default 5 min) and
+ * once at start.
  */
 export async function purgeExpired(app: FastifyInstance, now = new Date()): Promise<number> {
   const m = app.models;
   const byPurge = [m.otpCodes, m.counters, m.smsSink, m.challenges, m.sessions, m.phoneChanges, m.legalHolds] as const;
-  const byRetention = [m.devices, m.signIns, m.activity, m.audit] as const;
+  const periods = app.retentionPeriods;
+  const byRetention = [
+    ...(periods.governed('device-info') ? [] : [m.devices, m.signIns]), ...(periods.governed('activity-log') ? [] : [m.activity]), m.audit,
+  ] as const;
   let n = 0;
   for (const model of byPurge) n += (await (model as typeof m.counters).deleteMany({ purgeAt: { $lt: now } })).deletedCount;
   for (const model of byRetention) n += (await (model as typeof m.devices).deleteMany({ retentionUntil: { $lt: now } })).deletedCount;

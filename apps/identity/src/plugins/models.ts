@@ -226,6 +226,9 @@ export interface LegalHoldRecord {
 
 export interface SweepRecord { _id: string; status: string; counts: { erased: number; anonymized: number; kept: number }; batches: number; at: Date }
 
+/** The retention period of a category as the last sweep of the retention service gave it (`retention_rules`, by category). */
+export interface RetentionRuleRecord { _id: string; periodDays: number; action: string; sweepId: string; asOf: Date }
+
 function build(app: FastifyInstance) {
   const m = app.mongo.model.bind(app.mongo);
   const reg = app.outbox.register.bind(app.outbox);
@@ -324,12 +327,16 @@ function build(app: FastifyInstance) {
     _id: String, status: String, counts: { type: new Schema({ erased: Number, anonymized: Number, kept: Number }, opts) }, batches: Number, at: Date,
   }, { collection: 'sweeps', versionKey: false }).plugin(outboxPlugin)));
 
+  const retentionRules = m<RetentionRuleRecord>('RetentionRule', new Schema<RetentionRuleRecord>({
+    _id: String, periodDays: Number, action: String, sweepId: String, asOf: Date,
+  }, { collection: 'retention_rules', versionKey: false }));
+
   // Which version of a derived form stored data is in (e.g. the account-name key function), for one-off migrations.
   const migrations = m<{ _id: string; version: number; at: Date }>('Migration', new Schema({ _id: String, version: Number, at: Date }, { collection: 'migrations', versionKey: false }));
 
   return {
     migrations, accounts, accountNames, staff, sessions, otpCodes, counters, smsSink, devices, signIns, challenges, activity, audit,
-    phoneChanges, policyVersions, shutdowns, erasures, legalHolds, sweeps,
+    phoneChanges, policyVersions, shutdowns, erasures, legalHolds, sweeps, retentionRules,
   };
 }
 

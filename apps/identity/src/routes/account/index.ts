@@ -97,7 +97,7 @@ const accountRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app)
     const rows = await app.models.signIns.find({ subjectId: request.params.subjectId }).sort({ at: -1 }).limit(request.query.limit).lean();
     return { signIns: rows.map((r) => ({
       id: r._id, at: r.at.toISOString(), outcome: r.outcome, method: r.method, score: r.score, factors: r.factors,
-      ...(r.deviceId ? { deviceId: r.deviceId } : {}), ...(r.ipPrefix ? { ipPrefix: r.ipPrefix } : {}), retentionUntil: r.retentionUntil.toISOString(),
+      ...(r.deviceId ? { deviceId: r.deviceId } : {}), ...(r.ipPrefix ? { ipPrefix: r.ipPrefix } : {}), retentionUntil: app.retentionPeriods.until('device-info', r.at).toISOString(),
     })) };
   });
 };

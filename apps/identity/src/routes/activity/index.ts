@@ -9,7 +9,6 @@ import { errors, SubjectIdParam } from '../../schemas.js';
 
 /** Function ids whose shutdown (policy 2.4.2(5)) stops activity logging. */
 export const ACTIVITY_FUNCTIONS = ['personalization', 'activity-log'];
-const DAY_MS = 86_400_000;
 
 const ActivityView = Type.Object({
   id: Type.String(), kind: Type.String(), at: Type.String(), target: Type.Optional(Type.String()), query: Type.Optional(Type.String()),
@@ -25,11 +24,11 @@ const ActivityView = Type.Object({
  *   2.4.1(2)) when not, storing nothing; 403 PIPP_FUNCTION_SHUT_DOWN (2.4.2(5)); 503 when consent
  *   cannot answer (fails closed).
  * - `GET …/activity` (the subject, or an operator/DPO, audited); `DELETE …/activity/:activityId` and
- *   `DELETE …/activity` (the subject): delete entries. Entries expire after ACTIVITY_RETENTION_DAYS;
+ *   `DELETE …/activity` (the subject): delete entries. Entries expire after the retention service's
+ *   period for `activity-log` (ACTIVITY_RETENTION_DAYS until it has sent one; RetentionPeriods);
  *   a withdrawal of the consent deletes them all (PIPL art. 47).
  */
-const activityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, opts) => {
-  const retentionMs = opts.config.ACTIVITY_RETENTION_DAYS * DAY_MS;
+const activityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app) => {
 
   app.post('/subjects/:subjectId/activity', {
     preHandler: app.requireSubject('subjectId', ['service']),
@@ -64,7 +63,7 @@ const activityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     const basis = decision.basis?.kind === 'consent' ? { kind: 'consent', consentRecordId: decision.basis.consentRecordId } : { kind: decision.basis?.kind ?? 'unknown' };
     const now = new Date();
     const id = newId('act');
-    await app.models.activity.create({ _id: id, subjectId, kind: body.kind, at: now, ...fields, basis, retentionUntil: new Date(now.getTime() + retentionMs) });
+    await app.models.activity.create({ _id: id, subjectId, kind: body.kind, at: now, ...fields, basis, retentionUntil: app.retentionPeriods.until('activity-log', now) });
     return reply.code(201).send({ id, basis });
   });
 
@@ -82,7 +81,7 @@ const activityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     const rows = await app.models.activity.find(filter).sort({ at: -1 }).limit(request.query.limit).lean();
     return { entries: rows.map((r) => ({
       id: r._id, kind: r.kind, at: r.at.toISOString(), ...(r.target ? { target: r.target } : {}), ...(r.query ? { query: r.query } : {}),
-      ...(r.action ? { action: r.action } : {}), retentionUntil: r.retentionUntil.toISOString(),
+      ...(r.action ? { action: r.action } : {}), retentionUntil: app.retentionPeriods.until('activity-log', r.at).toISOString(),
     })) };
   });
 

@@ -26,7 +26,7 @@ const deviceRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app) 
     const rows = await app.models.devices.find({ subjectId: request.params.subjectId }).sort({ lastSeenAt: -1 }).lean();
     return { devices: rows.map((d) => ({
       deviceId: d._id, userAgent: d.userAgent, ipPrefix: d.ipPrefix, firstSeenAt: d.firstSeenAt.toISOString(), lastSeenAt: d.lastSeenAt.toISOString(),
-      signIns: d.signIns, purpose: d.purpose, legalBasis: d.legalBasis, retentionUntil: d.retentionUntil.toISOString(),
+      signIns: d.signIns, purpose: d.purpose, legalBasis: d.legalBasis, retentionUntil: app.retentionPeriods.until('device-info', d.lastSeenAt).toISOString(),
     })) };
   });
 

@@ -1,0 +1,55 @@
+import type { EventPayload } from '@pipp/contracts';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Config } from '../config.js';
+
+const DAY_MS = 86_400_000;
+
+/** Categories identity dates by time (records of sign-ins and devices, activity logs). */
+export type TimedCategory = 'activity-log' | 'device-info';
+
+export interface RetentionPeriods {
+  /** When a record of `category` dated `from` reaches the end of its retention period. */
+  until(category: TimedCategory, from: Date): Date;
+  /** True once a sweep of the retention service has set the category's period (its sweeps then erase or anonymize it). */
+  governed(category: TimedCategory): boolean;
+  /** Takes the periods of a sweep's rules (called for every `privacy.retention.sweep-requested`). */
+  apply(sweep: Pick<EventPayload<'privacy.retention.sweep-requested'>, 'sweepId' | 'asOf' | 'rules'>): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    retentionPeriods: RetentionPeriods;
+  }
+}
+
+/**
+ * The retention periods identity shows and applies to what it dates by time (policy 5.1, 5.2): the
+ * retention service's, as its latest sweep carried them (the DPO edits them there, versioned and
+ * audited), so a period the DPO lengthened or shortened holds here too. Until a sweep has brought one,
+ * ACTIVITY_RETENTION_DAYS and DEVICE_RETENTION_DAYS apply, and identity's housekeeping deletes by them;
+ * once it has, the retention service's sweeps do (erasing or anonymizing as its policy says).
+ */
+export const retentionPeriodsPlugin = fp(async function retentionPeriods(app: FastifyInstance, opts: { config: Config }) {
+  const model = app.models.retentionRules;
+  const fallback: Record<TimedCategory, number> = { 'activity-log': opts.config.ACTIVITY_RETENTION_DAYS, 'device-info': opts.config.DEVICE_RETENTION_DAYS };
+  const known = new Map<string, { periodDays: number; asOf: number }>();
+  app.addHook('onReady', async () => {
+    for (const r of await model.find({ _id: { $in: Object.keys(fallback) } }).lean()) known.set(r._id, { periodDays: r.periodDays, asOf: r.asOf.getTime() });
+  });
+  const api: RetentionPeriods = {
+    until: (category, from) => new Date(from.getTime() + (known.get(category)?.periodDays ?? fallback[category]) * DAY_MS),
+    governed: (category) => known.has(category),
+    async apply(sweep) {
+      const asOf = new Date(sweep.asOf);
+      for (const rule of sweep.rules) {
+        if (!(rule.category in fallback) || (rule.service && rule.service !== 'identity')) continue;
+        const prev = known.get(rule.category);
+        if (prev && prev.asOf > asOf.getTime()) continue; // an older sweep redelivered late
+        known.set(rule.category, { periodDays: rule.periodDays, asOf: asOf.getTime() });
+        await model.updateOne({ _id: rule.category }, { $set: { periodDays: rule.periodDays, action: rule.action, sweepId: sweep.sweepId, asOf } }, { upsert: true });
+      }
+    },
+  };
+  app.decorate('retentionPeriods', api);
+}, { name: 'identity-retention-periods', dependencies: ['identity-models'] });
