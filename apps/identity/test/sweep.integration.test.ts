@@ -60,7 +60,7 @@ it('anonymizes sign-in records when the rule says so: time, outcome and score st
   expect(doc).not.toHaveProperty('ipPrefix');
 });
 
-it('takes the retention service\'s period for what it dates: shown to the subject, applied by its sweeps instead of housekeeping', async () => {
+it('takes the period the retention service sets for what it dates: shown to the subject, applied by its sweeps instead of housekeeping', async () => {
   // The first sweep of this file said activity-log: 365 days (identity's own default is 90).
   expect(app.retentionPeriods.governed('activity-log')).toBe(true);
   const s = await register(app, env, { password: '' });
