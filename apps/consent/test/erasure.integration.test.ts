@@ -116,6 +116,12 @@ describe('erasure', () => {
     expect((await grant(-1)).json()).toMatchObject({ code: 'PIPP_SUBJECT_ERASED' });
     const staff = await app.inject({ method: 'POST', url: `/v1/consent/subjects/${subjectId}/consents`, headers: h.bearer('op-1', 'operator'), payload: { channel: 'operator', evidenceRef: 'form-123', changes: [{ purpose: 'personalization', state: 'granted' }] } });
     expect(staff.statusCode, staff.body).toBe(410);
+    // Staff reading the erased subject's consents are told so, not shown "never given" for everything.
+    for (const path of ['consents', 'history', 'export']) {
+      const read = await app.inject({ url: `/v1/consent/subjects/${subjectId}/${path}`, headers: h.bearer('op-1', 'operator') });
+      expect(read.json(), path).toMatchObject({ statusCode: 410, code: 'PIPP_SUBJECT_ERASED' });
+    }
+    expect((await app.inject({ url: '/v1/consent/subjects/sub_nobody_registered/consents', headers: h.bearer('op-1', 'operator') })).json()).toMatchObject({ statusCode: 404, code: 'PIPP_SUBJECT_UNKNOWN' });
     expect(await ask(h, app, { subjectId, service: 'data-sharing', purpose: 'sharing', recipientId: 'racer-1', categories: ['profile'] })).toMatchObject({ allowed: false });
     await ask(h, app, { subjectId, service: 'data-sharing', purpose: 'sharing', recipientId: 'tax-office', categories: ['transaction-record'], legalBasis: { legalBasis: 'legal-obligation', evidenceRef: 'tax law art. 5' } });
     await app.legalBasisLog.flush();

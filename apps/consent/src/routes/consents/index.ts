@@ -61,9 +61,10 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
     }
   };
   /**
-   * Staff record only for a data subject consent holds a ledger for (one registered and seen here):
-   * 404 PIPP_SUBJECT_UNKNOWN otherwise, 410 PIPP_SUBJECT_ERASED once their account erasure began. A
-   * subject's own token (issued at registration) is trusted before their registration arrives here.
+   * Staff record and read only for a data subject consent holds a ledger for (one registered and seen
+   * here): 404 PIPP_SUBJECT_UNKNOWN otherwise, 410 PIPP_SUBJECT_ERASED once their account erasure began
+   * (a read of an erased subject answered "never given" for everything). A subject's own token (issued
+   * at registration) is trusted before their registration arrives here.
    */
   const requireKnownSubject = async (request: FastifyRequest, subjectId: string) => {
     if (!staff(request) || app.projection.subject(subjectId)) return;
@@ -122,8 +123,9 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
 
   r.get('/subjects/:subjectId/consents', {
     preHandler: owner,
-    schema: { tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Current consents, functions, policy acceptances, processing without consent', security: [{ bearer: [] }], params: SubjectParams, response: { 200: SubjectViewSchema, ...Errors4xx(400, 401, 403) } },
+    schema: { tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'Current consents, functions, policy acceptances, processing without consent', security: [{ bearer: [] }], params: SubjectParams, response: { 200: SubjectViewSchema, ...Errors4xx(400, 401, 403, 404, 410) } },
   }, async (request) => {
+    await requireKnownSubject(request, request.params.subjectId);
     await auditStaff(request, 'consents.read', request.params.subjectId);
     return view(request.params.subjectId);
   });
@@ -211,10 +213,11 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
     schema: {
       tags: ['consents'], 'x-pipp-roles': ['subject', 'operator', 'dpo'], summary: 'The subject\'s consent ledger, oldest first', security: [{ bearer: [] }],
       params: SubjectParams, querystring: HistoryQuery,
-      response: { 200: Type.Object({ records: Type.Array(RecordSchema), nextAfterSeq: Type.Union([Type.Integer(), Type.Null()]) }), ...Errors4xx(400, 401, 403) },
+      response: { 200: Type.Object({ records: Type.Array(RecordSchema), nextAfterSeq: Type.Union([Type.Integer(), Type.Null()]) }), ...Errors4xx(400, 401, 403, 404, 410) },
     },
   }, async (request) => {
     const { subjectId } = request.params;
+    await requireKnownSubject(request, subjectId);
     await auditStaff(request, 'consents.history-read', subjectId);
     const docs = await app.models.records.find({ subjectId, seq: { $gt: request.query.afterSeq } }).sort({ seq: 1 }).limit(request.query.limit).lean<ConsentRecordDoc[]>();
     const notices = await noticesOf(docs);
@@ -241,11 +244,12 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
           exportedAt: Type.String(), format: Type.String(), subject: SubjectViewSchema,
           history: Type.Array(RecordSchema), receipts: Type.Array(ReceiptSchema),
         }),
-        ...Errors4xx(400, 401, 403),
+        ...Errors4xx(400, 401, 403, 404, 410),
       },
     },
   }, async (request, reply) => {
     const { subjectId } = request.params;
+    await requireKnownSubject(request, subjectId);
     await auditStaff(request, 'consents.exported', subjectId);
     const docs = await app.models.records.find({ subjectId }).sort({ seq: 1 }).lean<ConsentRecordDoc[]>();
     const notices = await noticesOf(docs);
