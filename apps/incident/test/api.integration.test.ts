@@ -178,7 +178,7 @@ describe('user reports (5.4.1, 2.2)', () => {
     expect((await call('POST', `/subjects/amy/reports/${r.id}/replies`, subject('bo'), { text: 'me too' })).statusCode).toBe(403);
     expect((await call('GET', `/subjects/bo/reports/${r.id}`, subject('bo'))).statusCode).toBe(404);
 
-    expect((await call('PATCH', `/admin/reports/${r.id}`, operator, { status: 'resolved' })).json()).toMatchObject({ statusCode: 409, code: 'PIPP_BAD_TRANSITION' });
+    expect((await call('PATCH', `/admin/reports/${r.id}`, operator, { status: 'resolved' })).json()).toMatchObject({ statusCode: 400, code: 'PIPP_VALIDATION', details: [{ path: '/body/resolution' }] });
     const resolved = await call('PATCH', `/admin/reports/${r.id}`, operator, { status: 'resolved', resolution: 'Address corrected; goodwill voucher sent' });
     expect(resolved.json()).toMatchObject({ status: 'resolved', resolution: 'Address corrected; goodwill voucher sent' });
     await call('PATCH', `/admin/reports/${r.id}`, operator, { status: 'closed' });

@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { Errors } from '@pipp/service-kit';
 import { canTransition, REPORT_KIND_CLAUSE, statusAfterReply, type ReportStatus } from '../../domain/reports.js';
 import type { Config } from '../../config.js';
 import { pseudonymOf, storeUnlessErased } from '../../domain/erasure.js';
@@ -154,7 +155,9 @@ export default async function reportRoutes(fastify: FastifyInstance, opts: { con
     const { status, resolution } = request.body;
     if (r.status === 'closed') throw IncidentErrors.reportClosed('A closed report cannot change', { clause: REPORT_KIND_CLAUSE[r.kind] });
     if (status && status !== r.status && !canTransition(r.status, status)) throw IncidentErrors.badTransition(`A report cannot go from ${r.status} to ${status}`);
-    if (status === 'resolved' && !resolution && !r.resolution) throw IncidentErrors.badTransition('Record the resolution when resolving a report', { clause: REPORT_KIND_CLAUSE[r.kind] });
+    if (status === 'resolved' && !resolution && !r.resolution) {
+      throw Errors.validation('Record the resolution when resolving a report', { clause: REPORT_KIND_CLAUSE[r.kind], details: [{ path: '/body/resolution', message: 'is required to resolve a report' }] });
+    }
     const set: Record<string, unknown> = { updatedAt: new Date() };
     if (status) set.status = status;
     if (resolution) set.resolution = resolution;
