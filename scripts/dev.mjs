@@ -11,6 +11,9 @@ const log = (msg) => process.stderr.write(`[dev] ${msg}\n`);
 /** The environment every service gets in development (each keeps its own PORT and MONGO_DB defaults). */
 export function devEnvironment(infra, secrets) {
   const url = (s) => `http://127.0.0.1:${SERVICE_PORTS[s]}`;
+  // retention escalates overdue erasures to the DPO: the bootstrap DPO (secrets written before ids were
+  // generated have none; then retention warns that nobody is told).
+  const dpoIds = JSON.parse(secrets.IDENTITY_BOOTSTRAP_STAFF || '[]').filter((s) => s.role === 'dpo' && s.id).map((s) => s.id);
   return {
     NODE_ENV: 'development',
     LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty',
@@ -30,6 +33,7 @@ export function devEnvironment(infra, secrets) {
     SMTP_URL: `smtp://127.0.0.1:${DEV_SMTP_PORT}`,
     // identity sits behind the gateway on loopback: the client IP is the gateway's X-Forwarded-For.
     TRUST_PROXY: '127.0.0.1',
+    ...(dpoIds.length ? { DPO_ACCOUNT_IDS: dpoIds.join(',') } : {}),
   };
 }
 

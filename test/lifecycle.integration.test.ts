@@ -7,7 +7,7 @@ import { SERVICES } from '@pipp/contracts';
 import { dropDatabase, RunningSystem, scanForPi } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-const DPO = { phone: '+8613800000001', password: 'dpo-lifecycle-test-harbour-lantern-42' };
+const DPO = { id: `stf_${'d0'.repeat(16)}`, phone: '+8613800000001', password: 'dpo-lifecycle-test-harbour-lantern-42' };
 
 let system: RunningSystem;
 let mail: MailReceiver;
@@ -19,7 +19,9 @@ beforeAll(async () => {
   webhooks = await startWebhookReceiver();
   system = await RunningSystem.start({
     env: {
-      IDENTITY_BOOTSTRAP_STAFF: JSON.stringify([{ phone: DPO.phone, role: 'dpo', displayName: 'Test DPO', password: DPO.password }]),
+      IDENTITY_BOOTSTRAP_STAFF: JSON.stringify([{ id: DPO.id, phone: DPO.phone, role: 'dpo', displayName: 'Test DPO', password: DPO.password }]),
+      // As `make dev` sets it: retention escalates overdue erasures to this DPO.
+      DPO_ACCOUNT_IDS: DPO.id,
       WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
       WEBHOOK_ALLOW_LOOPBACK: 'true',
       SMTP_URL: mail.url,

@@ -18,7 +18,8 @@ export const SECRET_GENERATORS = {
   // incident: keys the pseudonymous references incident records keep
   INCIDENT_PSEUDONYM_KEY: () => randomBytes(32).toString('base64url'),
   // identity: the first data-protection officer, created at start (sign in at /v1/identity/public/staff/sign-in)
-  IDENTITY_BOOTSTRAP_STAFF: () => JSON.stringify([{ phone: '+8613800000001', role: 'dpo', displayName: 'Local DPO', password: `dpo-${randomBytes(12).toString('base64url')}-local` }]),
+  // (with its account id, so that `make dev` can name it as the DPO retention escalates to)
+  IDENTITY_BOOTSTRAP_STAFF: () => JSON.stringify([{ id: `stf_${randomBytes(16).toString('hex')}`, phone: '+8613800000001', role: 'dpo', displayName: 'Local DPO', password: `dpo-${randomBytes(12).toString('base64url')}-local` }]),
 };
 
 /** A fresh set of every secret the services need locally. @returns {Record<string, string>} */

@@ -34,7 +34,7 @@ export const ConfigSchema = defineConfig({
   DEVICE_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 180, description: 'Retention period of device and risk records after last use (days), until a sweep of the retention service brings its period for device-info' }),
   ACTIVITY_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90, description: 'Retention period of activity log entries (days), until a sweep of the retention service brings its period for activity-log' }),
   AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 1095, description: 'Retention period of account-change audit records (days)' }),
-  IDENTITY_BOOTSTRAP_STAFF: Type.String({ default: '', description: 'JSON array of staff accounts to create at start if absent: [{"phone","role":"dpo"|"operator","password","displayName"}] (secret)' }),
+  IDENTITY_BOOTSTRAP_STAFF: Type.String({ default: '', description: 'JSON array of staff accounts to create at start if absent: [{"id"?,"phone","role":"dpo"|"operator","password","displayName"}] (secret; id stf_ and 32 hex digits, generated when absent)' }),
   TRUST_PROXY: Type.String({ default: '', description: "Proxies whose X-Forwarded-For is trusted for the client IP (e.g. the gateway's address, 'loopback'); empty trusts none" }),
 }, { PORT: 4001, MONGO_DB: 'pipp_identity' });
 export type Config = Static<typeof ConfigSchema>;

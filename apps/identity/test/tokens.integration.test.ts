@@ -84,6 +84,22 @@ describe('access tokens and the JWKS', () => {
   });
 });
 
+describe('bootstrap staff', () => {
+  it('creates a bootstrap account with the id it is given, so other services can be configured with it', async () => {
+    const id = `stf_${'ab'.repeat(16)}`;
+    const password = 'bootstrap-dpo-harbour-lantern-77';
+    const env2 = { ...env, MONGO_DB: `${env.MONGO_DB}_b`, IDENTITY_BOOTSTRAP_STAFF: JSON.stringify([{ id, phone: '+8613800000077', role: 'dpo', displayName: 'Boot DPO', password }]) };
+    const booted = await startIdentity(env2);
+    try {
+      const res = await booted.inject({ method: 'POST', url: '/v1/identity/public/staff/sign-in', payload: { phone: '+8613800000077', password, deviceId: 'dpo-laptop-01' } });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(claimsOf(res.json().accessToken)).toMatchObject({ sub: id, role: 'dpo' });
+    } finally {
+      await stopIdentity(booted, env2);
+    }
+  });
+});
+
 describe('refresh tokens', () => {
   it('rotate on each use; reusing a rotated one revokes the whole session family everywhere', async () => {
     const s = await register(app, env);

@@ -8,6 +8,8 @@ import { judgePassword } from '../domain/password.js';
 import { newId } from './keys.js';
 
 const BootstrapSchema = Type.Array(Type.Object({
+  /** The account id to create it with (so that other services can be configured with it, e.g. retention's DPO_ACCOUNT_IDS); generated when absent. */
+  id: Type.Optional(Type.String({ pattern: '^stf_[0-9a-f]{32}$' })),
   phone: Type.String({ minLength: 1, maxLength: 40 }),
   role: Type.Union([Type.Literal('dpo'), Type.Literal('operator')]),
   password: Type.String({ minLength: 1, maxLength: 1024 }),
@@ -25,7 +27,7 @@ export function parseBootstrapStaff(json: string, config: Pick<Config, 'PHONE_RE
   try { parsed = JSON.parse(json); } catch { throw new Error('IDENTITY_BOOTSTRAP_STAFF is not valid JSON'); }
   const check = compile(BootstrapSchema);
   if (!check(parsed)) throw new Error(`IDENTITY_BOOTSTRAP_STAFF is invalid: ${describeErrors(check.errors)}`);
-  return (parsed as { phone: string; role: 'dpo' | 'operator'; password: string; displayName: string }[]).map((s, i) => {
+  return (parsed as { id?: string; phone: string; role: 'dpo' | 'operator'; password: string; displayName: string }[]).map((s, i) => {
     const phone = parseMobileNumber(s.phone, config.PHONE_REGIONS.split(','));
     if (!phone.ok) throw new Error(`IDENTITY_BOOTSTRAP_STAFF[${i}].phone: ${phone.reason}`);
     const verdict = judgePassword(s.password, { minScore: config.PASSWORD_MIN_SCORE, minLength: config.PASSWORD_MIN_LENGTH });
@@ -43,7 +45,7 @@ export const staffBootstrapPlugin = fp(async function staffBootstrap(app: Fastif
       if (await app.models.staff.exists({ phone: s.phone })) continue;
       try {
         await app.models.staff.create({
-          _id: newId('stf'), phone: s.phone, role: s.role, displayName: s.displayName, passwordHash: await app.passwords.hash(s.password),
+          _id: s.id ?? newId('stf'), phone: s.phone, role: s.role, displayName: s.displayName, passwordHash: await app.passwords.hash(s.password),
           active: true, createdBy: 'bootstrap', createdAt: new Date(),
         });
         app.log.info({ role: s.role }, 'bootstrap staff account created');
