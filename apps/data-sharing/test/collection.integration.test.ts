@@ -67,6 +67,11 @@ describe('public disclosure (3.3)', () => {
     const noMeasures = await disclose(subject, { categories: ['profile'], channel: 'announcement board', ground: { ...ground, measuresTaken: [] } }, op());
     expect(noMeasures.statusCode).toBe(422);
     expect(noMeasures.json()).toMatchObject({ clause: '3.3.2', message: expect.stringMatching(/measures/) });
+    // Blank-looking text is no reference, violation or measure (zero-width space, Hangul filler).
+    for (const [field, value] of [['violationRef', '\u200b'], ['violation', '\u3164\u3164'], ['measuresTaken', ['\u200b']]] as const) {
+      const blank = await disclose(subject, { categories: ['profile'], channel: 'announcement board', ground: { ...ground, [field]: value } }, op());
+      expect(blank.json(), field).toMatchObject({ statusCode: 400, code: 'PIPP_VALIDATION' });
+    }
     const ok = await disclose(subject, { categories: ['profile'], channel: 'announcement board', ground }, op());
     expect(ok.statusCode, ok.body).toBe(201);
     expect(ok.json()).toMatchObject({ ground: '3.3.2', violationRef: 'Case V-2026-14', measuresTaken: ['store closed', 'buyers refunded'], clause: '3.3.2; 3.4.3', basis: { kind: 'legal-basis', legalBasis: 'public-interest' } });

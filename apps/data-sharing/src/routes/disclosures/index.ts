@@ -18,9 +18,9 @@ const DisclosureIn = Type.Object({
     Type.Object({ ground: Type.Literal('3.3.1'), via: Type.Union([Type.Literal('express-consent'), Type.Literal('active-choice')]) }, { additionalProperties: false }),
     Type.Object({
       ground: Type.Literal('3.3.2'),
-      violationRef: Type.String({ maxLength: 256, description: 'Reference of the violation decision or case' }),
-      violation: Type.String({ maxLength: 2000, description: 'The violation, as it will be disclosed' }),
-      measuresTaken: Type.Array(Type.String({ maxLength: 500 }), { maxItems: 20, description: 'What the platform did about it' }),
+      violationRef: VisibleText(256, { description: 'Reference of the violation decision or case' }),
+      violation: VisibleText(2000, { description: 'The violation, as it will be disclosed' }),
+      measuresTaken: Type.Array(VisibleText(500), { maxItems: 20, description: 'What the platform did about it' }),
       basis: Type.Optional(ClaimedBasisSchema),
     }, { additionalProperties: false }),
   ]),

@@ -21,11 +21,11 @@ const IndirectIn = Type.Object({
   functionId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' })),
   basis: Type.Optional(ClaimedBasisSchema),
   confirmation: Type.Optional(Type.Object({
-    documentRef: Type.Optional(Type.String({ maxLength: 256 })),
+    documentRef: Type.Optional(VisibleText(256)),
     subjectConsented: Type.Optional(Type.Boolean()),
     lawfulSource: Type.Optional(Type.Boolean()),
     liabilityAccepted: Type.Optional(Type.Boolean()),
-    signatory: Type.Optional(Type.String({ maxLength: 200 })),
+    signatory: Type.Optional(VisibleText(200)),
     signedAt: Type.Optional(Type.String({ format: 'date-time' })),
   }, { additionalProperties: false, description: "The source's written confirmation (policy 2.4.2(3))" })),
   items: Type.Array(Type.Object({ category: DataCategorySchema, data: Value }, { additionalProperties: false }), { minItems: 1, maxItems: 32 }),

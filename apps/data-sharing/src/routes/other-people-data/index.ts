@@ -19,7 +19,7 @@ const In = Type.Object({
   attestation: Type.Optional(Type.Object({
     authorized: Type.Optional(Type.Boolean()),
     kind: Type.Optional(Type.Union(AUTHORIZATION_KINDS.map((k) => Type.Literal(k)))),
-    statement: Type.Optional(Type.String({ maxLength: 1000 })),
+    statement: Type.Optional(VisibleText(1000)),
   }, { additionalProperties: false })),
 }, { additionalProperties: false });
 
