@@ -105,6 +105,9 @@ describe('sharing only with consent or a legal basis (3.1, 3.4)', () => {
     // second request, for other categories, got 200 and the profile share). Key order does not matter.
     const reordered = await shareReq(subject, { idempotencyKey: 'req-42', basis: { evidenceRef: 'Court order (2026) 123', legalBasis: 'law-enforcement' }, categories: ['profile'], recipientId: rid }, op());
     expect(reordered.statusCode).toBe(200);
+    // The default purpose spelled out is the same request (it was refused as key reuse).
+    const spelled = await shareReq(subject, { ...once, purpose: 'sharing' }, op());
+    expect([spelled.statusCode, spelled.json().id]).toEqual([200, first.json().id]);
     const reused = await shareReq(subject, { ...once, categories: ['phone-number'] }, op());
     expect(reused.json()).toMatchObject({ statusCode: 422, code: 'PIPP_IDEMPOTENCY_KEY_REUSED', details: [{ path: '/body/idempotencyKey' }] });
     // Blank evidence is no evidence (it recorded a share on "\u200b").

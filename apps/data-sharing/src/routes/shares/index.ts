@@ -105,8 +105,10 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
     const id = b.idempotencyKey
       ? `shr_${createHash('sha256').update(`${request.user.role}\u0000${request.user.sub}\u0000${subjectId}\u0000${b.idempotencyKey}`).digest('hex').slice(0, 32)}`
       : newId('shr');
-    // What the key stands for: the request without its key, in a stable key order (a retry may reorder).
-    const requestHash = b.idempotencyKey ? createHash('sha256').update(stringify({ ...b, idempotencyKey: undefined }) ?? '').digest('base64url') : undefined;
+    // What the key stands for: the request as it is understood, without its key: defaults filled in,
+    // categories as a set, in a stable key order (a retry may spell a default out, or reorder).
+    const understood = { ...b, purpose: b.purpose ?? 'sharing', categories: [...b.categories].sort(), idempotencyKey: undefined };
+    const requestHash = b.idempotencyKey ? createHash('sha256').update(stringify(understood) ?? '').digest('base64url') : undefined;
     /** The first record of this key, as the answer to a repeat; 422 when it answered another request. */
     const replay = (first: ShareDoc) => {
       if (first.requestHash && first.requestHash !== requestHash) {
