@@ -117,7 +117,9 @@ export function createFastify(opts: {
     // Node's deadline check every second: by default Node checks every 30 s, so a bound of a few
     // seconds fired up to 30 s late (found by the tests of this bound).
     requestTimeout,
-    http: { requestTimeout, headersTimeout: Math.min(requestTimeout, 60_000), connectionsCheckingInterval: 1000 },
+    // requireHostHeader off: Node's own answer to an HTTP/1.1 request without Host is a bare 400; the
+    // onRequest hook below refuses it in the one error shape instead.
+    http: { requestTimeout, headersTimeout: Math.min(requestTimeout, 60_000), connectionsCheckingInterval: 1000, requireHostHeader: false },
     trustProxy: opts.trustProxy ?? false,
     // A URL Fastify cannot decode (bad percent-encoding) gets the one error shape too, not Fastify's own.
     frameworkErrors: (error, request, reply) => {
@@ -130,6 +132,7 @@ export function createFastify(opts: {
   // Callback-style hooks (not async) on every request: no promise and microtask per hook.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') return done(Errors.badRequest('An HTTP/1.1 request needs a Host header'));
     // A query string that cannot be percent-decoded is a 400, as a path that cannot be is (frameworkErrors):
     // services read `%FF` literally, and the gateway's proxy threw on it (a 500).
     const url = request.raw.url ?? '';

@@ -267,6 +267,7 @@ describe('requests the HTTP parser refuses', () => {
     const { connect } = await import('node:net');
     const config = loadConfig(defineConfig({}, { PORT: 0, MONGO_DB: 'x' }), { MONGO_URL: 'mongodb://127.0.0.1:1', KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent' });
     const server = createFastify({ service: 'consent', config });
+    await server.register(errorHandlerPlugin);
     server.get('/things', async () => ({ ok: true }));
     await server.listen({ host: '127.0.0.1', port: 0 });
     const { port } = server.server.address() as { port: number };
@@ -284,6 +285,7 @@ describe('requests the HTTP parser refuses', () => {
         ['GET /things HTTP/9.9\r\nHost: x\r\n\r\n', 400, 'PIPP_BAD_REQUEST'],
         ['POST /things HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}', 400, 'PIPP_BAD_REQUEST'],
         [`GET /things HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'PIPP_HEADERS_TOO_LARGE'],
+        ['GET /things HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'PIPP_BAD_REQUEST'], // no Host (Node answered a bare 400 itself)
       ];
       for (const [raw, status, code] of cases) {
         const received = await send(raw);
