@@ -109,6 +109,9 @@ describe('anonymized releases (3.4)', () => {
     const lonely = rows([{ ageBand: '90-99', city: 'Lhasa', diagnosis: 'rare', visits: 1 }]);
     const check = await app.inject({ method: 'POST', url: '/v1/data-sharing/releases/checks', headers: svc(), payload: { attributes, rows: lonely } });
     expect(check.json()).toMatchObject({ passed: false, achievedK: 1, smallestClass: { size: 1, classes: 1 }, rowsInClassesBelowK: 1 });
+    // Column names are bounded (64 characters), as the schema says: a record's key bound was not enforced.
+    const longKey = await app.inject({ method: 'POST', url: '/v1/data-sharing/releases/checks', headers: svc(), payload: { attributes, rows: rows().map((r) => ({ ...r, ['k'.repeat(5000)]: 1 })) } });
+    expect(longKey.json()).toMatchObject({ statusCode: 400, code: 'PIPP_VALIDATION' });
     const res = await app.inject({ method: 'POST', url: '/v1/data-sharing/releases', headers: svc(), payload: { recipientId: rid, purpose: 'analytics', name: 'x', attributes, rows: lonely } });
     expect(res.statusCode).toBe(403);
     expect(res.json()).toMatchObject({ code: 'PIPP_NOT_ANONYMOUS', clause: '3.4-anonymized', message: expect.stringMatching(/smallest equivalence class 1/) });

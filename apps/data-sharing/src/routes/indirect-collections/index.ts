@@ -10,7 +10,7 @@ import type { IndirectDoc } from '../../plugins/models.js';
 import { ActorOut, BasisOut, ClaimedBasisSchema, SubjectParams, actorOf, assertFunctionOpen, decide, errors, iso, newId } from '../common.js';
 import { recordedBasis } from '../shares/index.js';
 
-const Value = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 4000 }), Type.Number(), Type.Boolean(), Type.Null()]), { maxProperties: 64 });
+const Value = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 4000 }), Type.Number(), Type.Boolean(), Type.Null()]), { maxProperties: 64, propertyNames: { minLength: 1, maxLength: 64 } });
 
 const IndirectIn = Type.Object({
   source: Type.Object({

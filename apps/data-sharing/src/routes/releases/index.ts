@@ -20,7 +20,8 @@ const Attributes = Type.Object({
   identifying: Type.Optional(Type.Array(Column, { maxItems: 64, uniqueItems: true })),
 }, { additionalProperties: false, description: 'Every column classified (the check fails on an unclassified one)' });
 const Cell = Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()]);
-const Rows = Type.Array(Type.Record(Column, Cell, { maxProperties: 256 }), { minItems: 1, maxItems: 1_000_000, description: 'At most a million rows, and RELEASE_BODY_LIMIT bytes' });
+// A record's key schema is not checked by TypeBox's Record (keys become `^.*$`): propertyNames bounds them.
+const Rows = Type.Array(Type.Record(Column, Cell, { maxProperties: 256, propertyNames: { minLength: 1, maxLength: 64 } }), { minItems: 1, maxItems: 1_000_000, description: 'At most a million rows, and RELEASE_BODY_LIMIT bytes' });
 
 const Report = Type.Object({
   passed: Type.Boolean(), k: Type.Integer(), rows: Type.Integer(), columns: Type.Array(Type.String()), unclassifiedColumns: Type.Array(Type.String()),
