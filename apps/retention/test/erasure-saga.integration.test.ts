@@ -246,6 +246,26 @@ describe('refusals and bad input', () => {
     expect(again.json().appliedTo).toEqual([]);
   });
 
+  it('lets a released hold go from an open erasure: asked again without it, and what is kept under it purged', async () => {
+    let released = false;
+    script.set('subj-lr', (p) => (p === 'consent' && !released ? 'silent' : 'complete'));
+    const r = (await ask('subj-lr', { scope: { kind: 'account' } })).json();
+    const until = new Date(Date.now() + 60 * 86_400_000);
+    const hold = (await app.inject({ method: 'POST', url: '/v1/retention/admin/legal-holds', headers: h.auth('dpo-1', 'dpo'), payload: { subjectId: 'subj-lr', mode: 'isolate', categories: ['activity-log'], legalBasis: 'law-enforcement', evidenceRef: 'Order 1', until: until.toISOString() } })).json();
+    expect(hold.appliedTo).toEqual([r.requestId]);
+    // A participant already keeps something under the hold (as a completed one would have reported).
+    await app.store.kept.create({ _id: `${r.requestId}:identity:activity-log`, requestId: r.requestId, subjectId: 'subj-lr', participant: 'identity', category: 'activity-log', legalBasis: 'law-enforcement', purgeAt: until, reason: 'held', state: 'isolated', recordedAt: new Date() });
+    const release = await app.inject({ method: 'POST', url: `/v1/retention/admin/legal-holds/${hold.holdId}/release`, headers: h.auth('dpo-1', 'dpo') });
+    expect(release.json()).toMatchObject({ status: 'released', releasedFrom: [r.requestId] });
+    released = true;
+    const stored = await app.store.requests.findById(r.requestId).lean();
+    expect(stored!.legalHolds.map((x) => x.category)).not.toContain('activity-log');
+    const asked = await waitFor(() => sim.received.find((x) => x.request.requestId === r.requestId && x.request.attempt === 3) ?? null, { what: 'the request again, without the hold' });
+    expect(asked.request.legalHolds.map((x) => x.category)).not.toContain('activity-log');
+    expect((await app.store.kept.findById(`${r.requestId}:identity:activity-log`).lean())!.purgeAt.getTime()).toBeLessThanOrEqual(Date.now());
+    await completed('subj-lr', r.requestId);
+  });
+
   it('answers bad input with a clear 4xx and changes nothing', async () => {
     const before = await app.store.requests.countDocuments({ subjectId: 'subj-x' });
     const cases: [Record<string, unknown>, number, string][] = [

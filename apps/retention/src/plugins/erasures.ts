@@ -440,24 +440,54 @@ export class ErasureService {
    * still count: what they erased before the hold arrived is gone). Returns the ids of the requests changed.
    */
   async applyHold(hold: SubjectHold & { subjectId: string }, now = new Date()): Promise<string[]> {
-    const open = await this.requests.find({ subjectId: hold.subjectId, status: 'in-progress' }, { _id: 1 }).lean();
+    return this.changeOpenHolds(hold.subjectId, hold.holdId, now, (doc) => mergeHolds(doc.legalHolds, legalHoldsFor(doc.scope, [{ ...hold, mode: 'isolate' }], [], now).holds));
+  }
+
+  /**
+   * A legal hold released (policy 4.1, 5.1: kept no longer than necessary): the open requests of its
+   * subject drop what it held (unless another active hold holds it too), the participants not yet done
+   * are asked again without it, and what participants already keep under it (kept-by-law records of
+   * the subject with its basis and end date) is due for purging now. Returns the ids of the requests changed.
+   */
+  async releaseHold(hold: SubjectHold & { subjectId: string }, now = new Date()): Promise<string[]> {
+    const fromHold = (h: LegalHoldItem) => h.legalBasis === hold.legalBasis && h.evidenceRef === hold.evidenceRef && new Date(h.purgeAt).getTime() === hold.until.getTime();
+    const others = (await this.app.store.holds.find({ subjectId: hold.subjectId, status: 'active', until: { $gt: now }, _id: { $ne: hold.holdId } }).lean())
+      .map((h): SubjectHold => ({ holdId: h._id, categories: h.categories, mode: 'isolate', legalBasis: h.legalBasis, evidenceRef: h.evidenceRef, until: h.until }));
+    const changed = await this.changeOpenHolds(hold.subjectId, hold.holdId, now, (doc) => {
+      if (!doc.legalHolds.some(fromHold)) return null;
+      const kept = doc.legalHolds.filter((h) => !fromHold(h));
+      return mergeHolds(kept, legalHoldsFor(doc.scope, others, [], now).holds) ?? kept;
+    });
+    await this.app.store.kept.updateMany(
+      { subjectId: hold.subjectId, state: 'isolated', legalBasis: hold.legalBasis, purgeAt: hold.until },
+      { $set: { purgeAt: now } },
+    );
+    return changed;
+  }
+
+  /**
+   * Gives each open request of a subject (not purges) the legal holds `next` computes from it (null: no
+   * change), and asks the participants not yet completed again with them, at the next attempt.
+   */
+  private async changeOpenHolds(subjectId: string, holdId: string, now: Date, next: (doc: ErasureRequestDoc) => LegalHoldItem[] | null): Promise<string[]> {
+    const open = await this.requests.find({ subjectId, status: 'in-progress' }, { _id: 1 }).lean();
     const changed: string[] = [];
     for (const { _id } of open) {
       const applied = await this.app.outbox.withDocument(this.requests, _id, async () => {
         for (let round = 0; round < 10; round += 1) {
           const doc = await this.requests.findById(_id).lean();
           if (!doc || doc.status !== 'in-progress' || doc.kind === 'purge') return false;
-          const merged = mergeHolds(doc.legalHolds, legalHoldsFor(doc.scope, [{ ...hold, mode: 'isolate' }], [], now).holds);
+          const holds = next(doc);
           const waiting = (Object.entries(doc.participants) as [ErasureParticipant, ParticipantProgress][]).filter(([, p]) => p.state !== 'completed').map(([n]) => n);
-          if (!merged || !waiting.length) return false;
+          if (!holds || !waiting.length) return false;
           const planned = operatorRetry(doc.participants, doc.attempt, waiting, now, this.retry);
           const fired = new Set(doc.escalations.map((e) => e.level));
           const updated = await this.app.outbox.update(this.requests, this.app.mongo.guarded({ _id: doc._id, rev: doc.rev }), {
-            $set: { legalHolds: merged, participants: planned.participants, attempt: planned.attempt, updatedAt: now, nextActionAt: nextActionAt(planned.participants, doc.deadline, fired, this.retry) },
+            $set: { legalHolds: holds, participants: planned.participants, attempt: planned.attempt, updatedAt: now, nextActionAt: nextActionAt(planned.participants, doc.deadline, fired, this.retry) },
             $inc: { rev: 1 },
-          }, [this.requestedEvent({ ...doc, legalHolds: merged }, planned.attempt, planned.redeliver)]);
+          }, [this.requestedEvent({ ...doc, legalHolds: holds }, planned.attempt, planned.redeliver)]);
           if (updated) {
-            this.log.info({ requestId: doc._id, holdId: hold.holdId, attempt: planned.attempt, participants: planned.redeliver, categories: merged.map((h) => h.category) }, 'legal hold applied to an open erasure request');
+            this.log.info({ requestId: doc._id, holdId, attempt: planned.attempt, participants: planned.redeliver, categories: holds.map((h) => h.category) }, 'legal holds of an open erasure request changed');
             return true;
           }
         }

@@ -39,6 +39,7 @@ function holdView(h: LegalHoldDoc): Static<typeof HoldView> {
  * kept isolated until `until`; `block`: erasures of them are refused (code PIPP_ERASURE_LEGAL_HOLD).
  * A hold placed while an erasure of the subject is under way reaches it: the participants not yet
  * done keep the held categories isolated until `until` (either mode; `appliedTo` lists the requests).
+ * A release reaches them too (`releasedFrom`), and what is kept under the hold is purged now.
  * `until` lies in the future and at most `LEGAL_HOLD_MAX_DAYS` ahead (PI is kept for the shortest time
  * necessary, 5.1: a hold has a real end, renewed if the law asks for longer); 400 PIPP_BAD_TIME otherwise.
  */
@@ -93,7 +94,10 @@ const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_M
     preHandler: app.requireRole('dpo'),
     schema: {
       summary: 'Release a legal hold (dpo)', tags: ['legal-holds'], params: Type.Object({ holdId: RecordId }),
-      response: { 200: HoldView, ...errorResponses(404, 409) },
+      response: {
+        200: Type.Composite([HoldView, Type.Object({ releasedFrom: Type.Array(RecordId, { description: 'Open erasure requests of the subject that no longer keep what it held' }) })]),
+        ...errorResponses(404, 409),
+      },
     },
   }, async (request) => {
     const now = new Date();
@@ -103,8 +107,9 @@ const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_M
       if (exists) throw RetentionErrors.holdReleased(`Hold ${request.params.holdId} is already released`);
       throw RetentionErrors.holdNotFound(`No legal hold ${request.params.holdId}`);
     }
-    await app.audit({ actor: actorOf(request.user), action: 'legal-hold.release', target: { type: 'legal-hold', id: doc._id }, subjectId: doc.subjectId, clause: '4.1' });
-    return holdView(doc);
+    const releasedFrom = await app.erasures.releaseHold({ ...doc, holdId: doc._id }, now);
+    await app.audit({ actor: actorOf(request.user), action: 'legal-hold.release', target: { type: 'legal-hold', id: doc._id }, subjectId: doc.subjectId, clause: '4.1', details: { releasedFrom } });
+    return { ...holdView(doc), releasedFrom };
   });
 };
 
