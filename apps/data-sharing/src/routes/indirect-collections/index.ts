@@ -10,7 +10,8 @@ import type { IndirectDoc } from '../../plugins/models.js';
 import { ActorOut, BasisOut, ClaimedBasisSchema, SubjectParams, actorOf, assertFunctionOpen, decide, errors, iso, newId } from '../common.js';
 import { recordedBasis } from '../shares/index.js';
 
-const Value = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 4000 }), Type.Number(), Type.Boolean(), Type.Null()]), { maxProperties: 64, propertyNames: { minLength: 1, maxLength: 64 } });
+// Keys by pattern: TypeBox's Record checks a key's pattern, not its length.
+const Value = Type.Record(Type.String({ pattern: '^.{1,64}$' }), Type.Union([Type.String({ maxLength: 4000 }), Type.Number(), Type.Boolean(), Type.Null()]), { maxProperties: 64, additionalProperties: false });
 
 const IndirectIn = Type.Object({
   source: Type.Object({

@@ -9,7 +9,8 @@ import { DsErrors } from '../../errors.js';
 import type { OtherPeopleDoc } from '../../plugins/models.js';
 import { SubjectParams, actorOf, assertFunctionOpen, errors, iso, newId } from '../common.js';
 
-const Value = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 4000 }), Type.Number(), Type.Boolean(), Type.Null()]), { maxProperties: 64, propertyNames: { minLength: 1, maxLength: 64 } });
+// Keys by pattern: TypeBox's Record checks a key's pattern, not its length.
+const Value = Type.Record(Type.String({ pattern: '^.{1,64}$' }), Type.Union([Type.String({ maxLength: 4000 }), Type.Number(), Type.Boolean(), Type.Null()]), { maxProperties: 64, additionalProperties: false });
 
 const In = Type.Object({
   relationship: VisibleText(100, { description: 'Who the person is to the user (emergency contact, employee …)' }),

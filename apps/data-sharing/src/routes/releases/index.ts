@@ -12,7 +12,8 @@ import type { ReleaseDoc, ShareDoc } from '../../plugins/models.js';
 import { ActorOut, BasisOut, ClaimedBasisSchema, actorOf, decide, errors, iso, newId, refusalError } from '../common.js';
 import { recordedBasis } from '../shares/index.js';
 
-const Column = Type.String({ minLength: 1, maxLength: 64 });
+// The pattern bounds a column name where it is a key too: TypeBox's Record checks keys by pattern only.
+const Column = Type.String({ minLength: 1, maxLength: 64, pattern: '^.{1,64}$' });
 const Attributes = Type.Object({
   quasiIdentifiers: Type.Array(Column, { maxItems: 64, uniqueItems: true }),
   sensitive: Type.Optional(Type.Array(Column, { maxItems: 64, uniqueItems: true })),
@@ -20,8 +21,7 @@ const Attributes = Type.Object({
   identifying: Type.Optional(Type.Array(Column, { maxItems: 64, uniqueItems: true })),
 }, { additionalProperties: false, description: 'Every column classified (the check fails on an unclassified one)' });
 const Cell = Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()]);
-// A record's key schema is not checked by TypeBox's Record (keys become `^.*$`): propertyNames bounds them.
-const Rows = Type.Array(Type.Record(Column, Cell, { maxProperties: 256, propertyNames: { minLength: 1, maxLength: 64 } }), { minItems: 1, maxItems: 1_000_000, description: 'At most a million rows, and RELEASE_BODY_LIMIT bytes' });
+const Rows = Type.Array(Type.Record(Column, Cell, { maxProperties: 256, additionalProperties: false }), { minItems: 1, maxItems: 1_000_000, description: 'At most a million rows, and RELEASE_BODY_LIMIT bytes' });
 
 const Report = Type.Object({
   passed: Type.Boolean(), k: Type.Integer(), rows: Type.Integer(), columns: Type.Array(Type.String()), unclassifiedColumns: Type.Array(Type.String()),
