@@ -170,3 +170,30 @@ describe('a security incident reaches every channel', () => {
     expect(await svc.app.models.notifications.countDocuments({ incidentId: incident.id })).toBe(0);
   });
 });
+
+describe('consent to notifications (2.1.1)', () => {
+  it('sends no general notice to a subject who withdrew consent to notifications, until they grant it again; notices the law requires still go', async () => {
+    await produce(svc.env, 'privacy.subject.contact-changed', 'identity', { subjectId: 'olga', channels: { email: 'olga@example.com' } }, 'olga');
+    await waitFor(() => svc.app.models.contacts.exists({ _id: 'olga' }), { what: 'olga' });
+    const consent = (state: 'granted' | 'withdrawn', at: Date) => produce(svc.env, 'privacy.consent.changed', 'consent', { subjectId: 'olga', recordId: `rec-olga-${state}-${at.getTime()}`, purpose: 'notifications', state, at: at.toISOString() }, 'olga');
+    await consent('withdrawn', new Date());
+    await waitFor(() => svc.app.models.optOuts.exists({ _id: 'olga', withdrawn: true }), { what: 'the withdrawal' });
+    const mailsTo = () => smtp.messages.filter((m) => JSON.stringify(m.to).includes('olga@example.com')).length;
+    const general = (await api('POST', '/admin/notifications', { kind: 'general', title: 'New features', body: 'We added dark mode.', audience: { subjectIds: ['olga'] } })).json();
+    const done = await completed(general.id);
+    expect(done.progress.byStatus).toMatchObject({ declined: 1, delivered: 0 });
+    expect(mailsTo()).toBe(0);
+    // A security incident notice is the law's (5.4.2), not the subject's choice: it goes.
+    const incident = (await api('POST', '/admin/incidents', incidentBody(['olga']))).json();
+    await completed((await api('POST', `/admin/incidents/${incident.id}/notifications`, {})).json().id);
+    await waitFor(() => mailsTo() === 1, { what: 'the incident notice' });
+    // Granted again: general notices reach her again. A replayed older withdrawal changes nothing.
+    await consent('granted', new Date());
+    await waitFor(() => svc.app.models.optOuts.exists({ _id: 'olga', withdrawn: false }), { what: 'the grant' });
+    await consent('withdrawn', new Date(Date.now() - 60_000));
+    await new Promise((r) => setTimeout(r, 500));
+    const again = (await api('POST', '/admin/notifications', { kind: 'general', title: 'More features', body: 'We added search.', audience: { subjectIds: ['olga'] } })).json();
+    await completed(again.id);
+    await waitFor(() => mailsTo() === 2, { what: 'the general notice after the grant' });
+  });
+});

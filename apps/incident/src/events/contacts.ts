@@ -12,6 +12,23 @@ export function registerContactConsumer(app: FastifyInstance, config: Config) {
   app.kafka.consume({
     name: 'contacts',
     handlers: {
+      /**
+       * Consent to purpose `notifications` (policy 2.1.1, 5.4.2): the latest grant or withdrawal per
+       * subject; a withdrawal opts the subject out of general notices. The later consent record wins (a
+       * replayed older one changes nothing).
+       */
+      'privacy.consent.changed': async (event) => {
+        const p = event.payload;
+        if (p.purpose !== 'notifications' || p.scope) return;
+        if (await app.models.erased.exists({ _id: pseudonymOf(p.subjectId, config.INCIDENT_PSEUDONYM_KEY) })) return;
+        const at = new Date(p.at);
+        const set = { at, recordId: p.recordId, withdrawn: p.state === 'withdrawn' };
+        const newer = await app.models.optOuts.updateOne({ _id: p.subjectId, at: { $lte: at } }, { $set: set });
+        if (newer.matchedCount) return;
+        await app.models.optOuts.create({ _id: p.subjectId, ...set }).catch((err: { code?: number }) => {
+          if (err.code !== 11000) throw err; // a later record is already stored
+        });
+      },
       'privacy.subject.contact-changed': async (event) => {
         const p = event.payload;
         if (await app.models.erased.exists({ _id: pseudonymOf(p.subjectId, config.INCIDENT_PSEUDONYM_KEY) })) return;

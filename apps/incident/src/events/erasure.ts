@@ -59,6 +59,7 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
       if (item.channels === 'all') {
         await m.erased.updateOne({ _id: pseudonym }, { $setOnInsert: { _id: pseudonym, at: now, requestId: p.requestId } }, { upsert: true });
         counts.erased += (await m.contacts.deleteOne({ _id: subjectId })).deletedCount;
+        await m.optOuts.deleteOne({ _id: subjectId });
         counts.erased += (await m.letters.deleteMany({ subjectId })).deletedCount;
         counts.erased += (await m.sink.deleteMany({ subjectId })).deletedCount;
         // Pending deliveries cannot reach anyone any more.
@@ -210,7 +211,7 @@ export function registerErasureConsumers(app: FastifyInstance, config: Config) {
               })).modifiedCount, 'anonymized');
             }
           } else if (rule.category === 'notification-record') {
-            const filter = { status: { $in: ['delivered', 'failed', 'unreachable'] }, createdAt: { $lt: cutoff }, keptUntil: { $exists: false } };
+            const filter = { status: { $in: ['delivered', 'failed', 'unreachable', 'declined'] }, createdAt: { $lt: cutoff }, keptUntil: { $exists: false } };
             await inBatches(() => m.deliveries.find(filter).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.deliveries.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
             await inBatches(() => m.letters.find({ queuedAt: { $lt: cutoff } }).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.letters.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
           }

@@ -105,6 +105,13 @@ export interface IsolatedContact {
   isolatedAt: Date;
 }
 
+/**
+ * The latest consent to purpose `notifications` per subject (`notice_optouts`, by subject id; from
+ * consent's `privacy.consent.changed`): general notices skip those who withdrew it (policy 2.1.1: refusing what a basic
+ * function needs blocks that function); notices the law requires still reach them.
+ */
+export interface NoticeOptOut { _id: string; at: Date; recordId: string; withdrawn: boolean }
+
 /** Subjects whose data was erased (`erased_subjects`, keyed by pseudonym): late contact events for them are ignored. */
 export interface ErasedSubject { _id: string; at: Date; requestId: string }
 
@@ -158,7 +165,8 @@ export interface Delivery {
   /** Retries on the same channel, and fallbacks to another one (summed for progress). */
   retries: number;
   fallbacks: number;
-  status: 'queued' | 'retrying' | 'delivered' | 'failed' | 'unreachable';
+  /** `declined`: a general notice to a subject who withdrew consent to notifications (nothing sent). */
+  status: 'queued' | 'retrying' | 'delivered' | 'failed' | 'unreachable' | 'declined';
   nextAttemptAt: Date;
   attempts: DeliveryAttempt[];
   mode?: DeliveryMode;
@@ -247,6 +255,7 @@ export interface Models {
   claims: Model<DeliveryClaim>;
   contacts: Model<Contact>;
   isolatedContacts: Model<IsolatedContact>;
+  optOuts: Model<NoticeOptOut>;
   erased: Model<ErasedSubject>;
   notifications: Model<Notification>;
   batches: Model<FanoutBatch>;
@@ -296,6 +305,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   }, opts('isolated_contacts'));
   isolatedContactSchema.index({ subjectId: 1 });
   isolatedContactSchema.index({ purgeAt: 1 });
+  const optOutSchema = new Schema<NoticeOptOut>({ _id: String, at: Date, recordId: String, withdrawn: Boolean }, opts('notice_optouts'));
   const erasedSchema = new Schema<ErasedSubject>({ _id: String, at: Date, requestId: String }, opts('erased_subjects'));
 
   const notificationSchema = new Schema<Notification>({
@@ -350,6 +360,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     claims: m.model('DeliveryClaim', claimSchema),
     contacts: m.model('Contact', contactSchema),
     isolatedContacts: m.model('IsolatedContact', isolatedContactSchema),
+    optOuts: m.model('NoticeOptOut', optOutSchema),
     erased: m.model('ErasedSubject', erasedSchema),
     notifications: app.outbox.register(m.model('Notification', notificationSchema)),
     batches: app.outbox.register(m.model('FanoutBatch', batchSchema)),

@@ -280,8 +280,9 @@ export class Notifier {
 
   /**
    * Stage 3 (consumer of `privacy.notification.batch-ready`): one delivery per subject with its channel
-   * plan; subjects without a usable channel are recorded `unreachable`. Idempotent (delivery ids are
-   * `<notification>:<subject>`; a batch number is recorded once).
+   * plan; subjects without a usable channel are recorded `unreachable`, and for a `general` notice (the
+   * only kind no law requires) subjects who withdrew consent to notifications `declined` (policy 2.1.1).
+   * Idempotent (delivery ids are `<notification>:<subject>`; a batch number is recorded once).
    */
   async materialize(payload: EventPayload<'privacy.notification.batch-ready'>): Promise<void> {
     const n = await this.m.notifications.findById(payload.notificationId).select({ kind: 1, channels: 1, status: 1, mode: 1 }).lean();
@@ -290,14 +291,17 @@ export class Notifier {
     if (await this.m.batchesDone.exists({ _id: batchId })) return;
     const contacts = await this.m.contacts.find({ _id: { $in: payload.subjectIds } }).lean();
     const byId = new Map(contacts.map((c) => [c._id, c]));
+    const declined = n.kind === 'general'
+      ? new Set((await this.m.optOuts.find({ _id: { $in: payload.subjectIds }, withdrawn: true }, { _id: 1 }).lean()).map((o) => o._id))
+      : new Set<string>();
     const now = new Date();
     const docs = payload.subjectIds.map((subjectId) => {
       const c = byId.get(subjectId);
       const available = Object.entries(c?.channels ?? {}).filter(([, v]) => Boolean(v)).map(([k]) => k as Channel);
-      const plan = planChannels(available, n.channels, c?.preferred ?? []);
+      const plan = declined.has(subjectId) ? [] : planChannels(available, n.channels, c?.preferred ?? []);
       return {
         _id: `${payload.notificationId}:${subjectId}`, notificationId: payload.notificationId, subjectId, kind: n.kind, mode: n.mode ?? 'first-channel', plan, channelIndex: 0,
-        attemptsOnChannel: 0, retries: 0, fallbacks: 0, status: plan.length ? 'queued' : 'unreachable', nextAttemptAt: now, attempts: [],
+        attemptsOnChannel: 0, retries: 0, fallbacks: 0, status: declined.has(subjectId) ? 'declined' : plan.length ? 'queued' : 'unreachable', nextAttemptAt: now, attempts: [],
         createdAt: now, updatedAt: now,
       };
     });

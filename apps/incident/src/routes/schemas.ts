@@ -70,6 +70,7 @@ export const ProgressSchema = Type.Object({
   batchesProcessed: Type.Integer(),
   byStatus: Type.Object({
     queued: Type.Integer(), retrying: Type.Integer(), delivered: Type.Integer(), failed: Type.Integer(), unreachable: Type.Integer(),
+    declined: Type.Integer({ description: 'General notices not sent: the subject withdrew consent to notifications (policy 2.1.1)' }),
   }, { description: 'Deliveries by status (exact counts)' }),
   byChannel: Type.Record(Type.String(), Type.Integer(), { description: 'Deliveries accepted per channel' }),
   retries: Type.Integer(),

@@ -27,7 +27,7 @@ export const consentEvents = {
     version: 1,
     description: 'A consent record was appended: granted or withdrawn (policy 2.1.2, 2.4.2(2))',
     producers: ['consent'],
-    consumers: ['identity', 'data-sharing', 'consent'],
+    consumers: ['identity', 'data-sharing', 'consent', 'incident'],
     payload: Type.Object({
       subjectId: SubjectId,
       recordId: RecordId,

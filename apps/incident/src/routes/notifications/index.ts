@@ -8,7 +8,7 @@ import type { Notification } from '../../plugins/models.js';
 import { toDelivery, toNotification } from '../views.js';
 import { Cursor, DeliverySchema, IdParams, KindSchema, Limit, NotificationSchema, Page, ProgressSchema, SubjectParams, Text, Timestamp, errors } from '../schemas.js';
 
-const STATUSES = ['queued', 'retrying', 'delivered', 'failed', 'unreachable'] as const;
+const STATUSES = ['queued', 'retrying', 'delivered', 'failed', 'unreachable', 'declined'] as const;
 
 /**
  * Notifications and their delivery (policy 5.4.2, VI, 2.4.2(5)):
@@ -44,7 +44,7 @@ export default async function notificationRoutes(fastify: FastifyInstance) {
       retries += (r._id.retries ?? 0) * r.n;
       fallbacks += (r._id.fallbacks ?? 0) * r.n;
     }
-    const final = byStatus.delivered + byStatus.failed + byStatus.unreachable;
+    const final = byStatus.delivered + byStatus.failed + byStatus.unreachable + byStatus.declined;
     const target = n.reach.oneByOne ? n.audienceSize : 0;
     const batchesProcessed = n.status === 'completed' ? n.plan.batches : await m.batchesDone.countDocuments({ notificationId: n._id });
     const lastBatch = n.plan.done ? undefined : await m.batches.findOne({ notificationId: n._id }).sort({ batch: -1 }).select({ batch: 1, planned: 1 }).lean();
