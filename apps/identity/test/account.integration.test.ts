@@ -223,6 +223,20 @@ describe('profile and account settings', () => {
     expect(signIn.json().subjectId).toBe(s.subjectId);
   });
 
+  it('lets a code confirm only the number change it was sent for', async () => {
+    // Two accounts ask for the same new number: the second code replaced the first, and confirms the second change only.
+    const [a, b] = [await register(app, env), await register(app, env)];
+    const newPhone = randomPhone();
+    const startA = await req('POST', `/subjects/${a.subjectId}/phone-change`, a.accessToken, { newPhone, currentPassword: STRONG_PASSWORD });
+    const startB = await req('POST', `/subjects/${b.subjectId}/phone-change`, b.accessToken, { newPhone, currentPassword: STRONG_PASSWORD });
+    expect([startA.statusCode, startB.statusCode]).toEqual([202, 202]);
+    const code = await latestCode(env, newPhone);
+    const byA = await req('POST', `/subjects/${a.subjectId}/phone-change/${startA.json().changeId}/confirm`, a.accessToken, { code });
+    expect(byA.statusCode).toBe(404);
+    const byB = await req('POST', `/subjects/${b.subjectId}/phone-change/${startB.json().changeId}/confirm`, b.accessToken, { code });
+    expect(byB.json()).toEqual({ phone: newPhone });
+  });
+
   it('changing the password ends every old session', async () => {
     const s = await register(app, env);
     const res = await req('PUT', `/subjects/${s.subjectId}/password`, s.accessToken, { currentPassword: STRONG_PASSWORD, newPassword: 'amber-glacier-whistles-at-dawn-42' });

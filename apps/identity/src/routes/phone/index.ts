@@ -37,6 +37,9 @@ const phoneRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, o
     const sent = await app.security.issueCode(newPhone, 'phone-change', request.ip);
     const changeId = newId('pch');
     const now = new Date();
+    // The code just sent replaced any earlier one to this number: it confirms this change only (an
+    // earlier pending change to the number, of this account or another, could otherwise take it).
+    await app.models.phoneChanges.updateMany({ newPhone, consumed: false }, { $set: { consumed: true } });
     await app.models.phoneChanges.create({ _id: changeId, subjectId, newPhone, expiresAt: new Date(now.getTime() + sent.expiresIn * 1000), consumed: false, purgeAt: new Date(now.getTime() + 2 * sent.expiresIn * 1000) });
     return reply.code(202).send({ changeId, expiresIn: sent.expiresIn });
   });
