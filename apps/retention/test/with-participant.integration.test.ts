@@ -231,6 +231,24 @@ describe('business shutdown (policy 2.4.2(5))', () => {
     expect(scopes).toContainEqual({ erased: ['support-report'], kept: [] });
   });
 
+  it('erases the data of a shutdown announced ahead from its effective time on, not at once; at most a year ahead', async () => {
+    const put = await consent.app.inject({ method: 'PUT', url: '/v1/consent/admin/functions/photo-books', headers: dpo(), payload: { title: 'Photo books', kind: 'additional', purposes: ['personalization'], categories: ['activity-log'], why: 'photo books from what you viewed' } });
+    expect(put.statusCode, put.body).toBe(201);
+    const shut = (effectiveAt: Date) => app.inject({ method: 'POST', url: '/v1/retention/admin/shutdowns', headers: op(), payload: { functionId: 'photo-books', title: 'Photo books', action: 'erase', effectiveAt: effectiveAt.toISOString() } });
+    expect((await shut(new Date('9999-12-31T00:00:00Z'))).json()).toMatchObject({ statusCode: 400, code: 'PIPP_BAD_TIME' });
+    const effectiveAt = new Date(Date.now() + 7 * 86_400_000);
+    const res = await shut(effectiveAt);
+    expect(res.statusCode, res.body).toBe(201);
+    const sd = res.json();
+    // It still collects until then: no sweep yet, whatever the scheduler does meanwhile.
+    await app.shutdowns.tick(new Date());
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await app.store.sweeps.findById(sd.sweepId).lean()).toBeNull();
+    // From its effective time on, the erasure runs.
+    await app.shutdowns.tick(new Date(effectiveAt.getTime() + 1000));
+    await waitFor(() => app.store.sweeps.findById(sd.sweepId).lean(), { what: 'the shutdown\'s sweep to start' });
+  });
+
   it('opens the erasures of many affected subjects in batches, going on from the progress it stored', { timeout: 90_000 }, async () => {
     // A shutdown a restart stopped after its first batch of 100 erasure requests: the next run opens the other 20.
     const affected = Array.from({ length: 120 }, (_, i) => `subj-many-${i}`);

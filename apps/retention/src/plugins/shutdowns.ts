@@ -17,6 +17,9 @@ declare module 'fastify' {
   }
 }
 
+/** How far ahead a shutdown may be announced (days): a date years away is a typo, not a plan. */
+const MAX_NOTICE_DAYS = 366;
+
 /** Erasure requests a shutdown opens per step, before it stores its progress. */
 const OPEN_BATCH = 100;
 
@@ -57,7 +60,7 @@ export class ShutdownService {
    * @throws PIPP_FUNCTION_UNKNOWN (404, 2.4.2(5)) when consent's catalogue has no active function by that id.
    * @throws PIPP_SHUTDOWN_INVALID (422, 2.4.2(5)) when a category is not one the function collects.
    * @throws PIPP_FUNCTION_ALREADY_SHUT_DOWN (409, clause 2.4.2(5)) when the function is already closed.
-   * @throws PIPP_BAD_TIME (400) when effectiveAt lies more than a minute in the past.
+   * @throws PIPP_BAD_TIME (400) when effectiveAt lies more than a minute in the past, or more than MAX_NOTICE_DAYS ahead.
    * @throws PIPP_UNAVAILABLE (503) when the consent service cannot say (nothing is shut down then).
    */
   async create(input: ShutdownInput, by: Actor, now = new Date()): Promise<ShutdownDoc> {
@@ -69,6 +72,9 @@ export class ShutdownService {
   private async createNow(input: ShutdownInput, by: Actor, now: Date): Promise<ShutdownDoc> {
     const effectiveAt = input.effectiveAt ?? now;
     if (effectiveAt.getTime() < now.getTime() - 60_000) throw RetentionErrors.badTime('effectiveAt cannot lie in the past: collection stops from now on');
+    if (effectiveAt.getTime() > now.getTime() + MAX_NOTICE_DAYS * 86_400_000) {
+      throw RetentionErrors.badTime(`A shutdown is announced at most ${MAX_NOTICE_DAYS} days ahead: effectiveAt ${effectiveAt.toISOString()} is later`, { clause: '2.4.2(5)' });
+    }
     const before = await this.app.store.shutdowns.find({}, { functionId: 1, effectiveAt: 1 }).lean();
     const existing = before.find((s) => s.functionId === input.functionId);
     if (existing) throw RetentionErrors.alreadyShutDown(`${input.functionId} was shut down on ${existing.effectiveAt.toISOString()} (${existing._id})`, { clause: '2.4.2(5)' });
@@ -136,6 +142,9 @@ export class ShutdownService {
 
   private async advanceLocked(doc: ShutdownDoc, now: Date): Promise<void> {
     if (doc.status === 'collection-stopped') {
+      // Announced ahead: the function collects until then, so its data is erased from then on (an
+      // erasure started at once left what it collected meanwhile behind). The scheduler's tick comes back.
+      if (doc.effectiveAt.getTime() > now.getTime()) return;
       // Without categories to erase the sweep still runs: a participant that knows which data was
       // collected for the function erases that. Per-subject erasures only with categories (never an account).
       const categories = doc.erasedCategories;

@@ -62,7 +62,7 @@ const shutdowns: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({
         functionId: FunctionId,
         title: VisibleText(120, { description: 'The name subjects know it by' }),
-        effectiveAt: Type.Optional(Type.String({ format: 'date-time', description: 'Default now; collection stops at once regardless' })),
+        effectiveAt: Type.Optional(Type.String({ format: 'date-time', description: 'When the function stops (default now; at most 366 days ahead): collection is refused from then on, and its data is erased or anonymized from then on' })),
         action: Type.Union([Type.Literal('erase'), Type.Literal('anonymize')]),
         categories: Type.Optional(Type.Array(DataCategorySchema, { minItems: 1, maxItems: 32, uniqueItems: true, description: 'The categories of PI collected for the function; default all the consent catalogue lists for it' })),
         affectedSubjects: Type.Optional(Type.Array(SubjectId, { maxItems: 10_000, uniqueItems: true, description: 'Known affected subjects: notified one by one and erased per subject; otherwise an announcement' })),
