@@ -138,6 +138,17 @@ describe('erasure participant', () => {
     }
   });
 
+  it('completes a notification that an erasure left delivering before erasures settled what they dropped', async () => {
+    // As such a notification was stored: planned, every batch done, nothing pending, still delivering.
+    const id = 'ntf-stuck-1';
+    await svc.app.models.notifications.collection.insertOne({
+      _id: id, kind: 'general', title: 'Stuck', body: 'x', elements: {}, contact: 'c', clause: 'preamble', mode: 'first-channel', requestedBy: { role: 'operator', actorId: 'op-1' },
+      audience: { kind: 'subjects', subjectIds: [] }, audienceSize: 1, reach: { oneByOne: true, announce: false }, status: 'delivering', plan: { cursor: '', batches: 0, subjects: 1, done: true }, createdAt: new Date(),
+    } as never);
+    await svc.app.notifier.settleStuck();
+    expect((await svc.app.models.notifications.findById(id).lean())?.status).toBe('completed');
+  });
+
   it('still reports the pseudonymous incident records when a run that failed half-way is run again', async () => {
     const env = svc.env;
     await produce(env, 'privacy.subject.contact-changed', 'identity', { subjectId: 'lee', channels: { email: 'lee@example.com' } }, 'lee');

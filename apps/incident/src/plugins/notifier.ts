@@ -59,16 +59,27 @@ declare module 'fastify' {
  *    sends them, retries with backoff, falls back to the next channel, and settles the notification;
  *    subjects left unreached lead to an announcement.
  */
+/** How often the dispatcher looks for notifications left delivering with nothing pending (ms). */
+const STUCK_CHECK_MS = 60_000;
+
 export class Notifier {
   private readonly retry: RetryPolicy;
   private readonly noticeCache = new Map<string, { notice: Notice; at: number }>();
   private readonly dispatcher: PollingLoop;
+  /** When the last pass looked for notifications left delivering with nothing pending (ms). */
+  private settledStuckAt = 0;
 
   constructor(private readonly app: FastifyInstance, private readonly config: Config, private readonly log: FastifyBaseLogger) {
     this.retry = { maxAttemptsPerChannel: config.DELIVERY_MAX_ATTEMPTS, baseDelayMs: config.DELIVERY_RETRY_BASE_MS, maxDelayMs: config.DELIVERY_RETRY_MAX_MS };
     this.dispatcher = new PollingLoop({
       intervalMs: config.DISPATCH_POLL_MS,
-      pass: async () => { while (!this.dispatcher.stopped && await this.dispatchOnce() > 0) { /* keep going while there is work */ } },
+      pass: async () => {
+        while (!this.dispatcher.stopped && await this.dispatchOnce() > 0) { /* keep going while there is work */ }
+        if (Date.now() - this.settledStuckAt >= STUCK_CHECK_MS) {
+          this.settledStuckAt = Date.now();
+          await this.settleStuck();
+        }
+      },
       log,
       what: 'dispatcher pass',
     });
@@ -313,6 +324,16 @@ export class Notifier {
     await this.m.batchesDone.create({ _id: batchId, notificationId: payload.notificationId, at: new Date() }).catch(ignoreDup);
     if (queued.length) this.kick();
     await this.settle(payload.notificationId);
+  }
+
+  /**
+   * Settles the notifications still `delivering` once planned (at most 50 a call): one whose pending
+   * deliveries went some other way than the dispatcher (before erasures settled what they dropped,
+   * such notifications stayed delivering for good) completes. Runs with the dispatcher once a minute.
+   */
+  async settleStuck(): Promise<void> {
+    const open = await this.m.notifications.find({ status: 'delivering', 'plan.done': true }, { _id: 1 }).limit(50).lean();
+    for (const n of open) await this.settle(n._id);
   }
 
   /**
