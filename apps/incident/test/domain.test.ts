@@ -112,10 +112,14 @@ describe('one by one or announcement (5.4.2, 2.4.2(5))', () => {
   it('also announces notices to everyone, and never announces personal notices', () => {
     expect(decideReach({ kind: 'policy-update', allSubjects: true, audienceSize: 3, threshold: 10 })).toEqual({ oneByOne: true, announce: true, reason: 'all-subjects' });
     expect(decideReach({ kind: 'new-device-sign-in', allSubjects: false, audienceSize: 50, threshold: 10 })).toEqual({ oneByOne: true, announce: false });
-    expect(announceUnreachable('security-incident', 1, false)).toBe(true);
-    expect(announceUnreachable('security-incident', 1, true)).toBe(false);
-    expect(announceUnreachable('account-leak', 1, false)).toBe(false);
-    expect(announceUnreachable('security-incident', 0, false)).toBe(false);
+    expect(announceUnreachable('security-incident', false, 1, false)).toBe(true);
+    expect(announceUnreachable('security-incident', false, 1, true)).toBe(false);
+    // A general notice to listed people is theirs alone: never published (a DPO's escalation was).
+    expect(announceUnreachable('general', false, 1, false)).toBe(false);
+    expect(announceUnreachable('general', true, 1, false)).toBe(true);
+    expect(decideReach({ kind: 'general', allSubjects: false, audienceSize: 11, threshold: 10 })).toEqual({ oneByOne: true, announce: false });
+    expect(announceUnreachable('account-leak', false, 1, false)).toBe(false);
+    expect(announceUnreachable('security-incident', false, 0, false)).toBe(false);
   });
 });
 

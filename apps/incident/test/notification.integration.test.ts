@@ -197,3 +197,14 @@ describe('consent to notifications (2.1.1)', () => {
     await waitFor(() => mailsTo() === 2, { what: 'the general notice after the grant' });
   });
 });
+
+describe('general notices to listed people', () => {
+  it('never publishes one as an announcement, even when nobody listed can be reached (a DPO\'s escalation was published)', async () => {
+    const res = (await api('POST', '/admin/notifications', { kind: 'general', title: 'Erasure request er-1 needs attention', body: 'subject id sub_x; POST /v1/retention/admin/erasure-requests/er-1/retry', audience: { subjectIds: ['stf_no_contact_1'] } })).json();
+    const done = await completed(res.id);
+    expect(done.progress.byStatus).toMatchObject({ unreachable: 1 });
+    expect(done.announcementIds ?? []).toEqual([]);
+    const published = (await api('GET', '/public/announcements', undefined, null)).json();
+    expect(JSON.stringify(published)).not.toContain('er-1');
+  });
+});

@@ -63,6 +63,15 @@ export function nextStep(position: DeliveryPosition, failure: { permanent: boole
 /** Kinds for which subjects who cannot be reached one by one are informed by a public announcement. */
 export const ANNOUNCEABLE_KINDS: readonly NotificationKind[] = ['security-incident', 'policy-update', 'business-shutdown', 'general'];
 
+/**
+ * Whether a notice may be published as an announcement: its kind is announceable, and a `general`
+ * notice only when it is for every subject. A general notice to listed people (a DPO's escalation, a
+ * message to a few subjects) is theirs alone: published, it showed internal ids and routes to anyone.
+ */
+function publishable(kind: NotificationKind, allSubjects: boolean): boolean {
+  return ANNOUNCEABLE_KINDS.includes(kind) && (kind !== 'general' || allSubjects);
+}
+
 export type AnnouncementReason = 'above-threshold' | 'unreachable-subjects' | 'all-subjects' | 'operator';
 
 /**
@@ -76,15 +85,15 @@ export type AnnouncementReason = 'above-threshold' | 'unreachable-subjects' | 'a
  */
 export function decideReach(input: { kind: NotificationKind; allSubjects: boolean; audienceSize: number; threshold: number }):
   { oneByOne: boolean; announce: boolean; reason?: AnnouncementReason } {
-  const announceable = ANNOUNCEABLE_KINDS.includes(input.kind);
+  const announceable = publishable(input.kind, input.allSubjects);
   if (input.audienceSize > input.threshold && announceable) return { oneByOne: false, announce: true, reason: 'above-threshold' };
   if (input.allSubjects && announceable) return { oneByOne: input.audienceSize > 0, announce: true, reason: 'all-subjects' };
   return { oneByOne: input.audienceSize > 0, announce: false };
 }
 
-/** After one-by-one delivery: subjects left unreached call for an announcement (announceable kinds only). */
-export function announceUnreachable(kind: NotificationKind, unreached: number, alreadyAnnounced: boolean): boolean {
-  return unreached > 0 && !alreadyAnnounced && ANNOUNCEABLE_KINDS.includes(kind);
+/** After one-by-one delivery: subjects left unreached call for an announcement (publishable notices only). */
+export function announceUnreachable(kind: NotificationKind, allSubjects: boolean, unreached: number, alreadyAnnounced: boolean): boolean {
+  return unreached > 0 && !alreadyAnnounced && publishable(kind, allSubjects);
 }
 
 /**

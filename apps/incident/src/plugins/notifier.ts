@@ -352,7 +352,7 @@ export class Notifier {
     // completed notification always shows its announcement.
     const announcementIds = [...(n.announcementIds ?? [])];
     let annId: string | undefined;
-    if (announceUnreachable(n.kind, unreached, announcementIds.length > 0)) {
+    if (announceUnreachable(n.kind, n.audience.kind === 'all-subjects', unreached, announcementIds.length > 0)) {
       annId = await this.announce({ notification: n, reason: 'unreachable-subjects', publishedBy: 'incident' });
       announcementIds.push(annId);
     }
