@@ -94,6 +94,17 @@ describe('bootstrap staff', () => {
       const res = await booted.inject({ method: 'POST', url: '/v1/identity/public/staff/sign-in', payload: { phone: '+8613800000077', password, deviceId: 'dpo-laptop-01' } });
       expect(res.statusCode, res.body).toBe(200);
       expect(claimsOf(res.json().accessToken)).toMatchObject({ sub: id, role: 'dpo' });
+      // Announced to incident, which reaches staff by it (retention's escalations to the DPO reached nobody).
+      const [contact] = (await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.subject.contact-changed`, (m) => m.some((x) => x.key === id))).filter((x) => x.key === id);
+      expect(JSON.parse(contact!.value!).payload).toMatchObject({ subjectId: id, channels: { sms: '+8613800000077' } });
+      // So is an operator the DPO creates, and its deactivation takes the channel away.
+      const dpo = bearer(res.json().accessToken);
+      const created = await booted.inject({ method: 'POST', url: '/v1/identity/admin/staff', headers: dpo, payload: { phone: '+8613800000078', role: 'operator', displayName: 'Op', password: 'operator-harbour-lantern-9911' } });
+      expect(created.statusCode, created.body).toBe(201);
+      const opId = created.json().staffId as string;
+      expect((await booted.inject({ method: 'DELETE', url: `/v1/identity/admin/staff/${opId}`, headers: dpo })).statusCode).toBe(204);
+      const ofOp = (await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.subject.contact-changed`, (m) => m.filter((x) => x.key === opId).length >= 2)).filter((x) => x.key === opId);
+      expect(ofOp.map((x) => JSON.parse(x.value!).payload.channels)).toEqual([{ sms: '+8613800000078', telephone: '+8613800000078' }, {}]);
     } finally {
       await stopIdentity(booted, env2);
     }

@@ -253,10 +253,10 @@ function build(app: FastifyInstance) {
 
   const accountNames = m<{ _id: string; subjectId: string }>('AccountName', new Schema({ _id: String, subjectId: String }, { collection: 'account_names', versionKey: false }).index({ subjectId: 1 }));
 
-  const staff = m<Staff>('Staff', new Schema<Staff>({
+  const staff = reg(m<Staff>('Staff', new Schema<Staff>({
     _id: String, phone: { type: String, required: true }, role: String, displayName: String,
     passwordHash: { type: String, select: false }, active: Boolean, createdBy: String, createdAt: Date,
-  }, { collection: 'staff', versionKey: false }).index({ phone: 1 }, { unique: true }));
+  }, { collection: 'staff', versionKey: false }).index({ phone: 1 }, { unique: true }).plugin(outboxPlugin)));
 
   const sessions = reg(m<Session>('Session', new Schema<Session>({
     _id: String, subjectId: { type: String, required: true }, kind: String, role: String,

@@ -6,6 +6,20 @@ import type { Config } from '../config.js';
 import { parseMobileNumber } from '../domain/phone.js';
 import { judgePassword } from '../domain/password.js';
 import { newId } from './keys.js';
+import type { OutboxEntry } from '@pipp/service-kit';
+
+/**
+ * The contact event of a staff account (`privacy.subject.contact-changed`, keyed by the staff id): the
+ * incident service reaches staff by it, e.g. the DPO with escalated erasure requests (retention's
+ * DPO_ACCOUNT_IDS); without it those notices reached nobody. `phone` null: no channel any more
+ * (the account was deactivated).
+ */
+export function staffContactEntry(app: FastifyInstance, staffId: string, phone: string | null): OutboxEntry {
+  return app.outbox.entry('privacy.subject.contact-changed', {
+    subject: staffId,
+    payload: { subjectId: staffId, channels: phone ? { sms: phone, telephone: phone } : {}, preferred: phone ? ['sms'] : [] },
+  });
+}
 
 const BootstrapSchema = Type.Array(Type.Object({
   /** The account id to create it with (so that other services can be configured with it, e.g. retention's DPO_ACCOUNT_IDS); generated when absent. */
@@ -42,12 +56,18 @@ export const staffBootstrapPlugin = fp(async function staffBootstrap(app: Fastif
   if (!wanted.length) return;
   app.addHook('onReady', async () => {
     for (const s of wanted) {
-      if (await app.models.staff.exists({ phone: s.phone })) continue;
+      const existing = await app.models.staff.findOne({ phone: s.phone }, { _id: 1, active: 1 }).lean();
+      if (existing) {
+        // Accounts created before staff contacts were published: announced once more (idempotent).
+        if (existing.active) await app.outbox.update(app.models.staff, { _id: existing._id }, { $set: { phone: s.phone } }, [staffContactEntry(app, existing._id, s.phone)]);
+        continue;
+      }
       try {
-        await app.models.staff.create({
-          _id: s.id ?? newId('stf'), phone: s.phone, role: s.role, displayName: s.displayName, passwordHash: await app.passwords.hash(s.password),
+        const id = s.id ?? newId('stf');
+        await app.outbox.insert(app.models.staff, {
+          _id: id, phone: s.phone, role: s.role, displayName: s.displayName, passwordHash: await app.passwords.hash(s.password),
           active: true, createdBy: 'bootstrap', createdAt: new Date(),
-        });
+        }, [staffContactEntry(app, id, s.phone)]);
         app.log.info({ role: s.role }, 'bootstrap staff account created');
       } catch (err) {
         if ((err as { code?: number }).code !== 11000) throw err;

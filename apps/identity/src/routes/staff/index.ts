@@ -7,6 +7,7 @@ import { judgePassword } from '../../domain/password.js';
 import { normalizeText } from '../../domain/profile.js';
 import { IdentityErrors } from '../../errors.js';
 import { newId } from '../../plugins/keys.js';
+import { staffContactEntry } from '../../plugins/staff.js';
 import { errors, PasswordInput, PhoneInput } from '../../schemas.js';
 import { requirePhone } from '../helpers.js';
 
@@ -38,7 +39,7 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, o
     if (!verdict.ok) throw IdentityErrors.weakPassword(verdict.reason, { clause: '5.4.1', details: [{ path: '/body/password', message: [verdict.reason, ...verdict.suggestions].join(' ') }] });
     const staffId = newId('stf');
     try {
-      await app.models.staff.create({ _id: staffId, phone, role: request.body.role, displayName: name.value, passwordHash: await app.passwords.hash(request.body.password), active: true, createdBy: request.user.sub, createdAt: new Date() });
+      await app.outbox.insert(app.models.staff, { _id: staffId, phone, role: request.body.role, displayName: name.value, passwordHash: await app.passwords.hash(request.body.password), active: true, createdBy: request.user.sub, createdAt: new Date() }, [staffContactEntry(app, staffId, phone)]);
     } catch (err) {
       if ((err as { code?: number }).code === 11000) throw IdentityErrors.alreadyRegistered('This number already has a staff account');
       throw err;
@@ -64,8 +65,8 @@ const staffRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, o
     },
   }, async (request, reply) => {
     if (request.params.staffId === request.user.sub) throw IdentityErrors.badRequest('You cannot deactivate your own account');
-    const res = await app.models.staff.updateOne({ _id: request.params.staffId, active: true }, { $set: { active: false } });
-    if (!res.matchedCount) throw IdentityErrors.notFound('No such active staff account');
+    const res = await app.outbox.update(app.models.staff, { _id: request.params.staffId, active: true }, { $set: { active: false } }, [staffContactEntry(app, request.params.staffId, null)]);
+    if (!res) throw IdentityErrors.notFound('No such active staff account');
     await app.sessions.revokeAll(request.params.staffId, 'revoked-by-operator');
     return reply.code(204).send(null);
   });
