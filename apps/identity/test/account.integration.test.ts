@@ -450,6 +450,23 @@ describe('erasure participant', () => {
     expect(replay.kept).toEqual(reply.kept);
   });
 
+  it('shows the subject what is kept by law, without the hold\'s evidence', async () => {
+    const s = await register(app, env);
+    const hold = { category: 'device-info' as const, legalBasis: 'law-enforcement' as const, evidenceRef: 'POLICE-CASE-E-99', purgeAt: new Date(Date.now() + 30 * 86_400_000).toISOString() };
+    const event = createEvent('privacy.erasure.requested', {
+      source: 'retention', subject: s.subjectId, correlationId: 'er-cat-hold',
+      payload: {
+        requestId: 'er-cat-hold', subjectId: s.subjectId, scope: { kind: 'categories', categories: ['device-info'] }, ground: '4.1', origin: 'subject',
+        requestedBy: { role: 'subject', actorId: s.subjectId }, legalHolds: [hold], deadline: new Date(Date.now() + 86_400_000).toISOString(), attempt: 1,
+      },
+    });
+    await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.requested`, [{ key: s.subjectId, value: JSON.stringify(event) }]);
+    await collectMessages(`${env.KAFKA_TOPIC_PREFIX}privacy.erasure.participant-replied`, (m) => m.some((x) => x.value!.includes('er-cat-hold')));
+    const exported = (await req('GET', `/subjects/${s.subjectId}/export`, s.accessToken)).json();
+    expect(exported.keptByLaw).toEqual([expect.objectContaining({ category: 'device-info', legalBasis: 'law-enforcement' })]);
+    expect(JSON.stringify(exported)).not.toContain('POLICE-CASE-E-99');
+  });
+
   it('still reports the isolated copy when a run that failed half-way is run again (the data itself is gone by then)', async () => {
     const s = await register(app, env, { nickname: 'HalfWay' });
     const hold = { category: 'device-info' as const, legalBasis: 'legal-obligation' as const, evidenceRef: 'Cybersecurity Law art. 21: logs kept 6 months', purgeAt: new Date(Date.now() + 180 * 86_400_000).toISOString() };

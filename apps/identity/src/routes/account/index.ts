@@ -64,7 +64,9 @@ const accountRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app)
       activity: activity.map((x) => plain(x as never)),
       leakReports: (a.leakReports ?? []).map((r) => plain(r as never)),
       audit: audit.map((x) => plain(x as never)),
-      keptByLaw: holds.map((h) => plain(h as never)),
+      // What is kept and on which legal basis, without the hold's evidence (a police request or case
+      // number is for staff: retention's subject views leave it out too).
+      keptByLaw: holds.map((h) => plain(h as never, ['evidenceRef'])),
     };
   });
 
