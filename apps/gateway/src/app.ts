@@ -61,12 +61,13 @@ export function trustedProxies(value: string): string[] | false {
 /** Builds the gateway (tests call this and `inject()`; server.ts calls it and listens). */
 export async function buildApp(config: Config, options: GatewayOptions = {}) {
   // Slow clients (slowloris) cannot hold connections: a request must arrive whole within
-  // CLIENT_TIMEOUT_MS (the kit gives it to the HTTP server, checked every second), and a connection
-  // may not stay silent for longer than that either.
+  // CLIENT_TIMEOUT_MS (the kit gives it to the HTTP server, checked every second: 408 in the one error
+  // shape), and a connection may not stay silent for much longer either. The silence bound is 2 s longer,
+  // so that a request cut off half-way gets its 408 first (at the same bound it was closed without one).
   const app = createFastify({
     service: SERVICE, config, bodyLimit: config.BODY_LIMIT_BYTES, trustProxy: trustedProxies(config.TRUSTED_PROXIES), requestTimeoutMs: config.CLIENT_TIMEOUT_MS,
   });
   await app.register(fp(gatewayApp, { name: 'pipp-gateway' }), { config, ...options });
-  app.server.setTimeout(config.CLIENT_TIMEOUT_MS);
+  app.server.setTimeout(config.CLIENT_TIMEOUT_MS + 2000);
   return app;
 }

@@ -73,7 +73,7 @@ function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string 
   const body = JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message, requestId });
   this.log.debug({ err, requestId }, 'request refused by the HTTP parser');
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nx-pipp-error-code: ${code}\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(err);
 }
@@ -132,7 +132,10 @@ export function createFastify(opts: {
   // Callback-style hooks (not async) on every request: no promise and microtask per hook.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
-    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') return done(Errors.badRequest('An HTTP/1.1 request needs a Host header'));
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
+      void reply.header('connection', 'close'); // as for the parser's refusals: the connection ends
+      return done(Errors.badRequest('An HTTP/1.1 request needs a Host header'));
+    }
     // A query string that cannot be percent-decoded is a 400, as a path that cannot be is (frameworkErrors):
     // services read `%FF` literally, and the gateway's proxy threw on it (a 500).
     const url = request.raw.url ?? '';
