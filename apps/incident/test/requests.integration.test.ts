@@ -103,8 +103,15 @@ describe('leak reports from identity (5.4.1)', () => {
     const ben = authority.token({ sub: 'ben', role: 'subject', sid: 'sb' });
     const reports = (await api('GET', '/subjects/ben/reports', ben)).json();
     expect(reports).toEqual([expect.objectContaining({ id: 'rep_leak_leak-77', kind: 'account-leak', clause: '5.4.1', status: 'open', openedBy: 'identity', text: payload.description })]);
-    expect(mailsTo('ben@example.com').some((m) => m.subject === 'We received your account leak report' && m.text!.includes('rep_leak_leak-77'))).toBe(true);
+    expect(mailsTo('ben@example.com').some((m) => m.subject === 'We received your account leak report' && m.text!.includes('rep_leak_leak-77') && m.text!.includes('set a new, complex password'))).toBe(true);
     const queue = (await api('GET', '/admin/reports?kind=account-leak')).json();
     expect(queue.items.map((r: { id: string }) => r.id)).toEqual(['rep_leak_leak-77']);
+    // An account without a password has none to reset: the acknowledgment says to sign in with a code.
+    await produce(svc.env, 'privacy.account.leak-reported', 'identity', { ...payload, reportId: 'leak-78', passwordResetRequired: false }, 'ben');
+    await done('ntf_leak_leak-78');
+    await waitFor(() => mailsTo('ben@example.com').find((m) => m.text!.includes('rep_leak_leak-78')) ?? null, { what: 'the second acknowledgment' });
+    const second = mailsTo('ben@example.com').find((m) => m.text!.includes('rep_leak_leak-78'))!;
+    expect(second.text).toContain('sign in again with a one-time code');
+    expect(second.text).not.toContain('new, complex password');
   });
 });

@@ -63,7 +63,9 @@ export function registerRequestConsumers(app: FastifyInstance, config: Config) {
         await app.notifier.notify({
           notificationId: `ntf_leak_${p.reportId}`, kind: 'account-leak', clause: '5.4.1',
           title: 'We received your account leak report',
-          body: `Your report (${id}) is open with our support team. All your sessions were signed out; set a new, complex password when you next sign in. Do not share one-time codes with anyone.`,
+          body: `Your report (${id}) is open with our support team. All your sessions were signed out; ${p.passwordResetRequired === false
+            ? 'sign in again with a one-time code sent to your number.'
+            : 'set a new, complex password when you next sign in.'} Do not share one-time codes with anyone.`,
           elements: {}, requestedBy: { service: 'identity' }, audience: { kind: 'subjects', subjectIds: [p.subjectId] },
         });
       },

@@ -62,6 +62,8 @@ export const identityEvents = {
       reportedBy: Type.Union([Type.Literal('subject'), Type.Literal('support')]),
       description: Type.Optional(Type.String({ maxLength: 2000 })),
       reportedAt: Timestamp,
+      /** False for an account without a password (one-time codes only): nothing to reset. Absent: true. */
+      passwordResetRequired: Type.Optional(Type.Boolean()),
     }, { additionalProperties: false }),
   }),
 

@@ -49,7 +49,7 @@ const leakRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app) =>
       app.outbox.entry('privacy.session.revoked', { subject: subjectId, payload: { subjectId, notBefore, reason: 'leak-reported' } }),
       app.outbox.entry('privacy.account.leak-reported', {
         subject: subjectId, correlationId: reportId,
-        payload: { subjectId, reportId, reportedBy, ...(description ? { description } : {}), reportedAt: now.toISOString() },
+        payload: { subjectId, reportId, reportedBy, ...(description ? { description } : {}), reportedAt: now.toISOString(), passwordResetRequired: hasPassword },
       }),
     ]);
     if (!updated) throw IdentityErrors.notFound('No such account');
