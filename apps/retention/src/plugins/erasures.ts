@@ -135,7 +135,7 @@ export class ErasureService {
         if (decided.refusal) {
           const doc = { ...base, openKey: `closed:${id}`, status: 'refused' as const, refusal: decided.refusal, legalHolds: [], participants: {}, nextActionAt: null };
           await this.requests.create(doc);
-          this.log.info({ requestId: id, subjectId: input.subjectId, code: decided.refusal.code }, 'erasure request refused');
+          this.log.info({ requestId: id, subjectId: input.subjectId, errorCode: decided.refusal.code }, 'erasure request refused');
           return { request: doc as ErasureRequestDoc, outcome: 'refused' };
         }
         const participants = input.participants ?? participantsFor(input.scope, this.registered);

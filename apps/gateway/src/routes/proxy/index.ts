@@ -151,7 +151,7 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyOptio
       upstream.breaker.succeeded();
       err = Object.assign(new Error('bad gateway'), { statusCode: 502, retryAfter: 2 }) as PippError;
     }
-    reply.request.log.warn({ upstream: upstream.service, code }, 'upstream request failed');
+    reply.request.log.warn({ upstream: upstream.service, errorCode: code }, 'upstream request failed'); // not `code`: redacted as a one-time code
     reply.request.gw.code = err.statusCode === 503 ? 'PIPP_UNAVAILABLE' : err.statusCode === 504 ? 'PIPP_UPSTREAM_TIMEOUT' : 'PIPP_BAD_GATEWAY';
     sendError(reply, err);
   };
