@@ -14,6 +14,7 @@ export async function purgeExpired(app: FastifyInstance, now = new Date()): Prom
   const m = app.models;
   const byPurge = [m.otpCodes, m.counters, m.smsSink, m.challenges, m.sessions, m.phoneChanges, m.legalHolds] as const;
   const periods = app.retentionPeriods;
+  await periods.refresh(); // a sweep another instance took may have brought a period
   const byRetention = [
     ...(periods.governed('device-info') ? [] : [m.devices, m.signIns]), ...(periods.governed('activity-log') ? [] : [m.activity]), m.audit,
   ] as const;

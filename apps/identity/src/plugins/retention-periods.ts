@@ -13,6 +13,8 @@ export interface RetentionPeriods {
   until(category: TimedCategory, from: Date): Date;
   /** True once a sweep of the retention service has set the category's period (its sweeps then erase or anonymize it). */
   governed(category: TimedCategory): boolean;
+  /** Reads the stored periods again (another instance may have taken a sweep's; housekeeping calls it). */
+  refresh(): Promise<void>;
   /** Takes the periods of a sweep's rules (called for every `privacy.retention.sweep-requested`). */
   apply(sweep: Pick<EventPayload<'privacy.retention.sweep-requested'>, 'sweepId' | 'asOf' | 'rules'>): Promise<void>;
 }
@@ -34,10 +36,12 @@ export const retentionPeriodsPlugin = fp(async function retentionPeriods(app: Fa
   const model = app.models.retentionRules;
   const fallback: Record<TimedCategory, number> = { 'activity-log': opts.config.ACTIVITY_RETENTION_DAYS, 'device-info': opts.config.DEVICE_RETENTION_DAYS };
   const known = new Map<string, { periodDays: number; asOf: number }>();
-  app.addHook('onReady', async () => {
-    for (const r of await model.find({ _id: { $in: Object.keys(fallback) } }).lean()) known.set(r._id, { periodDays: r.periodDays, asOf: r.asOf.getTime() });
-  });
   const api: RetentionPeriods = {
+    async refresh() {
+      for (const r of await model.find({ _id: { $in: Object.keys(fallback) } }).lean()) {
+        if ((known.get(r._id)?.asOf ?? -Infinity) <= r.asOf.getTime()) known.set(r._id, { periodDays: r.periodDays, asOf: r.asOf.getTime() });
+      }
+    },
     until: (category, from) => new Date(from.getTime() + (known.get(category)?.periodDays ?? fallback[category]) * DAY_MS),
     governed: (category) => known.has(category),
     async apply(sweep) {
@@ -52,4 +56,5 @@ export const retentionPeriodsPlugin = fp(async function retentionPeriods(app: Fa
     },
   };
   app.decorate('retentionPeriods', api);
+  app.addHook('onReady', () => api.refresh());
 }, { name: 'identity-retention-periods', dependencies: ['identity-models'] });
