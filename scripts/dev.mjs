@@ -13,7 +13,10 @@ export function devEnvironment(infra, secrets) {
   const url = (s) => `http://127.0.0.1:${SERVICE_PORTS[s]}`;
   // retention escalates overdue erasures to the DPO: the bootstrap DPO (secrets written before ids were
   // generated have none; then retention warns that nobody is told).
-  const dpoIds = JSON.parse(secrets.IDENTITY_BOOTSTRAP_STAFF || '[]').filter((s) => s.role === 'dpo' && s.id).map((s) => s.id);
+  // (Malformed JSON is identity's to report, naming the variable; here it only means no id.)
+  let staff = [];
+  try { staff = JSON.parse(secrets.IDENTITY_BOOTSTRAP_STAFF || '[]'); } catch { /* identity refuses it at start */ }
+  const dpoIds = (Array.isArray(staff) ? staff : []).filter((s) => s?.role === 'dpo' && typeof s.id === 'string').map((s) => s.id);
   return {
     NODE_ENV: 'development',
     LOG_FORMAT: process.env.LOG_FORMAT ?? 'pretty',
