@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { compile, describeErrors } from '@pipp/contracts';
 import type { Config } from '../config.js';
+import { contactChannels } from '../domain/contact.js';
 import { parseMobileNumber } from '../domain/phone.js';
 import { judgePassword } from '../domain/password.js';
 import { newId } from './keys.js';
@@ -17,7 +18,7 @@ import type { OutboxEntry } from '@pipp/service-kit';
 export function staffContactEntry(app: FastifyInstance, staffId: string, phone: string | null): OutboxEntry {
   return app.outbox.entry('privacy.subject.contact-changed', {
     subject: staffId,
-    payload: { subjectId: staffId, channels: phone ? { sms: phone, telephone: phone } : {}, preferred: phone ? ['sms'] : [] },
+    payload: { subjectId: staffId, channels: phone ? contactChannels(phone, {}) : {}, preferred: phone ? ['sms'] : [] },
   });
 }
 

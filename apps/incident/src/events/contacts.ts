@@ -1,5 +1,6 @@
 import type { Channel } from '@pipp/contracts';
 import type { FastifyInstance } from 'fastify';
+import type { Model } from 'mongoose';
 import type { Config } from '../config.js';
 import { pseudonymOf } from '../domain/erasure.js';
 
@@ -9,6 +10,7 @@ import { pseudonymOf } from '../domain/erasure.js';
  * events for a subject whose data was erased are ignored (no resurrection after the saga).
  */
 export function registerContactConsumer(app: FastifyInstance, config: Config) {
+  const erased = async (subjectId: string) => !!await app.models.erased.exists({ _id: pseudonymOf(subjectId, config.INCIDENT_PSEUDONYM_KEY) });
   app.kafka.consume({
     name: 'contacts',
     handlers: {
@@ -19,28 +21,30 @@ export function registerContactConsumer(app: FastifyInstance, config: Config) {
        */
       'privacy.consent.changed': async (event) => {
         const p = event.payload;
-        if (p.purpose !== 'notifications' || p.scope) return;
-        if (await app.models.erased.exists({ _id: pseudonymOf(p.subjectId, config.INCIDENT_PSEUDONYM_KEY) })) return;
+        if (p.purpose !== 'notifications' || p.scope || await erased(p.subjectId)) return;
         const at = new Date(p.at);
-        const set = { at, recordId: p.recordId, withdrawn: p.state === 'withdrawn' };
-        const newer = await app.models.optOuts.updateOne({ _id: p.subjectId, at: { $lte: at } }, { $set: set });
-        if (newer.matchedCount) return;
-        await app.models.optOuts.create({ _id: p.subjectId, ...set }).catch((err: { code?: number }) => {
-          if (err.code !== 11000) throw err; // a later record is already stored
-        });
+        await storeIfNewer(app.models.optOuts, p.subjectId, 'at', { at, recordId: p.recordId, withdrawn: p.state === 'withdrawn' });
       },
       'privacy.subject.contact-changed': async (event) => {
         const p = event.payload;
-        if (await app.models.erased.exists({ _id: pseudonymOf(p.subjectId, config.INCIDENT_PSEUDONYM_KEY) })) return;
+        if (await erased(p.subjectId)) return;
         const sourceAt = new Date(event.occurredAt);
         const channels = Object.fromEntries(Object.entries(p.channels).filter(([, v]) => typeof v === 'string' && v.trim()));
-        const set = { channels, preferred: (p.preferred ?? []) as Channel[], sourceAt, updatedAt: new Date() };
-        const updated = await app.models.contacts.updateOne({ _id: p.subjectId, sourceAt: { $lte: sourceAt } }, { $set: set });
-        if (updated.matchedCount) return;
-        await app.models.contacts.create({ _id: p.subjectId, ...set }).catch((err: { code?: number }) => {
-          if (err.code !== 11000) throw err; // a newer event is already stored
-        });
+        await storeIfNewer(app.models.contacts, p.subjectId, 'sourceAt', { channels, preferred: (p.preferred ?? []) as Channel[], sourceAt, updatedAt: new Date() });
       },
     },
+  });
+}
+
+/**
+ * Stores `set` as document `id` unless the stored one is newer by `timeField` (events of one subject
+ * may arrive again, or late): an update where the stored time is not later, else an insert; a
+ * duplicate key on the insert means a later one is already stored.
+ */
+async function storeIfNewer<T extends { _id: string }>(model: Model<T>, id: string, timeField: keyof T & string, set: Omit<T, '_id'>): Promise<void> {
+  const updated = await model.updateOne({ _id: id, [timeField]: { $lte: set[timeField as keyof typeof set] } } as never, { $set: set } as never);
+  if (updated.matchedCount) return;
+  await model.create({ _id: id, ...set } as never).catch((err: { code?: number }) => {
+    if (err.code !== 11000) throw err;
   });
 }
