@@ -225,7 +225,11 @@ async function waitReady(what, { pid, logFile, timeoutMs, check }) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isAlive(pid)) throw new Error(`${what} exited during start-up; its log is ${logFile}:\n${tail(logFile)}`);
-    if (await check().catch(() => false)) return;
+    if (await check().catch((err) => {
+      // A missing driver is not a slow start: say so at once instead of waiting out the deadline.
+      if (err?.code === 'ERR_MODULE_NOT_FOUND') throw new Error(`${what}: cannot probe readiness without the npm dependencies (${err.message}); run \`npm ci\` first (make dev and make test do)`);
+      return false;
+    })) return;
     await sleep(250);
   }
   throw new Error(`${what} was not ready within ${timeoutMs / 1000} s; its log is ${logFile}:\n${tail(logFile)}`);
