@@ -126,7 +126,7 @@ try {
   const ratio = median(rounds.map((r) => rps(r.d) / rps(r.h)));
   process.stdout.write([
     `decision benchmark: ${CONNECTIONS} connections, ${DURATION_S} s per run, median of ${ROUNDS} interleaved rounds, ${SUBJECTS} subjects, ES256 service token on every request`,
-    ...rounds.map((r, i) => `  round ${i + 1}: hello-world ${rps(r.h).toFixed(0)}/s (${r.h.cpuUsPerRequest.toFixed(1)} µs CPU each), decisions ${rps(r.d).toFixed(0)}/s (${((rps(r.d) / rps(r.h)) * 100).toFixed(1)} %; ${r.d.cpuUsPerRequest.toFixed(1)} µs CPU each), gateway ${rps(r.g).toFixed(0)}/s`),
+    ...rounds.map((r, i) => `  round ${i + 1}: hello-world ${rps(r.h).toFixed(0)}/s (${r.h.cpuUsPerRequest.toFixed(1)} µs CPU each), decisions ${rps(r.d).toFixed(0)}/s (${((rps(r.d) / rps(r.h)) * 100).toFixed(1)} %; ${r.d.cpuUsPerRequest.toFixed(1)} µs CPU each), gateway ${rps(r.g).toFixed(0)}/s (${r.g.cpuUsPerRequest.toFixed(1)} µs of the gateway's CPU each)`),
     line('bare Fastify hello-world (max)', h),
     line('POST /v1/consent/decisions (max)', d),
     line(`decisions at half load (${half}/s)`, dHalf),
