@@ -22,4 +22,10 @@ export const DLQ_HEADERS = {
   sourceOffset: 'x-dlq-source-offset',
   consumerGroup: 'x-dlq-consumer-group',
   at: 'x-dlq-at',
+  /** Set when the dead letter carries only the start of the original value: the original's size in bytes. */
+  valueBytes: 'x-dlq-value-bytes',
+  /** With `valueBytes`: the SHA-256 (hex) of the whole original value. */
+  valueSha256: 'x-dlq-value-sha256',
+  /** Set when the original message's headers were left out (too large): how many there were. */
+  headersDropped: 'x-dlq-headers-dropped',
 } as const;

@@ -4,6 +4,7 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Collection } from 'mongoose';
+import { createHash } from 'node:crypto';
 
 /** What a handler gets besides the event. */
 export interface HandlerContext {
@@ -377,14 +378,13 @@ export class ManagedConsumer {
 
   private async deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string, attempts: number, log: FastifyBaseLogger) {
     log.warn({ reason, attempts }, 'message dead-lettered');
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+    const { value, headers } = deadLetterCopy(message);
     await this.deps.producer.send({
       topic: deadLetterTopicFor(topic),
       acks: -1,
       messages: [{
         key: message.key,
-        value: message.value,
+        value,
         headers: {
           ...headers,
           [DLQ_HEADERS.reason]: reason.slice(0, 1000),
@@ -398,4 +398,29 @@ export class ManagedConsumer {
       }],
     });
   }
+}
+
+/** Bytes of an original message's value a dead letter carries at most (256 KiB). */
+export const DLQ_MAX_VALUE_BYTES = 256 * 1024;
+/** Bytes of an original message's headers a dead letter carries at most (16 KiB); more are left out. */
+export const DLQ_MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * What a dead letter carries of the original message: its value, cut to `DLQ_MAX_VALUE_BYTES` (then
+ * with the original size and SHA-256 in `DLQ_HEADERS.valueBytes`/`valueSha256`), and its headers
+ * unless they exceed `DLQ_MAX_HEADER_BYTES` (then only their count, `DLQ_HEADERS.headersDropped`).
+ * A message the broker took compressed can be over its size limit once copied uncompressed; the
+ * broker then refused the dead letter for good, and the partition stopped at the message.
+ */
+export function deadLetterCopy(message: Pick<KafkaMessage, 'value' | 'headers'>): { value: Buffer | null; headers: Record<string, string> } {
+  const headers: Record<string, string> = {};
+  const original = Object.entries(message.headers ?? {}).filter(([, v]) => v !== undefined);
+  const headerBytes = original.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(String(v)), 0);
+  if (headerBytes <= DLQ_MAX_HEADER_BYTES) for (const [k, v] of original) headers[k] = String(v);
+  else headers[DLQ_HEADERS.headersDropped] = String(original.length);
+  const value = message.value;
+  if (!value || value.length <= DLQ_MAX_VALUE_BYTES) return { value, headers };
+  headers[DLQ_HEADERS.valueBytes] = String(value.length);
+  headers[DLQ_HEADERS.valueSha256] = createHash('sha256').update(value).digest('hex');
+  return { value: value.subarray(0, DLQ_MAX_VALUE_BYTES), headers };
 }

@@ -4,8 +4,10 @@
 import { DLQ_HEADERS, createEvent, deadLetterTopicFor } from '@pipp/contracts';
 import { TestAuthority, collectMessages, dropDatabase, isolatedEnv, produceRaw, waitFor } from '@pipp/testing';
 import { fork } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DLQ_MAX_VALUE_BYTES } from '../src/index.js';
 import { startDemoApp } from './fixtures/demo-app.js';
 
 let authority: TestAuthority;
@@ -110,6 +112,29 @@ describe('outbox and idempotent consumer', () => {
       expect(dlq[2]!.headers[DLQ_HEADERS.sourceTopic]).toBe(topic(env));
       expect(dlq[2]!.value).toBe(JSON.stringify(failing));
       expect(await app.models.effects.findById('n-fail')).toBeNull();
+    } finally {
+      await app.close();
+    }
+  });
+  it('dead-letters a message that is over the broker\'s size limit uncompressed, and the partition moves on', async () => {
+    // 3 MB that the broker took gzip-compressed: copied as it is, the dead letter was refused for good
+    // (over max.message.bytes) and the consumer restarted at that message forever.
+    const env = demoEnv({ KAFKA_PARTITIONS: '1' });
+    const app = await startDemoApp(env);
+    try {
+      const huge = JSON.stringify({ junk: 'a'.repeat(3_000_000) });
+      const after = createEvent('privacy.notification.requested', {
+        source: 'incident', subject: 'subj-3',
+        payload: { notificationId: 'n-after-huge', kind: 'general', requestedBy: 'incident', audience: { subjectIds: ['subj-3'] }, title: 'fine', body: 'b' },
+      });
+      await produceRaw(topic(env), [{ key: 'subj-3', value: huge, headers: { big: 'h'.repeat(20_000) } }, { key: 'subj-3', value: JSON.stringify(after) }], { gzip: true });
+      await waitFor(async () => (await app.models.effects.findById('n-after-huge'))?.count === 1, { what: 'the message after the oversized one', timeoutMs: 30_000 });
+
+      const [dlq] = await collectMessages(deadLetterTopicFor(topic(env)), (m) => m.length >= 1);
+      expect(dlq!.headers[DLQ_HEADERS.valueBytes]).toBe(String(huge.length));
+      expect(dlq!.headers[DLQ_HEADERS.valueSha256]).toBe(createHash('sha256').update(huge).digest('hex'));
+      expect(dlq!.headers[DLQ_HEADERS.headersDropped]).toBe('1');
+      expect(dlq!.value).toBe(huge.slice(0, DLQ_MAX_VALUE_BYTES));
     } finally {
       await app.close();
     }

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import { CompressionTypes, Kafka, logLevel, type IHeaders } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 
 export interface CollectedMessage {
@@ -45,12 +45,12 @@ export async function collectMessages(topic: string, until: (msgs: CollectedMess
   }
 }
 
-/** Produces raw messages (e.g. malformed ones) straight to a topic. */
-export async function produceRaw(topic: string, messages: { key?: string; value: string; headers?: Record<string, string> }[]): Promise<void> {
+/** Produces raw messages (e.g. malformed ones) straight to a topic; `gzip` compresses the batch. */
+export async function produceRaw(topic: string, messages: { key?: string; value: string; headers?: Record<string, string> }[], opts: { gzip?: boolean } = {}): Promise<void> {
   const producer = client().producer();
   await producer.connect();
   try {
-    await producer.send({ topic, acks: -1, messages });
+    await producer.send({ topic, acks: -1, messages, ...(opts.gzip ? { compression: CompressionTypes.GZIP } : {}) });
   } finally {
     await producer.disconnect();
   }
