@@ -172,7 +172,7 @@ describe('profile and account settings', () => {
     const decide = app.consent.decide.bind(app.consent);
     const spy = vi.spyOn(app.consent, 'decide').mockImplementation(async (req) => {
       const decision = await decide(req);
-      await eraseOptionalProfile(app, s.subjectId, ['profile', 'credentials']);
+      await eraseOptionalProfile(app, s.subjectId, ['profile', 'credentials'], 'rec-test');
       return decision;
     });
     try {
@@ -357,6 +357,55 @@ describe('withdrawn consent', () => {
     const byCode = await app.inject({ method: 'POST', url: '/v1/identity/public/sign-in', headers: { 'user-agent': UA }, payload: { phone: s.phone, code, deviceId: 'device-test-0001' } });
     expect(byCode.statusCode).toBe(200);
   });
+  it('ignores a withdrawal older than the consent it last acted on (a late or replayed record): the current profile and password stay', async () => {
+    const s = await registerWithProfile({ nickname: 'Current' });
+    const change = async (purpose: string, state: 'granted' | 'withdrawn', at: number) => {
+      const e = createEvent('privacy.consent.changed', { source: 'consent', subject: s.subjectId, payload: { subjectId: s.subjectId, recordId: `rec-${state}-${at}`, purpose, state, at: new Date(at).toISOString() } });
+      await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.consent.changed`, [{ key: s.subjectId, value: JSON.stringify(e) }]);
+    };
+    const now = Date.now();
+    await change('profile', 'granted', now);
+    await change('profile', 'withdrawn', now - 60_000);
+    // The subject's events are handled in order: once the activity withdrawal behind them is done, so are they.
+    await db((d) => d.collection('activity').insertOne({ _id: `act-${s.subjectId}`, subjectId: s.subjectId, kind: 'search', at: new Date() } as never));
+    await change('personalization', 'withdrawn', now);
+    await waitFor(async () => (await db((d) => d.collection('activity').countDocuments({ subjectId: s.subjectId }))) === 0, { what: 'the activity deletion' });
+    const account = (await db((d) => d.collection('accounts').findOne({ _id: s.subjectId as never })))!;
+    expect(account.profile).toMatchObject({ nickname: 'Current' });
+    expect(account).toHaveProperty('passwordHash');
+  });
+
+  it('keeps isolated what a legal hold covers when a withdrawal deletes it, with the hold\'s basis and end (policy 4.1); a released hold keeps nothing', async () => {
+    const s = await registerWithProfile({ nickname: 'Held' });
+    const until = new Date(Date.now() + 30 * 86_400_000);
+    const hold = (status: 'active' | 'released') => createEvent('privacy.legal-hold.changed', {
+      source: 'retention', subject: s.subjectId,
+      payload: { holdId: 'lh-1', subjectId: s.subjectId, categories: ['profile', 'activity-log'], mode: 'block', legalBasis: 'law-enforcement', evidenceRef: 'Police request 2026-118', until: until.toISOString(), status },
+    });
+    const holdTopic = `${env.KAFKA_TOPIC_PREFIX}privacy.legal-hold.changed`;
+    await produceRaw(holdTopic, [{ key: s.subjectId, value: JSON.stringify(hold('active')) }]);
+    await waitFor(async () => db((d) => d.collection('subject_holds').findOne({ _id: 'lh-1' as never })), { what: 'the hold to arrive' });
+    const activity = () => db((d) => d.collection('activity').insertOne({ _id: `act-${s.subjectId}-${Date.now()}`, subjectId: s.subjectId, kind: 'search', at: new Date() } as never));
+    await activity();
+    await withdraw(s.subjectId, 'personalization');
+    await withdraw(s.subjectId, 'profile');
+    await waitFor(async () => (await db((d) => d.collection('accounts').findOne({ _id: s.subjectId as never })))!.profile.nickname === undefined, { what: 'the profile erasure' });
+    // The live data is gone (processing stops); a copy is isolated under the hold.
+    expect(await db((d) => d.collection('activity').countDocuments({ subjectId: s.subjectId }))).toBe(0);
+    const isolated = await db((d) => d.collection('legal_holds').find({ subjectId: s.subjectId }).sort({ category: 1 }).toArray());
+    expect(isolated.map((h) => h.category)).toEqual(['activity-log', 'profile']);
+    for (const h of isolated) expect(h).toMatchObject({ legalBasis: 'law-enforcement', evidenceRef: 'Police request 2026-118', purgeAt: until });
+    expect(isolated[1]!.data).toMatchObject({ profile: { nickname: 'Held' } });
+    expect(await db((d) => d.collection('audit').countDocuments({ subjectId: s.subjectId, action: 'kept:legal-hold' }))).toBe(2);
+    // Released: a later withdrawal deletes without keeping anything.
+    await produceRaw(holdTopic, [{ key: s.subjectId, value: JSON.stringify(hold('released')) }]);
+    await waitFor(async () => (await db((d) => d.collection('subject_holds').findOne({ _id: 'lh-1' as never })))?.status === 'released', { what: 'the release' });
+    await activity();
+    await withdraw(s.subjectId, 'personalization');
+    await waitFor(async () => (await db((d) => d.collection('activity').countDocuments({ subjectId: s.subjectId }))) === 0, { what: 'the second activity deletion' });
+    expect(await db((d) => d.collection('legal_holds').countDocuments({ subjectId: s.subjectId }))).toBe(2);
+  });
+
   it('erases the part a narrower grant of the profile purpose no longer covers: the password without credentials, the profile without profile', async () => {
     const s = await registerWithProfile({ nickname: 'Narrow' });
     const account = async () => (await db((d) => d.collection('accounts').findOne({ _id: s.subjectId as never })))!;

@@ -264,6 +264,11 @@ describe('refusals and bad input', () => {
     expect(asked.request.legalHolds.map((x) => x.category)).not.toContain('activity-log');
     expect((await app.store.kept.findById(`${r.requestId}:identity:activity-log`).lean())!.purgeAt.getTime()).toBeLessThanOrEqual(Date.now());
     await completed('subj-lr', r.requestId);
+    // Both are announced, for what deletes PI outside the saga (identity after a consent withdrawal).
+    const changes = (await events(env, 'privacy.legal-hold.changed', (e) => e.filter((x) => x.payload.holdId === hold.holdId).length >= 2))
+      .filter((x) => x.payload.holdId === hold.holdId);
+    expect(changes.map((x) => x.payload.status)).toEqual(['active', 'released']);
+    expect(changes[0]).toMatchObject({ subject: 'subj-lr', payload: { subjectId: 'subj-lr', categories: ['activity-log'], mode: 'isolate', legalBasis: 'law-enforcement', until: until.toISOString() } });
   });
 
   it('answers bad input with a clear 4xx and changes nothing', async () => {

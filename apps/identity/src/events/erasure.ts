@@ -115,7 +115,11 @@ export async function handleErasure(app: FastifyInstance, event: EventEnvelope<'
       }
     }
   }
-  if (plan.closesAccount) counts.erased += await deletions.audit.erase(subjectId);
+  if (plan.closesAccount) {
+    counts.erased += await deletions.audit.erase(subjectId);
+    // Bookkeeping that names the subject: the consents identity acted on.
+    await Promise.all(['profile', 'personalization'].map((purpose) => m.consentStates.deleteOne({ _id: `${subjectId}:${purpose}` })));
+  }
   else await app.audit.record(null, subjectId, 'erased', plan.categories, { role: 'service', id: 'retention' });
 
   try {
@@ -127,7 +131,7 @@ export async function handleErasure(app: FastifyInstance, event: EventEnvelope<'
 }
 
 /** What a legal hold keeps of a category (isolated copy), or null when identity holds none of it. */
-async function snapshot(app: FastifyInstance, category: IdentityCategory, subjectId: string, account: Record<string, unknown> | null, phone: string | undefined): Promise<Record<string, unknown> | null> {
+export async function snapshot(app: FastifyInstance, category: IdentityCategory, subjectId: string, account: Record<string, unknown> | null, phone: string | undefined): Promise<Record<string, unknown> | null> {
   const m = app.models;
   const profile = (account?.profile ?? {}) as Record<string, unknown>;
   switch (category) {

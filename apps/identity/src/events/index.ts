@@ -1,9 +1,11 @@
+import { storeIfNewer } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
+import type { IdentityCategory } from '../domain/erasure.js';
 import type { KeyRing } from '../plugins/keys.js';
 import { OPTIONAL_PROFILE_FIELDS } from '../plugins/models.js';
-import { erasureDeletions, handleErasure } from './erasure.js';
+import { erasureDeletions, handleErasure, snapshot } from './erasure.js';
 import { handleSweep } from './sweep.js';
 
 /**
@@ -13,7 +15,9 @@ import { handleSweep } from './sweep.js';
  * - `privacy.consent.changed` → a withdrawn `personalization` consent deletes the subject's activity
  *   log (policy 2.4.1(2), 2.1.2; PIPL art. 47(1)(3): delete when consent is withdrawn); a `profile`
  *   consent withdrawn, or granted for fewer categories, erases what it no longer covers (2.4.1(1)ii;
- *   `eraseOptionalProfile`);
+ *   `eraseOptionalProfile`); only a record newer than the last one acted on counts (`consent_states`),
+ *   and what a legal hold covers is kept isolated (`isolateHeld`);
+ * - `privacy.legal-hold.changed` → the holds in force per subject (`subject_holds`; policy 4.1);
  * - `privacy.function.shutdown` → stop collecting for that function at once (policy 2.4.2(5));
  * - `privacy.erasure.requested` → the erasure participant (events/erasure.ts);
  * - `privacy.retention.sweep-requested` → the retention sweep participant (events/sweep.ts).
@@ -33,15 +37,33 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
     },
   });
   app.kafka.consume({
+    name: 'holds',
+    handlers: {
+      // Placed or released (policy 4.1): a released hold is purged at once by housekeeping.
+      'privacy.legal-hold.changed': async (event) => {
+        const h = event.payload;
+        const purgeAt = h.status === 'released' ? new Date() : new Date(h.until);
+        await m.subjectHolds.updateOne({ _id: h.holdId }, {
+          $set: { subjectId: h.subjectId, categories: h.categories, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef, status: h.status, purgeAt },
+        }, { upsert: true });
+      },
+    },
+  });
+  app.kafka.consume({
     name: 'consent',
     handlers: {
       'privacy.consent.changed': async (event) => {
-        const { subjectId, purpose, state, scope, categories } = event.payload;
-        if (purpose === 'profile' && !scope) {
+        const { subjectId, purpose, state, scope, categories, at, recordId } = event.payload;
+        if (scope || (purpose !== 'profile' && purpose !== 'personalization')) return;
+        // Only the latest record counts: one older than what identity acted on (a late or replayed
+        // withdrawal after a newer grant) erases nothing.
+        if (!await storeIfNewer(m.consentStates, `${subjectId}:${purpose}`, 'at', { subjectId, at: new Date(at), state })) return;
+        if (purpose === 'profile') {
           // A withdrawal, or a grant narrowed to fewer categories: erase what is no longer covered.
           const lost = (['profile', 'credentials'] as const).filter((c) => state === 'withdrawn' || (categories !== undefined && !categories.includes(c)));
-          if (lost.length) await eraseOptionalProfile(app, subjectId, lost);
-        } else if (purpose === 'personalization' && state === 'withdrawn') {
+          if (lost.length) await eraseOptionalProfile(app, subjectId, lost, recordId);
+        } else if (state === 'withdrawn') {
+          await isolateHeld(app, subjectId, ['activity-log'], null, recordId);
           const res = await m.activity.deleteMany({ subjectId });
           if (res.deletedCount) await app.audit.record(null, subjectId, 'activity-deleted:consent-withdrawn', ['activity-log']);
         }
@@ -76,14 +98,16 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
  * signs in with a one-time code. Every such field is removed, whatever a read saw (a write may have
  * landed since), and `profileErasedAt` is set, so that a profile write whose consent check came before
  * this does not land after it (those writes are conditional on it). Audited with what was there.
+ * What a legal hold covers is copied into isolation first (`isolateHeld`).
  */
-export async function eraseOptionalProfile(app: FastifyInstance, subjectId: string, categories: readonly ('profile' | 'credentials')[]): Promise<void> {
+export async function eraseOptionalProfile(app: FastifyInstance, subjectId: string, categories: readonly ('profile' | 'credentials')[], recordId: string): Promise<void> {
   const m = app.models;
   const fields = categories.includes('profile') ? OPTIONAL_PROFILE_FIELDS : [];
   const password = categories.includes('credentials');
   await app.outbox.withDocument(m.accounts, subjectId, async () => {
     const account = await m.accounts.findOne({ _id: subjectId, status: 'active' }).select('+passwordHash').lean();
     if (!account) return;
+    await isolateHeld(app, subjectId, categories, account, recordId);
     const now = new Date();
     if (fields.length) await m.accountNames.deleteMany({ subjectId });
     await m.accounts.updateOne({ _id: subjectId, status: 'active' }, {
@@ -93,4 +117,32 @@ export async function eraseOptionalProfile(app: FastifyInstance, subjectId: stri
     const erased = [...fields.filter((f) => account.profile?.[f] !== undefined && account.profile?.[f] !== null), ...(password && account.passwordHash ? ['password'] : [])];
     if (erased.length) await app.audit.record(null, subjectId, 'profile-erased:consent-withdrawn', erased);
   });
+}
+
+/**
+ * Before identity deletes PI outside the erasure saga (a consent withdrawn: PIPL art. 47(1)(3)),
+ * copies what an active legal hold covers among `categories` into isolation (`legal_holds`, with the
+ * hold's basis and its end as purge date; policy 4.1 "exceptions stipulated by laws and regulations"),
+ * as the saga's erasure does; the live data then goes as usual, so processing stops either way. Both
+ * hold modes keep it (`block` refuses the saga's erasures; a withdrawal is not refused). Idempotent per
+ * consent record and category. Audited as `kept:legal-hold`.
+ * @returns the categories kept.
+ */
+export async function isolateHeld(app: FastifyInstance, subjectId: string, categories: readonly IdentityCategory[], account: Record<string, unknown> | null, recordId: string): Promise<IdentityCategory[]> {
+  const m = app.models;
+  const now = new Date();
+  const holds = (await m.subjectHolds.find({ subjectId }).lean()).filter((h) => h.status === 'active' && h.purgeAt > now);
+  const kept: IdentityCategory[] = [];
+  for (const category of categories) {
+    const hold = holds.filter((h) => !h.categories.length || h.categories.includes(category)).sort((a, b) => b.purgeAt.getTime() - a.purgeAt.getTime())[0];
+    if (!hold) continue;
+    const data = await snapshot(app, category, subjectId, account, undefined);
+    if (!data) continue;
+    await m.legalHolds.updateOne({ _id: `${recordId}:${category}` }, {
+      $setOnInsert: { subjectId, requestId: recordId, category, legalBasis: hold.legalBasis, evidenceRef: hold.evidenceRef, purgeAt: hold.purgeAt, data, isolatedAt: now },
+    }, { upsert: true });
+    kept.push(category);
+  }
+  if (kept.length) await app.audit.record(null, subjectId, 'kept:legal-hold', kept);
+  return kept;
 }

@@ -12,7 +12,7 @@ import type { Config } from '../config.js';
  */
 export async function purgeExpired(app: FastifyInstance, now = new Date()): Promise<number> {
   const m = app.models;
-  const byPurge = [m.otpCodes, m.counters, m.smsSink, m.challenges, m.sessions, m.phoneChanges, m.legalHolds] as const;
+  const byPurge = [m.otpCodes, m.counters, m.smsSink, m.challenges, m.sessions, m.phoneChanges, m.legalHolds, m.subjectHolds] as const;
   const periods = app.retentionPeriods;
   await periods.refresh(); // a sweep another instance took may have brought a period
   const byRetention = [

@@ -1,6 +1,6 @@
 import type { Channel } from '@pipp/contracts';
+import { storeIfNewer } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
-import type { Model } from 'mongoose';
 import type { Config } from '../config.js';
 import { pseudonymOf } from '../domain/erasure.js';
 
@@ -33,18 +33,5 @@ export function registerContactConsumer(app: FastifyInstance, config: Config) {
         await storeIfNewer(app.models.contacts, p.subjectId, 'sourceAt', { channels, preferred: (p.preferred ?? []) as Channel[], sourceAt, updatedAt: new Date() });
       },
     },
-  });
-}
-
-/**
- * Stores `set` as document `id` unless the stored one is newer by `timeField` (events of one subject
- * may arrive again, or late): an update where the stored time is not later, else an insert; a
- * duplicate key on the insert means a later one is already stored.
- */
-async function storeIfNewer<T extends { _id: string }>(model: Model<T>, id: string, timeField: keyof T & string, set: Omit<T, '_id'>): Promise<void> {
-  const updated = await model.updateOne({ _id: id, [timeField]: { $lte: set[timeField as keyof typeof set] } } as never, { $set: set } as never);
-  if (updated.matchedCount) return;
-  await model.create({ _id: id, ...set } as never).catch((err: { code?: number }) => {
-    if (err.code !== 11000) throw err;
   });
 }

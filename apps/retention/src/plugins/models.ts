@@ -321,7 +321,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     _id: String, subjectId: { type: String, required: true }, categories: { type: [String], default: [] }, mode: { type: String, required: true },
     legalBasis: { type: String, required: true }, evidenceRef: { type: String, required: true }, until: { type: Date, required: true },
     status: { type: String, required: true }, createdAt: { type: Date, required: true }, createdBy: actor, releasedAt: Date, releasedBy: Mixed,
-  }, { ...opts, collection: 'legal_holds' });
+  }, { ...opts, collection: 'legal_holds' }).plugin(outboxPlugin);
   holdSchema.index({ subjectId: 1, status: 1 });
 
   const keptSchema = new Schema({
@@ -390,7 +390,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     policies: m<RetentionPolicyDoc>('RetentionPolicy', policySchema),
     policyVersions: m<RetentionPolicyVersionDoc>('RetentionPolicyVersion', versionSchema),
     audit: m<AuditRecordDoc>('AuditRecord', auditSchema),
-    holds: m<LegalHoldDoc>('LegalHold', holdSchema),
+    holds: app.outbox.register(m<LegalHoldDoc>('LegalHold', holdSchema)),
     kept: m<KeptRecordDoc>('KeptRecord', keptSchema),
     suppressions: m<SuppressionDoc>('Suppression', suppressionSchema),
     backups: m<BackupGenerationDoc>('BackupGeneration', backupSchema),

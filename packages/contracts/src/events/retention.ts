@@ -149,6 +149,33 @@ export const retentionEvents = {
   }),
 
   /**
+   * A legal hold on one subject's PI was placed or released (policy 4.1 "exceptions stipulated by laws
+   * and regulations", PIPL art. 47). Erasures carry their holds themselves (`legalHolds`); this event
+   * reaches what deletes PI outside the saga, e.g. identity's deletion after a consent withdrawal
+   * (PIPL art. 47(1)(3)), which keeps held categories isolated instead. `categories` empty means every
+   * category; the hold ends at `until` or when an event with `status: 'released'` arrives. Keyed by
+   * the subject.
+   */
+  'privacy.legal-hold.changed': defineEvent({
+    version: 1,
+    description: 'A legal hold on a subject\'s PI was placed or released (policy 4.1)',
+    producers: ['retention'],
+    consumers: ['identity'],
+    // Kept for good: a participant that starts later must still know the holds in force.
+    topicConfig: { 'retention.ms': '-1', 'cleanup.policy': 'delete' },
+    payload: Type.Object({
+      holdId: RecordId,
+      subjectId: SubjectId,
+      categories: Type.Array(DataCategorySchema, { maxItems: 32 }),
+      mode: Type.Union([Type.Literal('isolate'), Type.Literal('block')]),
+      legalBasis: LegalBasisSchema,
+      evidenceRef: Type.String({ minLength: 1, maxLength: 512 }),
+      until: Timestamp,
+      status: Type.Union([Type.Literal('active'), Type.Literal('released')]),
+    }, { additionalProperties: false }),
+  }),
+
+  /**
    * Find PI past its retention period (policy 5.1, 5.2, 4.2.5) and erase or anonymize it, in batches;
    * reply with `privacy.retention.sweep-replied`.
    */

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { DataCategorySchema, LEGAL_BASIS_IDS, RecordId, SubjectId, Timestamp, VisibleText } from '@pipp/contracts';
 import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config.js';
 import { DAY_MS } from '../../domain/holds.js';
@@ -43,6 +44,15 @@ function holdView(h: LegalHoldDoc): Static<typeof HoldView> {
  * `until` lies in the future and at most `LEGAL_HOLD_MAX_DAYS` ahead (PI is kept for the shortest time
  * necessary, 5.1: a hold has a real end, renewed if the law asks for longer); 400 PIPP_BAD_TIME otherwise.
  */
+/** `privacy.legal-hold.changed` for a hold as placed or released (policy 4.1; keyed by the subject). */
+const holdChanged = (app: FastifyInstance, h: LegalHoldDoc) => app.outbox.entry('privacy.legal-hold.changed', {
+  subject: h.subjectId,
+  payload: {
+    holdId: h._id, subjectId: h.subjectId, categories: h.categories, mode: h.mode, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef,
+    until: h.until.toISOString(), status: h.status,
+  },
+});
+
 const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_MAX_DAYS'> }> = async (app, opts) => {
   app.post('/admin/legal-holds', {
     preHandler: app.requireRole('dpo'),
@@ -71,7 +81,7 @@ const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_M
       _id: `lh-${randomUUID()}`, subjectId: b.subjectId, categories: b.categories ?? [], mode: b.mode ?? 'isolate', legalBasis: b.legalBasis,
       evidenceRef: b.evidenceRef, until, status: 'active', createdAt: new Date(), createdBy: actorOf(request.user),
     };
-    await app.store.holds.create(doc);
+    await app.outbox.insert(app.store.holds, doc as never, [holdChanged(app, doc)]);
     const appliedTo = await app.erasures.applyHold({ ...doc, holdId: doc._id });
     await app.audit({ actor: actorOf(request.user), action: 'legal-hold.create', target: { type: 'legal-hold', id: doc._id }, subjectId: b.subjectId, clause: '4.1', details: { mode: doc.mode, legalBasis: doc.legalBasis, categories: doc.categories, appliedTo } });
     return reply.code(201).send({ ...holdView(doc), appliedTo });
@@ -101,7 +111,10 @@ const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_M
     },
   }, async (request) => {
     const now = new Date();
-    const doc = await app.store.holds.findOneAndUpdate({ _id: request.params.holdId, status: 'active' }, { $set: { status: 'released', releasedAt: now, releasedBy: actorOf(request.user) } }, { new: true }).lean();
+    const held = await app.store.holds.findOne({ _id: request.params.holdId, status: 'active' }).lean();
+    const doc = held && (await app.outbox.update(app.store.holds, { _id: held._id, status: 'active' }, { $set: { status: 'released', releasedAt: now, releasedBy: actorOf(request.user) } }, [
+      holdChanged(app, { ...held, status: 'released' }),
+    ]))?.toObject() as LegalHoldDoc | undefined;
     if (!doc) {
       const exists = await app.store.holds.exists({ _id: request.params.holdId });
       if (exists) throw RetentionErrors.holdReleased(`Hold ${request.params.holdId} is already released`);
