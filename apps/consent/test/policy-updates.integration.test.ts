@@ -57,7 +57,10 @@ describe('updates (VI)', () => {
   it('announces a rights-restricting version and denies processing under it until the subject consents expressly', async () => {
     const subjectId = await register(app, env);
     const other = await register(app, env);
-    for (const s of [subjectId, other]) expect((await change(h, app, s, [{ purpose: 'personalization', state: 'granted' }])).statusCode).toBe(201);
+    // A registration event naming a version that does not exist (forged, or a broken producer) counts
+    // as the version in force then: it must not stand as acceptance of the versions to come.
+    const forged = await register(app, env, undefined, 99);
+    for (const s of [subjectId, other, forged]) expect((await change(h, app, s, [{ purpose: 'personalization', state: 'granted' }])).statusCode).toBe(201);
     expect(await ask(h, app, { subjectId, purpose: 'personalization', categories: ['activity-log'] })).toMatchObject({ allowed: true });
 
     const res = await publish('general', {
@@ -87,8 +90,9 @@ describe('updates (VI)', () => {
     expect(await ask(h, app, { subjectId, purpose: 'personalization', categories: ['activity-log'] })).toMatchObject({ allowed: true, clause: '2.1.2', policyVersion: 2 });
     // Someone else's acceptance does not count for another subject.
     expect(await ask(h, app, { subjectId: other, purpose: 'personalization', categories: ['activity-log'] })).toMatchObject({ allowed: false, clause: 'VI' });
+    expect(await ask(h, app, { subjectId: forged, purpose: 'personalization', categories: ['activity-log'] })).toMatchObject({ allowed: false, clause: 'VI' });
     const stats = await app.inject({ url: '/v1/consent/admin/policies/general/versions/2/acceptance', headers: h.bearer('op-1', 'operator') });
-    expect(stats.json()).toMatchObject({ version: 2, restrictsRights: true, subjects: 2, acceptedExpressly: 1, acceptedByContinuedUse: 0, notYet: 1 });
+    expect(stats.json()).toMatchObject({ version: 2, restrictsRights: true, subjects: 3, acceptedExpressly: 1, acceptedByContinuedUse: 0, notYet: 2 });
   });
 
   it('records continued use after the notice period as acceptance of a version that restricts nothing', async () => {

@@ -18,16 +18,34 @@ const KEY_CONCURRENCY = 16;
  * must be authorised to use the basic functions, and an express grant of each additional purpose the
  * registrant granted by giving its optional information (`grantedPurposes`, 2.4.1(1)ii; unknown or
  * inactive purposes are skipped). Idempotent: the record ids derive from the subject. A registration
- * delivered again after the subject's account erasure began records nothing.
+ * delivered again after the subject's account erasure began records nothing. The acknowledgment
+ * counts up to the version in force at `registeredAt` (VI); with no policy in force nothing is recorded.
  */
 export async function recordRegistration(app: FastifyInstance, event: EventEnvelope<'privacy.subject.registered'>): Promise<void> {
   await app.stateReady;
   if (await app.ledger.isErased(event.payload.subjectId)) return;
   const { subjectId, registeredAt, policyAcknowledged } = event.payload;
   const at = new Date(registeredAt);
-  const { documentId, version } = policyAcknowledged;
   const general = app.projection.document(GENERAL);
-  const generalVersion = documentId === GENERAL ? version : (general && currentVersion(general, at.getTime())?.version) ?? null;
+  const generalInForce = (general && currentVersion(general, at.getTime())?.version) ?? null;
+  // An acknowledgment counts for a version that exists and was in force at registration, no later
+  // one: an event naming version 99 (forged, or from a broken producer) would otherwise stand as
+  // express acceptance of every rights-restricting version up to 99 (VI). An unknown document counts
+  // as the general policy in force.
+  const doc = app.projection.document(policyAcknowledged.documentId);
+  const docInForce = doc && currentVersion(doc, at.getTime())?.version;
+  const { documentId, version } = docInForce
+    ? { documentId: policyAcknowledged.documentId, version: Math.min(policyAcknowledged.version, docInForce) }
+    : { documentId: GENERAL, version: generalInForce };
+  if (version === null) {
+    // No policy was in force then: nothing was acknowledged, so nothing is granted.
+    app.log.warn({ documentId: policyAcknowledged.documentId, registeredAt }, 'registration acknowledges no policy in force; nothing recorded');
+    return;
+  }
+  if (documentId !== policyAcknowledged.documentId || version !== policyAcknowledged.version) {
+    app.log.warn({ claimed: policyAcknowledged, recorded: { documentId, version } }, 'registration acknowledged a policy version not in force at registration; recorded the one in force');
+  }
+  const generalVersion = documentId === GENERAL ? version : generalInForce;
   await app.ledger.append(subjectId, {
     id: `reg-${app.ledger.keyedId(`${subjectId}\u0000registration`)}-policy`, kind: 'policy', document: { documentId, version }, state: 'granted', consentType: 'express',
     channel: 'registration', policyVersion: generalVersion, categories: [], actor: { role: 'subject' }, at,
