@@ -323,6 +323,8 @@ describe('bodies', () => {
       // Deep nesting (found by fuzzing: 5000 levels overflowed the stack when re-serialized, a 500).
       [`${'['.repeat(1000)}${']'.repeat(1000)}`, 'application/json', 400, 'PIPP_VALIDATION'],
       [`{"subjectId":${'{"a":'.repeat(65)}1${'}'.repeat(65)}}`, 'application/json', 400, 'PIPP_VALIDATION'],
+      // A number JSON cannot carry: re-serialized, it was forwarded as null (a fresh-clone trial).
+      [`{"subjectId":"${A}","purpose":"profile","n":1e400}`, 'application/json', 400, 'PIPP_VALIDATION'],
     ];
     for (const [payload, type, status, code] of cases) {
       const res = await post(payload, type);

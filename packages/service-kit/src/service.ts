@@ -10,7 +10,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
 import { errorHandlerPlugin, Errors, sendError } from './errors.js';
-import { hiddenCharacterPath } from './hidden-characters.js';
+import { unacceptableValue } from './hidden-characters.js';
 import { lazyChildLogger } from './lazy-logger.js';
 import { loggerOptions, scrub } from './logger.js';
 import { Outbox } from './outbox.js';
@@ -145,13 +145,13 @@ export function createFastify(opts: {
     }
     done();
   });
-  // No field of any body or query string carries control characters, direction overrides or unpaired
-  // surrogates (see hiddenCharacterPath); after validation, so a caller without a token still gets 401.
+  // No field of any body or query string carries control characters, direction overrides, unpaired
+  // surrogates or numbers JSON cannot carry (see unacceptableValue); after validation, so a caller
+  // without a token still gets 401.
   app.addHook('preHandler', (request, _reply, done) => {
-    const path = hiddenCharacterPath(request.body, '/body') ?? hiddenCharacterPath(request.query, '/querystring');
-    if (!path) return done();
-    const message = 'must not contain control characters, direction overrides or unpaired surrogates';
-    done(Errors.validation(`${path} ${message}`, { details: [{ path, message }] }));
+    const bad = unacceptableValue(request.body, '/body') ?? unacceptableValue(request.query, '/querystring');
+    if (!bad) return done();
+    done(Errors.validation(`${bad.path} ${bad.message}`, { details: [bad] }));
   });
   // When closing starts, the answers still to be sent carry `Connection: close`, so a keep-alive client
   // does not hold the server open after its in-flight request (Fastify keeps idle connections 72 s;

@@ -3,7 +3,7 @@
 import { ErrorResponseSchema, VisibleText, compile } from '@pipp/contracts';
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFastify, errorHandlerPlugin, Errors, hiddenCharacterPath, loadConfig, defineConfig, type App } from '../src/index.js';
+import { createFastify, errorHandlerPlugin, Errors, unacceptableValue, loadConfig, defineConfig, type App } from '../src/index.js';
 
 const isErrorShape = compile(ErrorResponseSchema);
 let app: App;
@@ -20,6 +20,7 @@ beforeAll(async () => {
       response: { 200: Type.Object({ name: Type.String() }) },
     },
   }, async (request) => ({ name: request.body.name, secret: 'never serialized' }));
+  app.post('/open', { schema: { body: Type.Object({ data: Type.Unknown() }, { additionalProperties: false }) } }, async (request) => request.body);
   app.post('/titles', { schema: { body: Type.Object({ title: VisibleText(20) }, { additionalProperties: false }) } }, async (request) => request.body);
   app.post('/states', {
     schema: { body: Type.Object({ state: Type.Union([Type.Literal('granted'), Type.Literal('withdrawn')]), kind: Type.Literal('purpose') }, { additionalProperties: false }) },
@@ -104,6 +105,16 @@ describe('one error shape', () => {
     expect((await patch({}, '?n=seven')).statusCode).toBe(400);
   });
 
+  it('refuses a number JSON cannot carry (1e400 parses to Infinity, stored as such, answered as null), naming it', async () => {
+    const open = (raw: string) => app.inject({ method: 'POST', url: '/open', headers: { 'content-type': 'application/json' }, payload: raw });
+    for (const [raw, path] of [['{"data":{"n":1e400}}', '/body/data/n'], ['{"data":[1, -1e999]}', '/body/data/1'], ['{"data":1e309}', '/body/data']] as const) {
+      const res = await open(raw);
+      expect(res.statusCode, raw).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'PIPP_VALIDATION', details: [{ path, message: expect.stringMatching(/overflows/) }] });
+    }
+    expect((await open('{"data":{"n":1.7e308,"m":-5e-324}}')).json()).toEqual({ data: { n: 1.7e308, m: -5e-324 } });
+  });
+
   it('accepts as a date-time only a time JavaScript can hold: a leap second is a 400, not a 500 later', async () => {
     const when = (at: string, since = '') => app.inject({ method: 'POST', url: `/when${since ? `?since=${since}` : ''}`, payload: { at } });
     expect((await when('2026-12-31T23:59:59Z')).json()).toEqual({ at: '2026-12-31T23:59:59.000Z' });
@@ -136,7 +147,7 @@ describe('one error shape', () => {
     expect(key.statusCode).toBe(400);
     expect(key.json().message).not.toContain('\u0000');
     expect(key.json().message).toContain('no\\u0000te');
-    expect(hiddenCharacterPath({ a: [{ 'b/\u0000': 'x' }] }, '/body')).toBe('/body/a/0/b~1\\u0000');
+    expect(unacceptableValue({ a: [{ 'b/\u0000': 'x' }] }, '/body')?.path).toBe('/body/a/0/b~1\\u0000');
     // A text a person reads shows something (VisibleText): not only spaces or zero-width characters.
     for (const title of ['   ', '\u200b', '\u3000\u200d', '\ufeff', '\u3164', '\u2800', '\u034f', '\u115f\u1160']) {
       expect((await app.inject({ method: 'POST', url: '/titles', payload: { title } })).json(), JSON.stringify(title))
