@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { eventsPlugin } from './events/index.js';
 import { auditPlugin } from './plugins/audit.js';
 import { cryptoPlugin } from './plugins/crypto.js';
+import { erasedSubjectsPlugin } from './plugins/erased-subjects.js';
 import { modelsPlugin } from './plugins/models.js';
 import { noticesPlugin } from './plugins/notices.js';
 import routes from './routes/index.js';
@@ -56,6 +57,7 @@ export async function dataSharingApp(app: FastifyInstance, opts: AppOptions) {
   });
   await app.register(cryptoPlugin, { key: config.DATA_ENCRYPTION_KEY });
   await app.register(modelsPlugin);
+  await app.register(erasedSubjectsPlugin);
   await app.register(auditPlugin);
   await app.register(noticesPlugin, { config });
   await app.register(consentClientPlugin, { baseUrl: config.CONSENT_URL, token });

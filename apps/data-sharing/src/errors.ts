@@ -29,6 +29,11 @@ export const DsErrors = {
   basisInadmissible: defineError('PIPP_BASIS_INADMISSIBLE', 422, 'This legal basis does not permit sharing'),
   /** 403: the function was shut down; no new data is collected for it (policy 2.4.2(5)). */
   functionShutDown: defineError('PIPP_FUNCTION_SHUT_DOWN', 403, 'This function has been shut down'),
+  /**
+   * 410: the data subject's account erasure began; nothing more is recorded about them (policy 4.1,
+   * 4.2; PIPL art. 47). Same code and status as the consent service's.
+   */
+  subjectErased: defineError('PIPP_SUBJECT_ERASED', 410, "This data subject's account was erased: nothing more is recorded about them"),
   /** 401: a recipient's signed call whose signature, timestamp or key does not verify. */
   badSignature: defineError('PIPP_SIGNATURE_INVALID', 401, 'The signature is missing, invalid or too old'),
   /** 409: the record changed meanwhile; retry. */

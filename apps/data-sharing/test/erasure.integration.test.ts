@@ -288,4 +288,54 @@ describe('erasure: deletion notices to recipients', () => {
       await app.close();
     }
   });
+
+  it('records nothing more about a subject once their account erasure began: 410 PIPP_SUBJECT_ERASED on every write, nothing stored (4.2)', async () => {
+    const env = dbs.add(dsEnv(authority));
+    const app = await startDs(authority, env);
+    try {
+      const subject = uniqueId('subj');
+      const g = await register(app, '/g');
+      receiver.answer('/g', 200);
+      const requestId = uniqueId('er');
+      await request(env, erasureEvent({ requestId, subjectId: subject }));
+      await replies(env, requestId, (r) => r.length > 0);
+
+      const me = bearer(authority, subject, 'subject');
+      const svc = bearer(authority, 'identity', 'service');
+      const base = `/v1/data-sharing/subjects/${subject}`;
+      const writes = [
+        // A legal basis needs no consent of the subject: refused for the erasure all the same, before consent is asked.
+        { method: 'POST' as const, url: `${base}/shares`, headers: op(), payload: { recipientId: g.id, categories: ['profile'], basis: { legalBasis: 'law-enforcement', evidenceRef: 'Court order (2026) 9' } } },
+        { method: 'POST' as const, url: `${base}/shares`, headers: svc, payload: { recipientId: g.id, categories: ['profile'], idempotencyKey: 'k-1' } },
+        { method: 'POST' as const, url: `${base}/disclosures`, headers: me, payload: { categories: ['profile'], channel: 'Public profile', ground: { ground: '3.3.1', via: 'active-choice' } } },
+        { method: 'POST' as const, url: `${base}/other-people-data`, headers: me, payload: { relationship: 'spouse', categories: ['phone-number'], data: { phone: '+8613900002222' }, attestation: { authorized: true, kind: 'consent-of-the-person', statement: 'She agreed' } } },
+        { method: 'POST' as const, url: `${base}/independent-authorizations`, headers: op(), payload: { recipientId: g.id, evidenceRef: 'G own contract' } },
+        {
+          method: 'POST' as const, url: `${base}/indirect-collections`, headers: svc,
+          payload: { source: { name: 'Partner' }, purpose: 'sharing', confirmation: { documentRef: 'L-1', subjectConsented: true, lawfulSource: true, liabilityAccepted: true, signedAt: new Date().toISOString() }, items: [{ category: 'profile', data: { nickname: 'x' } }] },
+        },
+        {
+          method: 'POST' as const, url: '/v1/data-sharing/releases', headers: op(),
+          payload: {
+            recipientId: g.id, purpose: 'sharing', name: 'Case files', attributes: { quasiIdentifiers: ['ageBand'], identifying: ['subject'] },
+            rows: [{ subject, ageBand: '30-39' }, { subject: uniqueId('subj'), ageBand: '40-49' }],
+            personal: { subjectColumn: 'subject', categories: ['profile'], basis: { legalBasis: 'law-enforcement', evidenceRef: 'Procuratorate request 2026-78' } },
+          },
+        },
+      ];
+      for (const w of writes) {
+        const res = await app.inject(w);
+        expect(res.json(), w.url).toMatchObject({ statusCode: 410, code: 'PIPP_SUBJECT_ERASED', clause: '4.2' });
+      }
+      for (const model of [app.models.shares, app.models.disclosures, app.models.otherPeople, app.models.independent, app.models.indirect]) {
+        expect(await (model as typeof app.models.shares).countDocuments({}), model.modelName).toBe(0);
+      }
+      expect(await app.models.releases.countDocuments({})).toBe(0);
+      // The mark keeps a pseudonym, never the subject id in clear.
+      expect(await app.models.erasedSubjects.countDocuments({})).toBe(1);
+      expect(JSON.stringify(await app.models.erasedSubjects.find({}).lean())).not.toContain(subject);
+    } finally {
+      await app.close();
+    }
+  });
 });

@@ -15,6 +15,9 @@ import type { ErasureDoc, Held } from '../plugins/models.js';
  * what was kept and why, and `pendingRecipients`. When the last recipient acknowledges, it replies
  * again for the same request so retention can close it.
  *
+ * Nothing written after the plan escapes it: an account erasure marks the subject erased before it reads
+ * (`app.erasedSubjects`), and every writer checks the mark after its insert.
+ *
  * Crash-safe without transactions: the plan (ids) is stored first, applying it is idempotent, and the
  * reply goes out through the outbox of the erasure document, guarded by a revision counter so replies
  * computed concurrently never go out of order.
@@ -176,10 +179,19 @@ export async function replyToSaga(app: FastifyInstance, requestId: string, opts:
   throw new Error(`could not record the reply for erasure ${requestId} (kept changing)`);
 }
 
-/** Handles one delivery of an erasure request; idempotent (a redelivery replies the same counts). */
+/**
+ * Handles one delivery of an erasure request; idempotent (a redelivery replies the same counts). An
+ * account erasure first marks the subject erased, so nothing more is recorded about them (policy 4.1,
+ * 4.2; PIPL art. 47), then plans and applies.
+ */
 export async function handleErasureRequested(app: FastifyInstance, event: EventEnvelope<'privacy.erasure.requested'>, lookups: ErasureLookups): Promise<void> {
   const p = event.payload;
   if (p.participants && !p.participants.includes('data-sharing')) return;
+  // The mark first, then the read (policy 4.2): a share or any other record written about the subject
+  // from now on is taken back by its writer, and one written before is found by the plan below
+  // (plugins/erased-subjects.ts). Marked on every delivery: idempotent, and a restore re-applied
+  // (`restoreId`) may have brought back a database without the mark.
+  if ((p.scope as ErasureScope).kind === 'account') await app.erasedSubjects.mark(p.subjectId, p.requestId);
   const { erasures } = app.models;
   let doc: ErasureDoc | null = await erasures.findById(p.requestId).lean<ErasureDoc>();
   if (!doc) {

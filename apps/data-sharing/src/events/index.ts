@@ -54,4 +54,4 @@ export const eventsPlugin = fp(async function events(app: FastifyInstance) {
     timer.unref();
   });
   app.addHook('preClose', async () => { if (timer) clearInterval(timer); });
-}, { name: 'pipp-ds-events', dependencies: ['pipp-ds-models', 'pipp-ds-notices'] });
+}, { name: 'pipp-ds-events', dependencies: ['pipp-ds-models', 'pipp-ds-notices', 'pipp-ds-erased-subjects'] });

@@ -7,18 +7,22 @@ import fp from 'fastify-plugin';
  * - `seal`/`open`: AES-256-GCM for webhook secrets and PI received from third parties or supplied about
  *   other people, so a copy of the database alone does not reveal them;
  * - `subjectRef`: a recipient-specific pseudonym of a data subject (HMAC-SHA256), so two recipients
- *   cannot link the same person through our identifiers; sent with shares and deletion notices.
+ *   cannot link the same person through our identifiers; sent with shares and deletion notices;
+ * - `erasedKey`: the pseudonym under which an account erasure marks a data subject (`erased_subjects`),
+ *   so the mark itself does not keep the erased subject's id in clear (as consent does).
  * Keys for each use are derived with HKDF, so one secret never serves two purposes.
  */
 export class Sealer {
   private readonly encKey: Buffer;
   private readonly refKey: Buffer;
+  private readonly erasedKeyKey: Buffer;
 
   constructor(rawKey: string) {
     const key = Buffer.from(rawKey.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
     if (key.length !== 32) throw new Error('DATA_ENCRYPTION_KEY must decode to 32 bytes');
     this.encKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'pipp-data-sharing/seal/v1', 32));
     this.refKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'pipp-data-sharing/subject-ref/v1', 32));
+    this.erasedKeyKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'pipp-data-sharing/erased-subject/v1', 32));
   }
 
   /** Encrypts a UTF-8 text; returns `v1.<base64url(iv | tag | ciphertext)>`. */
@@ -41,6 +45,11 @@ export class Sealer {
   /** The pseudonym of `subjectId` for one recipient (22 base64url characters, stable). */
   subjectRef(recipientId: string, subjectId: string): string {
     return createHmac('sha256', this.refKey).update(`${recipientId}\u0000${subjectId}`).digest('base64url').slice(0, 22);
+  }
+
+  /** The pseudonym of `subjectId` in `erased_subjects` (HMAC-SHA256, 43 base64url characters, stable; policy 4.2). */
+  erasedKey(subjectId: string): string {
+    return createHmac('sha256', this.erasedKeyKey).update(subjectId).digest('base64url');
   }
 
   /** A new webhook signing secret for a recipient (`whsec_` + 32 random bytes). */

@@ -174,6 +174,12 @@ export interface NoticeDoc {
   createdAt: Date;
 }
 
+/**
+ * A data subject whose account erasure began here (policy 4.1, 4.2; PIPL art. 47): nothing more is
+ * recorded about them. Keyed by their pseudonym (`Sealer.erasedKey`), never the subject id in clear.
+ */
+export interface ErasedSubjectDoc { _id: string; requestId: string; at: Date }
+
 /** A retention sweep this service applied (idempotent by sweep id). */
 export interface SweepDoc { _id: string; status: 'completed'; counts: { erased: number; anonymized: number; kept: number }; batches: number; at: Date }
 
@@ -298,6 +304,12 @@ function shutdownModel(app: FastifyInstance) {
   return app.mongo.model<ShutdownDoc>('Shutdown', new Schema({ _id: str, shutdownId: String, title: String, effectiveAt: Date }, { versionKey: false }) as unknown as Schema<ShutdownDoc>);
 }
 
+function erasedSubjectModel(app: FastifyInstance) {
+  // Read only by `_id` (the one filter FerretDB looks up without a scan): no other index.
+  const s = new Schema({ _id: str, requestId: str, at: { type: Date, required: true } }, { versionKey: false, collection: 'erased_subjects' });
+  return app.mongo.model<ErasedSubjectDoc>('ErasedSubject', s as unknown as Schema<ErasedSubjectDoc>);
+}
+
 function auditModel(app: FastifyInstance) {
   const s = new Schema({ _id: str, at: Date, actor: ActorSchema, action: String, route: String, subjectId: String, status: Number, reason: String }, { versionKey: false });
   s.index({ subjectId: 1, at: -1 });
@@ -316,6 +328,7 @@ export interface Models {
   notices: Model<NoticeDoc>;
   sweeps: Model<SweepDoc>;
   shutdowns: Model<ShutdownDoc>;
+  erasedSubjects: Model<ErasedSubjectDoc>;
   audit: Model<AuditDoc>;
 }
 
@@ -339,6 +352,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     notices: noticeModel(app),
     sweeps: sweepModel(app),
     shutdowns: shutdownModel(app),
+    erasedSubjects: erasedSubjectModel(app),
     audit: auditModel(app),
   } satisfies Models);
 }, { name: 'pipp-ds-models', dependencies: ['pipp-infrastructure'] });

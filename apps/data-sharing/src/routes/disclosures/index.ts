@@ -51,14 +51,16 @@ export default async function disclosureRoutes(fastify: FastifyInstance, _opts: 
    * or DPO's decision that references the violation and the measures taken and rests on a 3.4 basis
    * or the subject's consent. A 3.3.2 disclosure notifies the subject (incident service). Roles: the
    * subject, operator, dpo, service. Errors: 403 PIPP_DISCLOSURE_REFUSED (clause), 422 when a 3.3.2
-   * decision lacks its references or measures, 403 PIPP_FUNCTION_SHUT_DOWN, 503 consent unreachable.
+   * decision lacks its references or measures, 403 PIPP_FUNCTION_SHUT_DOWN, 410 PIPP_SUBJECT_ERASED
+   * once the subject's account erasure began (policy 4.2, PIPL art. 47), 503 consent unreachable.
    */
   app.post('/subjects/:subjectId/disclosures', {
     preHandler: app.requireSubject('subjectId', ['operator', 'dpo', 'service']),
-    schema: { tags: ['disclosure'], params: SubjectParams, body: DisclosureIn, response: { 201: DisclosureOut, ...errors(400, 401, 403, 422, 503) } },
+    schema: { tags: ['disclosure'], params: SubjectParams, body: DisclosureIn, response: { 201: DisclosureOut, ...errors(400, 401, 403, 410, 422, 503) } },
   }, async (request, reply) => {
     const { subjectId } = request.params;
     const b = request.body;
+    await app.erasedSubjects.refuseErased([subjectId]); // nothing more about an erased subject (4.2)
     await assertFunctionOpen(app, b.functionId);
     const ground = b.ground as DisclosureGround;
     const check = checkDisclosure(ground, request.user, subjectId);
@@ -100,7 +102,11 @@ export default async function disclosureRoutes(fastify: FastifyInstance, _opts: 
         clause: '3.3.2',
       },
     })] : [];
-    const created = await app.outbox.insert(disclosures, { ...doc, held: null }, events);
+    // Insert, then look at the erasure mark again: the record is taken back when the account erasure
+    // began during the write (plugins/erased-subjects.ts). Its notice to the subject, if the relay
+    // published it meanwhile, goes to the incident service, which keeps erased-subject marks of its own.
+    const created = await app.erasedSubjects.recordUnlessErased([subjectId], 'disclosure',
+      () => app.outbox.insert(disclosures, { ...doc, held: null }, events), () => disclosures.deleteOne({ _id: id }));
     return reply.code(201).send(view(created.toObject() as DisclosureDoc));
   });
 

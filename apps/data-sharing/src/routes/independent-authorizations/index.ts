@@ -19,20 +19,26 @@ export default async function independentRoutes(fastify: FastifyInstance, _opts:
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { independent, recipients } = app.models;
 
-  /** Records that a recipient holds the subject's independent authorization, with evidence (operator, dpo). 404 unknown recipient; 409 already recorded. */
+  /**
+   * Records that a recipient holds the subject's independent authorization, with evidence (operator,
+   * dpo; policy 4.2). 404 unknown recipient; 409 already recorded; 410 PIPP_SUBJECT_ERASED once the
+   * subject's account erasure began (policy 4.2, PIPL art. 47; a record written while it began is taken back).
+   */
   app.post('/subjects/:subjectId/independent-authorizations', {
     preHandler: app.requireRole('operator', 'dpo'),
     schema: {
       tags: ['erasure'], params: SubjectParams,
       body: Type.Object({ recipientId: RecordId, evidenceRef: VisibleText(512, { description: "Reference of the recipient's own authorization from the subject" }) }, { additionalProperties: false }),
-      response: { 201: Out, ...errors(400, 401, 403, 404, 409) },
+      response: { 201: Out, ...errors(400, 401, 403, 404, 409, 410) },
     },
   }, async (request, reply) => {
+    const { subjectId } = request.params;
+    await app.erasedSubjects.refuseErased([subjectId]); // nothing more about an erased subject (4.2)
     if (!await recipients.exists({ _id: request.body.recipientId })) throw Errors.notFound('No such recipient');
-    const doc = await independent.create({
-      _id: newId('ina'), subjectId: request.params.subjectId, recipientId: request.body.recipientId, evidenceRef: request.body.evidenceRef,
+    const doc = await app.erasedSubjects.recordUnlessErased([subjectId], 'independent authorization', () => independent.create({
+      _id: newId('ina'), subjectId, recipientId: request.body.recipientId, evidenceRef: request.body.evidenceRef,
       recordedBy: actorOf(request), recordedAt: new Date(),
-    });
+    }), (written) => independent.deleteOne({ _id: written._id }));
     return reply.code(201).send(view(doc.toObject()));
   });
 

@@ -65,14 +65,16 @@ export default async function indirectRoutes(fastify: FastifyInstance, _opts: { 
    * categories are usable at once; sensitive ones stay unusable until the subject confirms them. The
    * subject is informed (incident service). Roles: service, operator, dpo.
    * Errors: 422 PIPP_INDIRECT_COLLECTION_REFUSED (listing the missing confirmations), 403
-   * PIPP_SHARING_REFUSED when consent denies the purpose, 403 PIPP_FUNCTION_SHUT_DOWN, 503.
+   * PIPP_SHARING_REFUSED when consent denies the purpose, 403 PIPP_FUNCTION_SHUT_DOWN, 410
+   * PIPP_SUBJECT_ERASED once the subject's account erasure began (policy 4.2, PIPL art. 47), 503.
    */
   app.post('/subjects/:subjectId/indirect-collections', {
     preHandler: app.requireRole('service', 'operator', 'dpo'),
-    schema: { tags: ['indirect-collection'], params: SubjectParams, body: IndirectIn, response: { 201: IndirectOut, ...errors(400, 401, 403, 422, 503) } },
+    schema: { tags: ['indirect-collection'], params: SubjectParams, body: IndirectIn, response: { 201: IndirectOut, ...errors(400, 401, 403, 410, 422, 503) } },
   }, async (request, reply) => {
     const { subjectId } = request.params;
     const b = request.body;
+    await app.erasedSubjects.refuseErased([subjectId]); // nothing more about an erased subject (4.2)
     await assertFunctionOpen(app, b.functionId);
     const missing = missingConfirmations(b.confirmation);
     if (missing.length) {
@@ -99,7 +101,10 @@ export default async function indirectRoutes(fastify: FastifyInstance, _opts: { 
     const body = awaitingConfirmation.length
       ? `We received information about you from ${b.source.name} (${categories.join(', ')}), which confirmed in writing that you consented. We will not use the sensitive part (${awaitingConfirmation.join(', ')}) unless you confirm it; you can also decline it and we delete it.`
       : `We received information about you from ${b.source.name} (${categories.join(', ')}), which confirmed in writing that you consented. You can see it in your data-sharing records.`;
-    const created = await app.outbox.insert(indirect, { ...doc, held: null }, [app.outbox.entry('privacy.notification.requested', {
+    // Insert, then look at the erasure mark again: the record is taken back when the account erasure
+    // began during the write (plugins/erased-subjects.ts). Its notice to the subject, if the relay
+    // published it meanwhile, goes to the incident service, which keeps erased-subject marks of its own.
+    const created = await app.erasedSubjects.recordUnlessErased([subjectId], 'indirect collection', () => app.outbox.insert(indirect, { ...doc, held: null }, [app.outbox.entry('privacy.notification.requested', {
       subject: subjectId,
       payload: {
         notificationId: `${id}-notice`, kind: 'general', requestedBy: 'data-sharing', audience: { subjectIds: [subjectId] },
@@ -107,7 +112,7 @@ export default async function indirectRoutes(fastify: FastifyInstance, _opts: { 
         elements: { source: b.source.name, categories: categories.join(', '), awaitingConfirmation: awaitingConfirmation.join(', '), collectionId: id },
         clause: '2.4.2(3)',
       },
-    })]);
+    })]), () => indirect.deleteOne({ _id: id }));
     return reply.code(201).send(view(created.toObject() as IndirectDoc, false));
   });
 

@@ -43,24 +43,27 @@ export default async function otherPeopleRoutes(fastify: FastifyInstance, _opts:
    * that they obtained the person's legal authorization (kind and statement). The data is sealed at
    * rest and erased with the supplier's account. Roles: the subject, or a service acting on the
    * subject's submission. Errors: 422 PIPP_AUTHORIZATION_ATTESTATION_REQUIRED (2.4.2(1)), 403
-   * PIPP_FUNCTION_SHUT_DOWN.
+   * PIPP_FUNCTION_SHUT_DOWN, 410 PIPP_SUBJECT_ERASED once the supplier's account erasure began (policy
+   * 4.2, PIPL art. 47; a record written while it began is taken back).
    */
   app.post('/subjects/:subjectId/other-people-data', {
     preHandler: app.requireSubject('subjectId', ['service']),
-    schema: { tags: ['other-people'], params: SubjectParams, body: In, response: { 201: Out, ...errors(400, 401, 403, 422) } },
+    schema: { tags: ['other-people'], params: SubjectParams, body: In, response: { 201: Out, ...errors(400, 401, 403, 410, 422) } },
   }, async (request, reply) => {
     const b = request.body;
+    const { subjectId } = request.params;
+    await app.erasedSubjects.refuseErased([subjectId]); // nothing more about an erased subject (4.2)
     await assertFunctionOpen(app, b.functionId);
     const missing = missingAttestation(b.attestation);
     if (missing.length) {
       throw DsErrors.attestationRequired(`information about other people is accepted only when you attest that you have their legal authorization; missing: ${missing.join('; ')}`, { clause: '2.4.2(1)' });
     }
-    const doc = await otherPeople.create({
-      _id: newId('oth'), subjectId: request.params.subjectId, relationship: b.relationship, categories: b.categories,
+    const doc = await app.erasedSubjects.recordUnlessErased([subjectId], 'data about other people', () => otherPeople.create({
+      _id: newId('oth'), subjectId, relationship: b.relationship, categories: b.categories,
       sealed: app.sealer.seal(JSON.stringify(b.data)), ...(b.functionId ? { functionId: b.functionId } : {}),
       attestation: { kind: b.attestation!.kind!, sealedStatement: app.sealer.seal(b.attestation!.statement!), attestedAt: new Date() },
       suppliedBy: actorOf(request), createdAt: new Date(),
-    });
+    }), (written) => otherPeople.deleteOne({ _id: written._id }));
     return reply.code(201).send(view(doc.toObject()));
   });
 

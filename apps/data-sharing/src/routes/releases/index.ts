@@ -96,12 +96,14 @@ export default async function releaseRoutes(fastify: FastifyInstance, opts: { co
    * PI: refused (403 PIPP_NOT_ANONYMOUS, with the reasons and the smallest class) unless `personal`
    * names the subject column and categories, and every subject's sharing with this recipient is allowed
    * by consent or the claimed basis (3.1, 3.4); then each subject gets a sharing record. All or nothing.
-   * Roles: service, operator, dpo. Errors: 403, 404 unknown recipient, 413, 422 ineligible, 503.
+   * Roles: service, operator, dpo. Errors: 403, 404 unknown recipient, 410 PIPP_SUBJECT_ERASED when the
+   * account erasure of a subject in a personal release began (policy 4.2, PIPL art. 47; nothing is
+   * recorded, also when the erasure began during the release), 413, 422 ineligible, 503.
    */
   app.post('/releases', {
     ...limits,
     preHandler: app.requireRole('service', 'operator', 'dpo'),
-    schema: { tags: ['releases'], body: ReleaseIn, response: { 201: ReleaseOut, ...errors(400, 401, 403, 404, 413, 422, 503) } },
+    schema: { tags: ['releases'], body: ReleaseIn, response: { 201: ReleaseOut, ...errors(400, 401, 403, 404, 410, 413, 422, 503) } },
   }, async (request, reply) => {
     const b = request.body;
     tooMany(b.rows);
@@ -129,6 +131,8 @@ export default async function releaseRoutes(fastify: FastifyInstance, opts: { co
       throw Errors.validation(`every row needs a subject id in column ${p.subjectColumn}`, { details: [{ path: '/body/personal/subjectColumn', message: 'missing or invalid subject ids' }] });
     }
     if (subjectIds.length > MAX_PERSONAL_SUBJECTS) throw Errors.payloadTooLarge(`a personal release covers at most ${MAX_PERSONAL_SUBJECTS} subjects`);
+    // Nothing more is shared about a subject whose account erasure began (4.2), before asking consent.
+    await app.erasedSubjects.refuseErased(subjectIds as string[]);
     const planned = (subjectIds as string[]).map((subjectId) => ({ subjectId, plan: planShare({ subjectId, recipient: facts, purpose: b.purpose, categories: p.categories, basis: p.basis, homeRegion: opts.config.HOME_REGION, transfer: undefined, requestedBy: request.user.role }) }));
     const firstRefusal = planned.find((x) => !x.plan.ok);
     if (firstRefusal && !firstRefusal.plan.ok) throw refusalError(firstRefusal.plan);
@@ -144,17 +148,26 @@ export default async function releaseRoutes(fastify: FastifyInstance, opts: { co
       throw DsErrors.sharingRefused(`the dataset is PI and ${denied.length} of ${decisions.length} subject(s) gave no consent for this recipient and no admissible basis applies: ${denied[0]!.decision.reason}`, { clause: denied[0]!.decision.clause || '3.1.2' });
     }
     const basis: BasisRecord | null = p.basis ? { kind: 'legal-basis', legalBasis: p.basis.legalBasis, evidenceRef: p.basis.evidenceRef } : null;
-    const doc = await releases.create({ ...base, outcome: 'personal', report, subjects: decisions.length, basis });
     const now = new Date();
-    await shares.insertMany(decisions.map(({ subjectId, decision }) => {
+    const records: ShareDoc[] = decisions.map(({ subjectId, decision }) => {
       const rb = recordedBasis(decision, p.basis);
-      const share: ShareDoc = {
+      return {
         _id: newId('shr'), subjectId, recipientId: recipient._id, recipientName: recipient.legalName, country: recipient.country, purpose: b.purpose,
         categories: p.categories, basis: rb as BasisRecord, clause: rb?.kind === 'legal-basis' ? sharingClauseOf(rb.legalBasis) : '3.1.2',
-        crossBorder: false, releaseId: doc._id, requestedBy: actorOf(request), sharedAt: now, held: null,
+        crossBorder: false, releaseId: base._id, requestedBy: actorOf(request), sharedAt: now, held: null,
       };
-      return share;
-    }));
+    });
+    // Insert, then look at the erasure marks again (4.2, all or nothing): a subject whose account erasure
+    // began meanwhile either has their record found by it (inserted before its mark, so before its
+    // read) or is seen here, and the whole release is taken back with a 410 (plugins/erased-subjects.ts).
+    const doc = await app.erasedSubjects.recordUnlessErased(records.map((r) => r.subjectId), 'personal release', async () => {
+      const created = await releases.create({ ...base, outcome: 'personal', report, subjects: decisions.length, basis });
+      await shares.insertMany(records);
+      return created;
+    }, async () => {
+      await shares.deleteMany({ _id: { $in: records.map((r) => r._id) } }); // rare: only when an erasure raced the release
+      await releases.deleteOne({ _id: base._id });
+    });
     return reply.code(201).send(view(doc.toObject()));
   });
 

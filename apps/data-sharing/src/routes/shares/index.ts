@@ -94,11 +94,13 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
    * basis or a 5.3.1/5.3.3 transfer ground (422 PIPP_BASIS_INADMISSIBLE).
    * Errors: 403 PIPP_SHARING_REFUSED / PIPP_CROSS_BORDER_REFUSED (with the deciding clause), 422
    * PIPP_RECIPIENT_INELIGIBLE / PIPP_BASIS_INADMISSIBLE, 403 PIPP_FUNCTION_SHUT_DOWN (2.4.2(5)),
-   * 404 unknown recipient, 503 when the consent service cannot answer (fails closed).
+   * 404 unknown recipient, 410 PIPP_SUBJECT_ERASED once the subject's account erasure began (policy
+   * 4.2, PIPL art. 47: a share racing the erasure is taken back, never left behind it), 503 when the
+   * consent service cannot answer (fails closed).
    */
   app.post('/subjects/:subjectId/shares', {
     preHandler: subjectStaffOrService,
-    schema: { tags: ['sharing'], params: SubjectParams, body: ShareIn, response: { 200: ShareCreated, 201: ShareCreated, ...errors(400, 401, 403, 404, 409, 422, 503) } },
+    schema: { tags: ['sharing'], params: SubjectParams, body: ShareIn, response: { 200: ShareCreated, 201: ShareCreated, ...errors(400, 401, 403, 404, 409, 410, 422, 503) } },
   }, async (request, reply) => {
     const { subjectId } = request.params;
     const b = request.body;
@@ -116,6 +118,8 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
       }
       return reply.code(200).send({ ...shareView(first), subjectRef: app.sealer.subjectRef(first.recipientId, subjectId) });
     };
+    // Nothing more is shared about a subject whose account erasure began (4.2): one read by `_id`.
+    await app.erasedSubjects.refuseErased([subjectId]);
     if (b.idempotencyKey) {
       const earlier = await shares.findOne({ _id: id, held: null }).lean();
       if (earlier) return replay(earlier);
@@ -139,7 +143,10 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
       throw DsErrors.transferRefused(`the transfer to ${recipient.country} is not allowed on ground ${b.transfer!.ground}: ${crossAnswer.reason}`, { clause: crossAnswer.clause || b.transfer!.ground });
     }
     const basis = recordedBasis(sharing, b.basis);
-    const doc = await shares.create({
+    // Insert, then look at the erasure mark again: an erasure that began meanwhile either finds this
+    // record (our insert came before its mark, so before its read) or is seen here, and the record is
+    // taken back with a 410 (plugins/erased-subjects.ts).
+    const doc = await app.erasedSubjects.recordUnlessErased([subjectId], 'share', () => shares.create({
       _id: id, subjectId, recipientId: recipient._id, recipientName: recipient.legalName, country: recipient.country, purpose,
       categories: b.categories, basis, clause: basis?.kind === 'legal-basis' ? sharingClauseOf(basis.legalBasis) : '3.1.2',
       crossBorder: plan.crossBorder,
@@ -157,7 +164,7 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
       // The same idempotency key raced another request that recorded first: answer with its record.
       if (err.code !== 11000 || !b.idempotencyKey) throw err;
       return null;
-    });
+    }), async (written) => { if (written) await shares.deleteOne({ _id: written._id }); });
     if (!doc) {
       const first = await shares.findOne({ _id: id, held: null }).lean();
       if (!first) throw DsErrors.conflict('The request was recorded meanwhile; repeat it to read the record');
