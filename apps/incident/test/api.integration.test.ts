@@ -98,7 +98,7 @@ describe('incidents', () => {
     expect(more.json()).toEqual({ added: 2, affectedCount: 3 });
 
     const reg = await call('POST', `/admin/incidents/${created.id}/regulator-reports`, dpo, {
-      regulator: 'Cyberspace Administration (municipal office)', reportedAt: '2026-11-21T09:00:00.000Z', method: 'online portal', reference: 'CAC-2026-1121-07', summary: 'Initial report within the statutory period',
+      regulator: 'Cyberspace Administration (municipal office)', reportedAt: new Date().toISOString(), method: 'online portal', reference: 'CAC-2026-1121-07', summary: 'Initial report within the statutory period',
     });
     expect(reg.statusCode).toBe(201);
     expect((await call('GET', `/admin/incidents/${created.id}/regulator-reports`, operator)).json()).toEqual([expect.objectContaining({ reference: 'CAC-2026-1121-07', recordedBy: 'dpo-1' })]);
@@ -140,10 +140,11 @@ describe('incidents', () => {
     expect((await svc.app.models.incidents.findById(created.id).lean())!.notificationIds).toHaveLength(2);
   });
 
-  it('refuses a report to the regulator dated in the future or before 1970', async () => {
-    const created = (await call('POST', '/admin/incidents', operator, incidentBody(['amy']))).json();
+  it('refuses a report to the regulator dated in the future, before 1970 or before the incident was discovered', async () => {
+    const discoveredAt = new Date(Date.now() - 2 * 86_400_000);
+    const created = (await call('POST', '/admin/incidents', operator, incidentBody(['amy'], { discoveredAt: discoveredAt.toISOString() }))).json();
     const report = (reportedAt: string) => call('POST', `/admin/incidents/${created.id}/regulator-reports`, dpo, { regulator: 'CAC', reportedAt, method: 'portal', summary: 'Initial report' });
-    for (const reportedAt of ['0000-01-01T00:00:00Z', '9999-12-31T23:59:59Z']) {
+    for (const reportedAt of ['0000-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '1990-11-30T11:00:00Z', new Date(discoveredAt.getTime() - 60_000).toISOString()]) {
       expect((await report(reportedAt)).json()).toMatchObject({ statusCode: 400, code: 'PIPP_BAD_TIME', details: [{ path: '/body/reportedAt' }] });
     }
     expect((await call('GET', `/admin/incidents/${created.id}/regulator-reports`, dpo)).json()).toEqual([]);

@@ -266,7 +266,10 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
   }, async (request, reply) => {
     const i = await load(request.params.id);
     const b = request.body;
-    const problem = pastTimeProblem('reportedAt', Date.parse(b.reportedAt), Date.now());
+    const reportedAt = Date.parse(b.reportedAt);
+    // A report is made of an incident already found (PIPL art. 57): not before its discovery.
+    const problem = pastTimeProblem('reportedAt', reportedAt, Date.now())
+      ?? (reportedAt < i.discoveredAt.getTime() ? `reportedAt cannot come before the incident was discovered (${i.discoveredAt.toISOString()})` : null);
     if (problem) throw IncidentErrors.badTime(problem, { details: [{ path: '/body/reportedAt', message: problem }] });
     const report = {
       id: `reg_${randomUUID()}`, regulator: b.regulator, reportedAt: new Date(b.reportedAt), method: b.method, ...(b.reference ? { reference: b.reference } : {}),
