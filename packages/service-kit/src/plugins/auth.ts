@@ -252,8 +252,11 @@ export const authPlugin = fp(async function auth(app: FastifyInstance, opts: Aut
     await authenticate.call(this, request, reply);
     const { role, sub } = request.user;
     if (privileged.includes(role)) return;
+    // A role the route does not admit is told so (an operator on a subject-and-DPO route read "You
+    // may only reach your own data"); a subject is told the data is someone else's.
+    if (role !== 'subject') throw Errors.forbidden(`This needs one of the roles: ${['subject (their own data)', ...privileged].join(', ')}`);
     const target = (request.params as Record<string, string | undefined>)[param];
-    if (role !== 'subject' || target !== sub) throw Errors.forbidden('You may only reach your own data');
+    if (target !== sub) throw Errors.forbidden('You may only reach your own data');
   }, ['subject', ...privileged]));
 
   // Routes name their guards as `preHandler`; they run before body validation instead, so that a
