@@ -1,6 +1,6 @@
 import {
   CountryCode, DataCategorySchema, ErrorResponseSchema, LegalBasisSchema, LEGAL_BASIS_IDS, PurposeId, RecordId,
-  SERVICES, SubjectId, Timestamp, VisibleText,
+  SafeInteger, SERVICES, SubjectId, Timestamp, VisibleText,
 } from '@pipp/contracts';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { CHANNELS } from './plugins/models.js';
@@ -39,7 +39,7 @@ export const PurposeBodySchema = Type.Object({
   grantedAtRegistration: Type.Boolean({ default: false }),
   why: VisibleText(1000),
   status: Type.Optional(Status),
-  expectedRevision: Type.Optional(Type.Integer({ minimum: 0, description: 'Optimistic concurrency: the revision you read (0 for a new purpose)' })),
+  expectedRevision: Type.Optional(SafeInteger({ minimum: 0, description: 'Optimistic concurrency: the revision you read (0 for a new purpose)' })),
 }, { additionalProperties: false });
 
 export const PurposeSchema = Type.Object({
@@ -67,7 +67,7 @@ export const FunctionBodySchema = Type.Object({
   categories: Type.Array(DataCategorySchema, { minItems: 1, maxItems: 32, uniqueItems: true }),
   why: VisibleText(1000),
   status: Type.Optional(Status),
-  expectedRevision: Type.Optional(Type.Integer({ minimum: 0 })),
+  expectedRevision: Type.Optional(SafeInteger({ minimum: 0 })),
 }, { additionalProperties: false });
 
 export const FunctionSchema = Type.Object({
@@ -107,9 +107,9 @@ const TermsSchema = Type.Object({
 }, { additionalProperties: false, description: 'Per-purpose terms of a service-specific policy, overriding the catalogue for that service or function (1.1)' });
 
 export const DocumentIdParams = Type.Object({ documentId: RecordId }, { additionalProperties: false });
-export const VersionParams = Type.Object({ documentId: RecordId, version: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
+export const VersionParams = Type.Object({ documentId: RecordId, version: SafeInteger({ minimum: 1 }) }, { additionalProperties: false });
 export const ClauseParams = Type.Object({
-  documentId: RecordId, version: Type.Integer({ minimum: 1 }), clauseId: Type.String({ minLength: 1, maxLength: 40 }),
+  documentId: RecordId, version: SafeInteger({ minimum: 1 }), clauseId: Type.String({ minLength: 1, maxLength: 40 }),
 }, { additionalProperties: false });
 
 export const PolicyVersionMetaSchema = Type.Object({
@@ -234,7 +234,7 @@ export const ConsentChangesResultSchema = Type.Object({
 
 export const AcceptBodySchema = Type.Object({
   documentId: RecordId,
-  version: Type.Integer({ minimum: 1 }),
+  version: SafeInteger({ minimum: 1 }),
   channel: ChannelSchema,
   language: Type.Optional(LanguageTag),
   evidenceRef: Type.Optional(VisibleText(512)),
@@ -286,7 +286,7 @@ export const SubjectViewSchema = Type.Object({
 
 export const HistoryQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
-  afterSeq: Type.Integer({ minimum: 0, default: 0 }),
+  afterSeq: SafeInteger({ minimum: 0, default: 0 }),
 }, { additionalProperties: false });
 
 export { ErrorResponseSchema, Type };

@@ -33,6 +33,8 @@ describe('policy documents', () => {
     expect(clause.json().subClauses).toHaveLength(11);
     expect((await app.inject({ url: '/v1/consent/public/policies/general/versions/1/clauses/9.9' })).statusCode).toBe(404);
     expect((await app.inject({ url: '/v1/consent/public/policies/nope' })).statusCode).toBe(404);
+    // A version number JavaScript cannot hold is a 400, not "no version 1e+23".
+    expect((await app.inject({ url: '/v1/consent/public/policies/general/versions/99999999999999999999999' })).json()).toMatchObject({ statusCode: 400, code: 'PIPP_VALIDATION' });
     const list = await app.inject({ url: '/v1/consent/public/policies' });
     expect(list.json().documents[0]).toMatchObject({ documentId: 'general', version: 1, inForce: true });
   });

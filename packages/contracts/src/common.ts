@@ -1,4 +1,4 @@
-import { Type, type StringOptions } from '@sinclair/typebox';
+import { Type, type IntegerOptions, type StringOptions } from '@sinclair/typebox';
 
 /**
  * Id of a data subject (issued by the identity service). Opaque; letters, digits, '-' and '_'.
@@ -25,6 +25,13 @@ export const VISIBLE_TEXT_PATTERN = '[^\\s\\p{Z}\\p{Cf}\\p{M}\\u115f\\u1160\\u28
  */
 export const VisibleText = (maxLength: number, options: StringOptions = {}) =>
   Type.String({ minLength: 1, maxLength, pattern: VISIBLE_TEXT_PATTERN, ...options });
+
+/**
+ * An integer a request may carry (a version, a revision, a sequence number): at most 2^53 − 1, the
+ * largest JavaScript holds exactly. Without a bound, `99999999999999999999999` parsed to 1e23, an
+ * "integer", and an answer read "the policy has no version 1e+23".
+ */
+export const SafeInteger = (options: IntegerOptions = {}) => Type.Integer({ maximum: Number.MAX_SAFE_INTEGER, ...options });
 
 /** ISO 8601 date-time in UTC, e.g. `2026-11-29T10:00:00.000Z`. */
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601 date-time, UTC' });

@@ -13,7 +13,7 @@ const BOUNDED_FORMATS = new Set(['date-time', 'date', 'country-code']);
 /**
  * Inputs an OpenAPI document accepts without a bound (for the services' health tests): every string in
  * a request body, path, query or header parameter needs `maxLength` (or is an enum, a constant, of a
- * fixed-size format, or matches a bounded pattern), every array `maxItems`, every object with
+ * fixed-size format, or matches a bounded pattern), every integer `maximum`, every array `maxItems`, every object with
  * open-ended keys `maxProperties`. An unbounded
  * field lets one request store megabytes where a few bytes belong (a breaker helper sent a 180 KB
  * language tag). Returns `METHOD path where` for each, e.g. `POST /v1/x/things body/language`.
@@ -36,6 +36,10 @@ export function unboundedInputs(doc: { paths: Record<string, Record<string, unkn
     const bounded = s.maxLength !== undefined || s.enum !== undefined || s.const !== undefined
       || BOUNDED_FORMATS.has(s.format as string) || (typeof s.pattern === 'string' && boundedPattern(s.pattern));
     if (type === 'string' && !bounded) found.push(where);
+    // An integer without a maximum: 99999999999999999999999 parses to 1e23, an "integer" (an answer
+    // said "no version 1e+23"). Non-integral numbers need none: any finite one is a value (the kit
+    // refuses the rest).
+    if (type === 'integer' && s.maximum === undefined && s.exclusiveMaximum === undefined && s.enum === undefined && s.const === undefined) found.push(where);
     if (type === 'array') {
       if (s.maxItems === undefined) found.push(`${where}[]`);
       walk(s.items, `${where}[]`, seen);

@@ -1,6 +1,6 @@
 import {
   DataCategorySchema, EffectCounts, ErasureGroundSchema, ErasureParticipantSchema, ErasureScopeSchema, ErrorResponseSchema,
-  LegalBasisSchema, RecordId, RoleSchema, ServiceNameSchema, SubjectId, Timestamp, VisibleText,
+  LegalBasisSchema, RecordId, RoleSchema, SafeInteger, ServiceNameSchema, SubjectId, Timestamp, VisibleText,
 } from '@pipp/contracts';
 import { Type, type TSchema } from '@sinclair/typebox';
 
@@ -73,7 +73,7 @@ export const CreateErasureBody = Type.Object({
 }, { additionalProperties: false });
 
 export const PolicyBody = Type.Object({
-  expectedVersion: Type.Integer({ minimum: 0, description: 'The version you read (0 to create a service override)' }),
+  expectedVersion: SafeInteger({ minimum: 0, description: 'The version you read (0 to create a service override)' }),
   periodDays: Type.Integer({ minimum: 0, maximum: 36500 }),
   startsFrom: Type.Union(['collection', 'last-activity', 'account-closure', 'purpose-fulfilled'].map((c) => Type.Literal(c))),
   criterion: Type.Union([Type.Literal('5.2.1'), Type.Literal('5.2.2'), Type.Literal('5.2.3')]),

@@ -1,5 +1,6 @@
 import { Errors } from '@pipp/service-kit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { SafeInteger } from '@pipp/contracts';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../config.js';
 import { contactChannels } from '../../domain/contact.js';
@@ -34,7 +35,7 @@ const registrationRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async 
         code: CodeInput,
         policyAcknowledged: Type.Object({
           documentId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' }),
-          version: Type.Integer({ minimum: 1 }),
+          version: SafeInteger({ minimum: 1 }),
         }, { additionalProperties: false }),
         password: Type.Optional(PasswordInput),
         nickname: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { SafeInteger } from '@pipp/contracts';
 import { Type } from '@sinclair/typebox';
 import { actorOf } from '../../plugins/audit.js';
 import { PolicyBody, PolicyIdParams, PolicyVersionView, PolicyView, errorResponses } from '../schemas.js';
@@ -46,7 +47,7 @@ const retentionPolicies: FastifyPluginAsyncTypebox = async (app) => {
     preHandler: write,
     schema: {
       summary: 'Delete a service override of a retention policy (dpo)', tags: ['retention-policies'], params: PolicyIdParams,
-      querystring: Type.Object({ expectedVersion: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+      querystring: Type.Object({ expectedVersion: SafeInteger({ minimum: 1 }) }, { additionalProperties: false }),
       response: { 204: Type.Null(), ...errorResponses(400, 404, 409) },
     },
   }, async (request, reply) => {
