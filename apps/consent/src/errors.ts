@@ -16,6 +16,11 @@ export const ConsentErrors = {
   /** A policy version that cannot be published as asked (409/422, clause VI or 1.1). */
   policyConflict: defineError('PIPP_POLICY_CONFLICT', 409, 'The policy version conflicts with the published ones'),
   invalidPolicy: defineError('PIPP_POLICY_INVALID', 422, 'The policy version is invalid'),
+  /**
+   * 409: consent to a purpose that performs the agreement with the subject (their account) is not
+   * withdrawn on its own; closing the account ends it (an erasure request, policy 4.2).
+   */
+  closeAccountInstead: defineError('PIPP_CLOSE_ACCOUNT_INSTEAD', 409, 'This ends only with the account: ask for its erasure'),
   /** 410: the data subject's account erasure began; nothing more is recorded about them (policy 4.1, 4.2). */
   subjectErased: defineError('PIPP_SUBJECT_ERASED', 410, "This data subject's account was erased: nothing more is recorded about them"),
   /** 404 to staff: consent holds nothing on this data subject (never registered, or not yet seen here). */

@@ -55,6 +55,9 @@ describe('grants and withdrawals', () => {
       [[{ purpose: 'personalization', state: 'granted' }, { purpose: 'nope', state: 'granted' }], {}, 422, /changes\/1/],
       // A withdrawal ends the whole consent: part of one is kept by granting it again for fewer categories.
       [[{ purpose: 'personalization', state: 'withdrawn', categories: ['activity-log'] }], {}, 422, /changes\/0\/categories: a withdrawal ends the whole consent/],
+      // The account itself ends with the account (an erasure request), not by a withdrawal that sign-in
+      // would then not honour; a batch holding one records nothing either.
+      [[{ purpose: 'notifications', state: 'withdrawn' }, { purpose: 'account', state: 'withdrawn' }], {}, 409, /changes\/1: "Your account" .* close your account: POST \/v1\/retention\/subjects\/.+\/erasure-requests/],
     ];
     for (const [changes, extra, status, message] of cases) {
       const res = await change(h, app, subjectId, changes, extra);

@@ -245,3 +245,14 @@ export function catalogueProblems(catalogue: Catalogue): CatalogueProblem[] {
 export function categoryTitles(categories: readonly DataCategory[]): string {
   return categories.map((c) => DATA_CATEGORIES[c].title.toLowerCase()).join(', ');
 }
+
+/**
+ * Whether consent to `purpose` ends only with the account (policy 2.1.1, 4.2; PIPL art. 13(2), 15): a
+ * basic purpose granted by registering that also rests on the agreement with the subject
+ * (`contract-necessity`), such as `account`. A withdrawal of it on its own is refused (409
+ * PIPP_CLOSE_ACCOUNT_INSTEAD, naming the erasure request that ends it): accepted, it told the subject
+ * sign-in had stopped while identity, rightly, went on serving the account. Pure.
+ */
+export function endsWithAccount(purpose: Pick<Purpose, 'kind' | 'grantedAtRegistration' | 'legalBases'>): boolean {
+  return purpose.kind === 'basic' && purpose.grantedAtRegistration && purpose.legalBases.includes('contract-necessity');
+}

@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { DataCategory } from '@pipp/contracts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { endsWithAccount } from '../../domain/catalogue.js';
 import { decide } from '../../domain/decide.js';
 import { GENERAL, currentVersion } from '../../domain/policy.js';
 import { parseScopeKey, scopeKey, scopeProblem } from '../../domain/scope.js';
@@ -166,6 +167,12 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
         const categories = scoped?.category ? [scoped.category] : change.categories ?? purpose.categories;
         planned.push({ ...base, scope: scoped, state: 'granted', categories, noticeText: b.noticeText ?? standardNotice(purpose) });
       } else {
+        if (endsWithAccount(purpose)) {
+          throw ConsentErrors.closeAccountInstead(
+            `${at}: "${purpose.title}" is what your account is: it is needed to perform the agreement you made by registering (PIPL art. 13(2)), so it ends with the account, not on its own. To stop it, close your account: POST /v1/retention/subjects/${subjectId}/erasure-requests with scope {"kind":"account"} (policy 4.2)`,
+            { clause: '4.2' },
+          );
+        }
         if (change.categories) {
           throw ConsentErrors.invalidConsent(`${at}/categories: a withdrawal ends the whole consent; to keep part of it, grant it again for the categories you keep`, { clause: '2.4.2(2)' });
         }
