@@ -159,6 +159,21 @@ describe('one-time codes', () => {
     expect(again.statusCode).toBe(401); // a register code is spent, and never a sign-in code
   });
 
+  it('are compared at most 5 times even when guesses arrive in parallel: the right code after them is refused', async () => {
+    // Counted after a failed comparison, 300 parallel wrong guesses were all compared, and the right
+    // one sent with them was accepted (password reset, registration, step-up: a breaker helper).
+    const phone = randomPhone();
+    const code = await requestCode(app, env, phone, 'register');
+    const wrong = (i: number) => String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0');
+    const results = await Promise.all([...Array.from({ length: 10 }, (_, i) => app.security.verifyCode(phone, 'register', wrong(i))), app.security.verifyCode(phone, 'register', code)]);
+    expect(results).toEqual(Array(11).fill(false));
+    expect((await db((d) => d.collection('otp_codes').findOne({ sentAt: { $exists: true } }, { sort: { sentAt: -1 } })))!.attempts).toBe(11);
+    // Within the first five, the right code is taken (and its try is not counted as a wrong one).
+    const fresh = await requestCode(app, env, phone, 'register');
+    const ok = await Promise.all([app.security.verifyCode(phone, 'register', wrong(0)), app.security.verifyCode(phone, 'register', fresh), app.security.verifyCode(phone, 'register', fresh)]);
+    expect(ok).toEqual([false, true, false]);
+  });
+
   it('expire after their validity', async () => {
     const phone = randomPhone();
     const code = await requestCode(app, env, phone, 'register');

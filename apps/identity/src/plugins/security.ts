@@ -124,15 +124,21 @@ export const securityPlugin = fp(async function security(app: FastifyInstance, o
 
     async verifyCode(e164, purpose, code) {
       const id = `${purpose}:${api.phoneKey(e164)}`;
-      const now = new Date();
-      const used = await otpCodes.findOneAndUpdate(
-        { _id: id, codeHash: hashCode(codePepper, id, code), consumed: false, expiresAt: { $gt: now }, attempts: { $lt: config.OTP_MAX_ATTEMPTS } },
-        { $set: { consumed: true } },
-        { new: true },
-      ).lean();
-      if (used && codeUsable({ ...used, consumed: false }, now, config.OTP_MAX_ATTEMPTS)) return true;
-      await otpCodes.updateOne({ _id: id, consumed: false }, { $inc: { attempts: 1 } });
-      return false;
+      // Each try is counted before its code is compared, so parallel guesses each take a number and
+      // only the first OTP_MAX_ATTEMPTS are compared at all: counted after a failed comparison, 300
+      // parallel wrong guesses were all compared and the right one among them was accepted. The
+      // document lock keeps this process's tries in turn (FerretDB loses concurrent `$inc`s of one
+      // document); across instances the `$inc` is atomic on MongoDB.
+      return app.outbox.withDocument(otpCodes, id, async () => {
+        const now = new Date();
+        const tried = await otpCodes.findOneAndUpdate({ _id: id, consumed: false, expiresAt: { $gt: now } }, { $inc: { attempts: 1 } }, { new: true }).lean();
+        // `attempts` now counts this try: it is compared only if fewer came before it.
+        if (!tried || !codeUsable({ ...tried, attempts: tried.attempts - 1 }, now, config.OTP_MAX_ATTEMPTS)) return false;
+        if (tried.codeHash !== hashCode(codePepper, id, code)) return false;
+        // The right code: used up, and its try is not a wrong one.
+        const used = await otpCodes.updateOne({ _id: id, consumed: false }, { $set: { consumed: true }, $inc: { attempts: -1 } });
+        return used.modifiedCount === 1;
+      });
     },
 
     async releaseCode(e164, purpose) {
