@@ -135,6 +135,13 @@ describe('incidents', () => {
     // Nothing changed since: refused, naming the notification; a change of the incident allows the next one.
     const again = await call('POST', `/admin/incidents/${created.id}/notifications`, operator, {});
     expect(again.json()).toMatchObject({ statusCode: 409, code: 'PIPP_ALREADY_NOTIFIED', message: expect.stringContaining(sent.id) });
+    // Listing subjects already affected changes nothing (it let everyone be told the same again).
+    const known = (await svc.app.models.incidents.findById(created.id).lean())!;
+    expect((await call('POST', `/admin/incidents/${created.id}/affected-subjects`, operator, { subjectIds: ids.slice(0, 3) })).json()).toEqual({ added: 0, affectedCount: 10 });
+    expect((await call('POST', `/admin/incidents/${created.id}/notifications`, operator, {})).json()).toMatchObject({ statusCode: 409, code: 'PIPP_ALREADY_NOTIFIED' });
+    const after = (await svc.app.models.incidents.findById(created.id).lean())!;
+    expect(after.updatedAt).toEqual(known.updatedAt);
+    expect(after.timeline.filter((e) => e.kind === 'affected-subjects')).toHaveLength(known.timeline.filter((e) => e.kind === 'affected-subjects').length);
     await call('POST', `/admin/incidents/${created.id}/timeline`, operator, { text: 'The attacker also read delivery addresses' });
     expect((await call('POST', `/admin/incidents/${created.id}/notifications`, operator, {})).statusCode).toBe(202);
     expect((await svc.app.models.incidents.findById(created.id).lean())!.notificationIds).toHaveLength(2);

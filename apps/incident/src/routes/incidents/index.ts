@@ -173,10 +173,14 @@ export default async function incidentRoutes(fastify: FastifyInstance, opts: { c
     const current = await load(request.params.id);
     if (current.status === 'closed') throw IncidentErrors.incidentClosed('A closed incident cannot change', { clause: '5.4.2' });
     const { added, total: affectedCount } = await app.notifier.addAffected(current._id, request.body.subjectIds);
-    await m.incidents.updateOne({ _id: current._id }, {
-      $set: { affectedCount, updatedAt: new Date() },
-      $push: { timeline: entry(request, 'affected-subjects', { text: `${added} affected subject(s) added; ${affectedCount} in all` }) },
-    });
+    // Only new subjects change the incident: listing known ones again must not let it be notified
+    // again (everyone received the same notice twice).
+    if (added) {
+      await m.incidents.updateOne({ _id: current._id }, {
+        $set: { affectedCount, updatedAt: new Date() },
+        $push: { timeline: entry(request, 'affected-subjects', { text: `${added} affected subject(s) added; ${affectedCount} in all` }) },
+      });
+    }
     await app.audit(request, 'incident.affected-subjects-added', { type: 'incident', id: current._id });
     return { added, affectedCount };
   }));
