@@ -131,7 +131,11 @@ describe('erasure', () => {
 
   it('takes back a record whose write the start of an account erasure overtook (marked by another instance)', async () => {
     const subjectId = await register(app, env);
-    const isErased = vi.spyOn(app.ledger, 'isErased').mockResolvedValueOnce(false).mockResolvedValueOnce(true);
+    // This subject's first look finds no mark, the next one does (another instance marked it meanwhile);
+    // other subjects' looks (background events of earlier tests) are left alone.
+    const original = app.ledger.isErased.bind(app.ledger);
+    let looks = 0;
+    const isErased = vi.spyOn(app.ledger, 'isErased').mockImplementation(async (id: string) => (id === subjectId ? looks++ > 0 : original(id)));
     try {
       const res = await change(h, app, subjectId, [{ purpose: 'personalization', state: 'granted' }]);
       expect(res.json()).toMatchObject({ code: 'PIPP_SUBJECT_ERASED' });

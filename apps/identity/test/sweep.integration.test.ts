@@ -47,6 +47,28 @@ it('erases activity past its period in batches, keeps the rest, and answers a re
   expect(await app.models.activity.exists({ _id: fresh._id })).toBeTruthy();
 });
 
+it('leaves what a legal hold covers past its period (policy 4.1), for the held subject and category only', async () => {
+  // A breaker helper saw a sweep delete device records that a blocking hold had just kept from the
+  // subject's own erasure request.
+  const held = uniqueId('subj');
+  const other = uniqueId('subj');
+  const old = (subjectId: string) => ({ _id: uniqueId('dev'), subjectId, kind: 'subject', deviceKey: uniqueId('k'), userAgent: 'ua', ipPrefix: '203.0.113.0/24', network: 'n', firstSeenAt: new Date(Date.now() - 900 * DAY), lastSeenAt: new Date(Date.now() - 800 * DAY) });
+  const [kept, gone] = [old(held), old(other)];
+  await app.models.devices.insertMany([kept, gone]);
+  const act = { _id: uniqueId('act'), subjectId: held, kind: 'browse', target: '/tea', at: new Date(Date.now() - 800 * DAY), basis: { kind: 'consent', consentRecordId: 'c1' } };
+  await app.models.activity.create(act);
+  const sweepId = uniqueId('sw');
+  await sweep({
+    sweepId, heldSubjects: [{ subjectId: held, categories: ['device-info'] }],
+    rules: [{ category: 'device-info', periodDays: 365, action: 'erase', criterion: '5.2.2' }, { category: 'activity-log', periodDays: 365, action: 'erase', criterion: '5.2.1' }],
+  });
+  await replies(sweepId, (r) => r.some((p) => p.status === 'completed'));
+  expect(await app.models.devices.exists({ _id: kept._id })).toBeTruthy();
+  expect(await app.models.devices.exists({ _id: gone._id })).toBeNull();
+  // The hold names device information only: the held subject's old activity goes.
+  expect(await app.models.activity.exists({ _id: act._id })).toBeNull();
+});
+
 it('anonymizes sign-in records when the rule says so: time, outcome and score stay, the subject and device go', async () => {
   const subjectId = uniqueId('subj');
   const id = uniqueId('si');

@@ -77,11 +77,15 @@ it('erases everywhere, through the saga, an account whose period ended at one pa
   expect(await app.store.requests.countDocuments({ subjectId: 'subj-inactive' })).toBe(1);
 });
 
-it('starts a sweep on demand for staff only', async () => {
+it('starts a sweep on demand for staff only, telling participants what legal holds cover (policy 4.1)', async () => {
   expect((await app.inject({ method: 'POST', url: '/v1/retention/admin/sweeps', headers: h.auth('subj-1') })).statusCode).toBe(403);
+  const hold = await app.inject({ method: 'POST', url: '/v1/retention/admin/legal-holds', headers: h.auth('dpo-1', 'dpo'), payload: { subjectId: 'subj-held', categories: ['device-info'], mode: 'block', legalBasis: 'legal-obligation', evidenceRef: 'Order 7', until: new Date(Date.now() + 30 * 86_400_000).toISOString() } });
+  expect(hold.statusCode).toBe(201);
   const res = await app.inject({ method: 'POST', url: '/v1/retention/admin/sweeps', headers: h.auth('op-1', 'operator') });
   expect(res.statusCode).toBe(202);
   expect(res.json()).toMatchObject({ kind: 'manual', status: 'running' });
+  const requested = (await events(env, 'privacy.retention.sweep-requested', (e) => e.some((x) => x.payload.sweepId === res.json().sweepId))).find((x) => x.payload.sweepId === res.json().sweepId);
+  expect(requested!.payload.heldSubjects).toEqual([{ subjectId: 'subj-held', categories: ['device-info'] }]);
   await waitFor(async () => (await app.inject({ url: `/v1/retention/admin/sweeps/${res.json().sweepId}`, headers: h.auth('op-1', 'operator') })).json().status === 'completed', { what: 'the manual sweep' });
   expect((await app.inject({ url: '/v1/retention/admin/sweeps/sw-nope', headers: h.auth('op-1', 'operator') })).statusCode).toBe(404);
 });

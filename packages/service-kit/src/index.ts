@@ -19,3 +19,4 @@ export * from './plugins/openapi.js';
 export * from './service-tokens.js';
 export * from './residency.js';
 export * from './subject-lookup.js';
+export * from './sweep-holds.js';

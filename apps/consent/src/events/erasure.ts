@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { planErasure, type ErasurePlan } from '../domain/erasure.js';
 import { pseudonymFor, sha256 } from '../domain/receipt.js';
 import type { AuditDoc, ConsentRecordDoc, ErasureDoc, LegalBasisUseDoc, SweepDoc } from '../plugins/models.js';
-import { subjectDeletion, subjectDocuments, upsertRaced } from '@pipp/service-kit';
+import { heldSubjectIds, leavingHeld, subjectDeletion, subjectDocuments, upsertRaced } from '@pipp/service-kit';
 
 /**
  * What an erasure looks up by subject (`_id`s only), shared with the other erasures in hand (the kit's
@@ -138,7 +138,10 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
   if (rule) {
     const cutoff = asOfDate.getTime() - rule.periodDays * 24 * 3600 * 1000;
     const expired: [string, string][] = [];
+    // What a legal hold covers stays (policy 4.1): the consent records of held subjects.
+    const held = new Set(heldSubjectIds(event.payload.heldSubjects, 'consent-record'));
     for (const [subjectId, s] of projection.entries()) {
+      if (held.has(subjectId)) continue;
       for (const [key, entry] of s.consents) if (entry.state === 'withdrawn' && entry.at < cutoff) expired.push([subjectId, key]);
     }
     for (let i = 0; i < expired.length; i += batchSize) {
@@ -164,7 +167,7 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
       }
       await progress(erased, anonymized);
     }
-    const uses = await models.legalBasisUses.deleteMany({ lastAt: { $lt: new Date(cutoff) } });
+    const uses = await models.legalBasisUses.deleteMany(leavingHeld({ lastAt: { $lt: new Date(cutoff) } }, event.payload.heldSubjects, 'consent-record'));
     if (uses.deletedCount) await progress(uses.deletedCount, 0);
   }
 

@@ -1,4 +1,5 @@
 import type { DataCategory, EventEnvelope } from '@pipp/contracts';
+import { leavingHeld } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { Model } from 'mongoose';
 
@@ -39,8 +40,9 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
     batches += 1;
     await app.outbox.update(sweeps, { _id: p.sweepId }, { $set: { counts: { ...counts }, batches } }, [reply('in-progress', { ...counts }, batches)]);
   };
-  /** Deletes or transforms the matching documents, batch by batch. */
-  const inBatches = async (model: Model<never>, filter: Record<string, unknown>, act: (ids: string[]) => Promise<void>) => {
+  /** Deletes or transforms the matching documents, batch by batch; what a legal hold covers stays (policy 4.1). */
+  const inBatches = async (model: Model<never>, category: DataCategory, match: Record<string, unknown>, act: (ids: string[]) => Promise<void>) => {
+    const filter = leavingHeld(match, p.heldSubjects, category);
     for (;;) {
       const ids = (await model.find(filter as never, { _id: 1 }).limit(p.batchSize).lean() as { _id: string }[]).map((d) => d._id);
       if (!ids.length) return;
@@ -56,24 +58,24 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
     const category = rule.category as DataCategory;
     if (category === 'sharing-record') {
       const anonymize = rule.action === 'anonymize';
-      await inBatches(shares as unknown as Model<never>, { sharedAt: { $lt: cutoff }, held: null, ...fn, ...(anonymize ? { subjectId: { $ne: '-' } } : {}) }, async (ids) => {
+      await inBatches(shares as unknown as Model<never>, category, { sharedAt: { $lt: cutoff }, held: null, ...fn, ...(anonymize ? { subjectId: { $ne: '-' } } : {}) }, async (ids) => {
         if (anonymize) {
           const r = await shares.updateMany({ _id: { $in: ids } }, { $set: { subjectId: '-', basis: null }, $unset: { transfer: 1, requestedBy: 1, functionId: 1 } });
           counts.anonymized += r.modifiedCount;
         } else counts.erased += (await shares.deleteMany({ _id: { $in: ids } })).deletedCount;
       });
-      await inBatches(disclosures as unknown as Model<never>, { disclosedAt: { $lt: cutoff }, held: null, ...fn, ...(anonymize ? { subjectId: { $ne: '-' } } : {}) }, async (ids) => {
+      await inBatches(disclosures as unknown as Model<never>, category, { disclosedAt: { $lt: cutoff }, held: null, ...fn, ...(anonymize ? { subjectId: { $ne: '-' } } : {}) }, async (ids) => {
         if (anonymize) {
           const r = await disclosures.updateMany({ _id: { $in: ids } }, { $set: { subjectId: '-', basis: null, channel: '-' }, $unset: { violationRef: 1, violation: 1, measuresTaken: 1, decidedBy: 1 } });
           counts.anonymized += r.modifiedCount;
         } else counts.erased += (await disclosures.deleteMany({ _id: { $in: ids } })).deletedCount;
       });
     } else if (category === 'indirect-collection') {
-      await inBatches(indirect as unknown as Model<never>, { receivedAt: { $lt: cutoff }, held: null, ...fn }, async (ids) => {
+      await inBatches(indirect as unknown as Model<never>, category, { receivedAt: { $lt: cutoff }, held: null, ...fn }, async (ids) => {
         counts.erased += (await indirect.deleteMany({ _id: { $in: ids } })).deletedCount;
       });
     } else {
-      await inBatches(indirect as unknown as Model<never>, { receivedAt: { $lt: cutoff }, held: null, ...fn, 'items.category': category }, async (ids) => {
+      await inBatches(indirect as unknown as Model<never>, category, { receivedAt: { $lt: cutoff }, held: null, ...fn, 'items.category': category }, async (ids) => {
         for (const id of ids) {
           const r = await indirect.findById(id).lean();
           if (!r) continue;
@@ -84,7 +86,7 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
         }
       });
       // Data supplied about other people, in this category (2.4.2(1)).
-      await inBatches(otherPeople as unknown as Model<never>, { createdAt: { $lt: cutoff }, categories: category, ...fn }, async (ids) => {
+      await inBatches(otherPeople as unknown as Model<never>, category, { createdAt: { $lt: cutoff }, categories: category, ...fn }, async (ids) => {
         counts.erased += (await otherPeople.deleteMany({ _id: { $in: ids } })).deletedCount;
       });
     }

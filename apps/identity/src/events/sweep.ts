@@ -1,4 +1,5 @@
-import type { EventEnvelope } from '@pipp/contracts';
+import type { DataCategory, EventEnvelope } from '@pipp/contracts';
+import { leavingHeld } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { Model } from 'mongoose';
 import { IDENTITY_CATEGORIES, retentionCutoff } from '../domain/erasure.js';
@@ -12,7 +13,8 @@ type Counts = { erased: number; anonymized: number; kept: number };
  * `device-info` (devices by last use, sign-in records by time), `activity-log` (by time), `session`
  * (ended sessions by last use), `identity-verification` (sent messages and codes). Account data
  * (phone, profile, credentials, contact channels) lives as long as the account and is erased through
- * erasure requests. A sweep already completed is answered again with the same counts.
+ * erasure requests. What the legal holds in the request cover (`heldSubjects`) stays (policy 4.1). A
+ * sweep already completed is answered again with the same counts.
  */
 export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'privacy.retention.sweep-requested'>): Promise<void> {
   const p = event.payload;
@@ -51,21 +53,24 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
     }
   }
 
+  // What legal holds cover stays (policy 4.1). Codes and sent messages (identity-verification) are
+  // keyed by number, not subject, and live minutes to days: a hold does not reach them.
+  const held = (filter: Record<string, unknown>, category: DataCategory) => leavingHeld(filter, p.heldSubjects, category);
   for (const rule of p.rules) {
     if (!(IDENTITY_CATEGORIES as readonly string[]).includes(rule.category)) continue;
     const cutoff = retentionCutoff(asOf, rule.periodDays);
     switch (rule.category) {
       case 'device-info':
-        await apply(m.devices, { lastSeenAt: { $lt: cutoff } }, 'erase');
+        await apply(m.devices, held({ lastSeenAt: { $lt: cutoff } }, rule.category), 'erase');
         // Anonymized sign-in records keep only time, outcome and score (security statistics).
-        await apply(m.signIns, { at: { $lt: cutoff }, subjectId: { $ne: 'anonymous' } }, rule.action, { $set: { subjectId: 'anonymous' }, $unset: { deviceId: '', ipPrefix: '' } });
+        await apply(m.signIns, held({ at: { $lt: cutoff }, subjectId: { $ne: 'anonymous' } }, rule.category), rule.action, { $set: { subjectId: 'anonymous' }, $unset: { deviceId: '', ipPrefix: '' } });
         break;
       case 'activity-log':
-        await apply(m.activity, { at: { $lt: cutoff }, subjectId: { $ne: 'anonymous' } }, rule.action, { $set: { subjectId: 'anonymous' }, $unset: { query: '', target: '' } });
+        await apply(m.activity, held({ at: { $lt: cutoff }, subjectId: { $ne: 'anonymous' } }, rule.category), rule.action, { $set: { subjectId: 'anonymous' }, $unset: { query: '', target: '' } });
         break;
       case 'session':
-        await apply(m.sessions, { lastUsedAt: { $lt: cutoff }, active: false }, 'erase');
-        await apply(m.sessions, { expiresAt: { $lt: asOf } }, 'erase');
+        await apply(m.sessions, held({ lastUsedAt: { $lt: cutoff }, active: false }, rule.category), 'erase');
+        await apply(m.sessions, held({ expiresAt: { $lt: asOf } }, rule.category), 'erase');
         break;
       case 'identity-verification':
         await apply(m.smsSink, { at: { $lt: cutoff } }, 'erase');

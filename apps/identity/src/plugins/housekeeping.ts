@@ -1,3 +1,5 @@
+import type { DataCategory } from '@pipp/contracts';
+import { leavingHeld } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
@@ -15,12 +17,17 @@ export async function purgeExpired(app: FastifyInstance, now = new Date()): Prom
   const byPurge = [m.otpCodes, m.counters, m.smsSink, m.challenges, m.sessions, m.phoneChanges, m.legalHolds, m.subjectHolds] as const;
   const periods = app.retentionPeriods;
   await periods.refresh(); // a sweep another instance took may have brought a period
-  const byRetention = [
-    ...(periods.governed('device-info') ? [] : [m.devices, m.signIns]), ...(periods.governed('activity-log') ? [] : [m.activity]), m.audit,
-  ] as const;
+  type Dated = { deleteMany(filter: object): { exec(): Promise<{ deletedCount: number }> } };
+  const byRetention: [Dated, DataCategory][] = [
+    ...(periods.governed('device-info') ? [] : [[m.devices, 'device-info'], [m.signIns, 'device-info']] as [Dated, DataCategory][]),
+    ...(periods.governed('activity-log') ? [] : [[m.activity, 'activity-log']] as [Dated, DataCategory][]),
+  ];
   let n = 0;
   for (const model of byPurge) n += (await (model as typeof m.counters).deleteMany({ purgeAt: { $lt: now } })).deletedCount;
-  for (const model of byRetention) n += (await (model as typeof m.devices).deleteMany({ retentionUntil: { $lt: now } })).deletedCount;
+  // What a legal hold covers stays past its date (policy 4.1): the holds retention announced.
+  const heldSubjects = (await m.subjectHolds.find({ status: 'active', purgeAt: { $gt: now } }).lean()).map((h) => ({ subjectId: h.subjectId, categories: h.categories as DataCategory[] }));
+  for (const [model, category] of byRetention) n += (await model.deleteMany(leavingHeld({ retentionUntil: { $lt: now } }, heldSubjects, category)).exec()).deletedCount;
+  n += (await m.audit.deleteMany({ retentionUntil: { $lt: now } })).deletedCount;
   return n;
 }
 

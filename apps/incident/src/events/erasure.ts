@@ -1,4 +1,5 @@
 import type { DataCategory, EventPayload, LegalBasis } from '@pipp/contracts';
+import { leavingHeld } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { planErasure, pseudonymOf } from '../domain/erasure.js';
@@ -139,7 +140,8 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
  * something; no confirmation is sent to the subject — by then their contact details are gone by
  * design (the subject follows the request's progress in the retention service).
  * On `privacy.retention.sweep-requested`: expired reports and delivery records are erased or
- * anonymized in batches, and pseudonymous records past their keep-until date are purged (policy 5.1).
+ * anonymized in batches, and pseudonymous records past their keep-until date are purged (policy 5.1);
+ * what the legal holds in the request cover (`heldSubjects`) stays (policy 4.1).
  */
 export function registerErasureConsumers(app: FastifyInstance, config: Config) {
   const m = app.models;
@@ -202,7 +204,7 @@ export function registerErasureConsumers(app: FastifyInstance, config: Config) {
         for (const rule of p.rules) {
           const cutoff = new Date(asOf.getTime() - rule.periodDays * 86_400_000);
           if (rule.category === 'support-report') {
-            const filter = { status: { $in: ['resolved', 'closed'] }, updatedAt: { $lt: cutoff }, anonymized: { $ne: true }, isolated: { $exists: false } };
+            const filter = leavingHeld({ status: { $in: ['resolved', 'closed'] }, updatedAt: { $lt: cutoff }, anonymized: { $ne: true }, isolated: { $exists: false } }, p.heldSubjects, rule.category);
             if (rule.action === 'erase') {
               await inBatches(() => m.reports.find(filter).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.reports.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
             } else {
@@ -211,9 +213,9 @@ export function registerErasureConsumers(app: FastifyInstance, config: Config) {
               })).modifiedCount, 'anonymized');
             }
           } else if (rule.category === 'notification-record') {
-            const filter = { status: { $in: ['delivered', 'failed', 'unreachable', 'declined'] }, createdAt: { $lt: cutoff }, keptUntil: { $exists: false } };
+            const filter = leavingHeld({ status: { $in: ['delivered', 'failed', 'unreachable', 'declined'] }, createdAt: { $lt: cutoff }, keptUntil: { $exists: false } }, p.heldSubjects, rule.category);
             await inBatches(() => m.deliveries.find(filter).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.deliveries.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
-            await inBatches(() => m.letters.find({ queuedAt: { $lt: cutoff } }).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.letters.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
+            await inBatches(() => m.letters.find(leavingHeld({ queuedAt: { $lt: cutoff } }, p.heldSubjects, rule.category)).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.letters.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
           }
         }
         // Records kept by law (pseudonymous or isolated) whose date has come.

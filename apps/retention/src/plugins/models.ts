@@ -177,6 +177,8 @@ export interface SweepDoc {
   functionId?: string;
   asOf: Date;
   rules: unknown[];
+  /** What the legal holds in force at `asOf` cover: the participants leave it (policy 4.1). */
+  heldSubjects?: { subjectId: string; categories: DataCategory[] }[];
   batchSize: number;
   status: 'running' | 'completed' | 'failed';
   participants: SweepParticipants;
@@ -356,7 +358,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
 
   const sweepSchema = new Schema({
     _id: String, kind: { type: String, required: true }, shutdownId: String, functionId: String, asOf: { type: Date, required: true },
-    rules: { type: [Mixed], default: [] }, batchSize: { type: Number, required: true }, status: { type: String, required: true },
+    rules: { type: [Mixed], default: [] }, heldSubjects: { type: [Mixed], default: undefined }, batchSize: { type: Number, required: true }, status: { type: String, required: true },
     participants: { type: Mixed, default: {} }, attempt: { type: Number, required: true }, expiredSubjects: { type: Number, default: 0 },
     startedAt: { type: Date, required: true }, startedBy: actor, completedAt: Date, nextActionAt: { type: Date, default: null }, rev: { type: Number, required: true },
   }, { ...opts, collection: 'sweeps' }).plugin(outboxPlugin);

@@ -48,11 +48,14 @@ export class SweepService {
     const existing = await this.sweeps.findById(id).lean();
     if (existing) return existing;
     const rules = input.rules ?? await this.app.policies.rules();
+    // Legal holds outlast retention periods (policy 4.1): what they cover is left by every participant.
+    const holds = await this.app.store.holds.find({ status: 'active', until: { $gt: now } }, { subjectId: 1, categories: 1 }).lean();
+    const heldSubjects = holds.map((h) => ({ subjectId: h.subjectId, categories: h.categories }));
     const participants = input.participants ?? this.app.erasures.registered;
     const tracked = startSweep(participants, now, this.app.erasures.retry);
     const doc = {
       _id: id, kind: input.kind, ...(input.shutdown ? { shutdownId: input.shutdown.shutdownId, functionId: input.shutdown.functionId } : {}),
-      asOf: now, rules, batchSize: this.config.SWEEP_BATCH_SIZE, status: 'running' as const, participants: tracked, attempt: 1, expiredSubjects: 0,
+      asOf: now, rules, ...(heldSubjects.length ? { heldSubjects } : {}), batchSize: this.config.SWEEP_BATCH_SIZE, status: 'running' as const, participants: tracked, attempt: 1, expiredSubjects: 0,
       startedAt: now, startedBy: input.startedBy, nextActionAt: this.nextAction(tracked), rev: 0,
     };
     try {
@@ -65,9 +68,10 @@ export class SweepService {
     return (await this.sweeps.findById(id).lean())!;
   }
 
-  private requestedEvent(doc: Pick<SweepDoc, '_id' | 'rules' | 'asOf' | 'batchSize' | 'shutdownId' | 'functionId'>, attempt: number, participants: ErasureParticipant[]) {
+  private requestedEvent(doc: Pick<SweepDoc, '_id' | 'rules' | 'heldSubjects' | 'asOf' | 'batchSize' | 'shutdownId' | 'functionId'>, attempt: number, participants: ErasureParticipant[]) {
     const payload: EventPayload<'privacy.retention.sweep-requested'> = {
       sweepId: doc._id, rules: doc.rules as RetentionRule[], asOf: new Date(doc.asOf).toISOString(), batchSize: doc.batchSize, attempt, participants,
+      ...(doc.heldSubjects?.length ? { heldSubjects: doc.heldSubjects } : {}),
       ...(doc.shutdownId && doc.functionId ? { shutdown: { shutdownId: doc.shutdownId, functionId: doc.functionId } } : {}),
     };
     return this.app.outbox.entry('privacy.retention.sweep-requested', { correlationId: doc._id, key: doc._id, payload });

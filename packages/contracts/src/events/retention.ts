@@ -198,6 +198,15 @@ export const retentionEvents = {
        * function; erase or anonymize all of it, not only what is past a period.
        */
       shutdown: Type.Optional(Type.Object({ shutdownId: RecordId, functionId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })),
+      /**
+       * What the legal holds in force at `asOf` cover (policy 4.1; PIPL art. 47): leave these subjects'
+       * data of these categories (none listed: every category) as it is, past its period or not. The
+       * hold ends later; the next sweep then takes it. Absent means none.
+       */
+      heldSubjects: Type.Optional(Type.Array(Type.Object({
+        subjectId: SubjectId,
+        categories: Type.Array(DataCategorySchema, { maxItems: 32 }),
+      }, { additionalProperties: false }), { maxItems: 10000 })),
     }, { additionalProperties: false }),
   }),
 

@@ -1,0 +1,24 @@
+import type { DataCategory, EventPayload } from '@pipp/contracts';
+
+/** What the legal holds in force cover, as a retention sweep request carries it. */
+export type HeldSubjects = EventPayload<'privacy.retention.sweep-requested'>['heldSubjects'];
+
+/** The subjects whose hold covers `category` (a hold listing no categories covers all; policy 4.1). */
+export function heldSubjectIds(heldSubjects: HeldSubjects, category: DataCategory): string[] {
+  return [...new Set((heldSubjects ?? []).filter((h) => !h.categories.length || h.categories.includes(category)).map((h) => h.subjectId))];
+}
+
+/**
+ * A retention sweep participant's `filter` for `category`, narrowed to leave what legal holds cover
+ * (policy 4.1; PIPL art. 47): `field` (the subject id) must not be one whose hold covers `category` (a
+ * hold listing no categories covers all). Returns `filter` itself when no hold applies; a condition
+ * already on `field` (e.g. `{ $ne: 'anonymous' }`) is kept. A breaker helper saw a sweep delete
+ * device records that a blocking hold had just kept from the subject's own erasure request.
+ */
+export function leavingHeld<F extends Record<string, unknown>>(filter: F, heldSubjects: HeldSubjects, category: DataCategory, field = 'subjectId'): F {
+  const ids = heldSubjectIds(heldSubjects, category);
+  if (!ids.length) return filter;
+  const current = filter[field];
+  const condition = current === undefined ? {} : current !== null && typeof current === 'object' && !Array.isArray(current) && !(current instanceof Date) ? current : { $eq: current };
+  return { ...filter, [field]: { ...condition, $nin: ids } };
+}
