@@ -496,6 +496,17 @@ describe('audit trail', () => {
     for (const r of records) expect(r).toMatchObject({ at: expect.any(String), requestId: expect.any(String), durationMs: expect.any(Number) });
   });
 
+  it('names the route template in the record of a request refused before its token was checked', async () => {
+    // A literal id that looks like a word ("general") stayed in the record of a refused request.
+    const res = await app.inject({ url: '/v1/consent/admin/policies/general/versions' });
+    expect(res.statusCode).toBe(401);
+    const record = await waitFor(async () => {
+      await app.audit.writer.flush();
+      return app.audit.model.findOne({ requestId: res.headers['x-request-id'] }).lean();
+    }, { what: 'the audit record' });
+    expect(record).toMatchObject({ route: '/v1/consent/admin/policies/{documentId}/versions', outcome: 'unauthenticated', status: 401 });
+  });
+
   it('records the code of an error the service answered', async () => {
     const subject = 'subjAuditCode1';
     const res = await app.inject({ method: 'POST', url: `/v1/consent/subjects/${subject}/events`, headers: bearer(authority.token({ sub: subject, role: 'subject' })), payload: { unexpected: true } });

@@ -84,6 +84,8 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyOptio
     }
     if (!gw.path) throw Errors.notFound(`Route ${request.method} ${path} not found`);
     const { cls, service, subjectId } = gw.path;
+    // The declared route first: the audit record of a request refused below names its template too.
+    gw.route = app.upstreams.routeOf(service, request.method, path);
     if (app.limits.isSensitive(path)) await app.limits.sensitive(request);
 
     if (cls === 'public' || cls === 'document') {
@@ -94,7 +96,6 @@ export default async function proxyRoutes(app: FastifyInstance, opts: ProxyOptio
     }
     if (gw.actor) await app.limits.perSubject(request);
 
-    gw.route = app.upstreams.routeOf(service, request.method, path);
     const refusal = decideAccess({ cls, actor: gw.actor, subjectId, routeRoles: gw.route?.roles });
     if (refusal) {
       throw refusal.status === 401
