@@ -12,6 +12,6 @@ export const GatewayErrors = {
    * purpose is recorded in the audit trail (PIPL art. 6 purpose limitation, policy 5.4).
    */
   purposeRequired: defineError('PIPP_PURPOSE_REQUIRED', 400, "State the purpose of reaching this data subject's data in X-PIPP-Purpose"),
-  /** 410: the function this route collects data for was shut down (policy 2.4.2(5)). */
-  functionShutDown: defineError('PIPP_FUNCTION_SHUT_DOWN', 410, 'This function has stopped operating and no longer collects data'),
+  /** 403 (as the services answer): the function this route collects data for was shut down (policy 2.4.2(5)). */
+  functionShutDown: defineError('PIPP_FUNCTION_SHUT_DOWN', 403, 'This function has stopped operating and no longer collects data'),
 };

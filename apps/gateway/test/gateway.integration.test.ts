@@ -451,7 +451,7 @@ describe('function shutdown (2.4.2(5))', () => {
     await produceRaw(topicFor('privacy.function.shutdown', gw.env.KAFKA_TOPIC_PREFIX), [{ key: event.id, value: JSON.stringify(event) }]);
     const refused = await waitFor(async () => {
       const res = await app.inject({ method: 'POST', url: '/v1/consent/collect', headers: bearer(tokens.a), payload: body });
-      return res.statusCode === 410 ? res : undefined;
+      return res.statusCode === 403 ? res : undefined;
     }, { what: 'shutdown applied' });
     expect(refused.json()).toMatchObject({ code: 'PIPP_FUNCTION_SHUT_DOWN', clause: '2.4.2(5)' });
     expect((await app.inject({ url: `/v1/consent/subjects/${A}/profile`, headers: bearer(tokens.a) })).statusCode).toBe(200);

@@ -25,4 +25,7 @@ it('serves its OpenAPI document', async () => {
   expect(res.json()).toMatchObject({ openapi: '3.0.3', info: { title: 'PIPP identity service' } });
   expect(unboundedInputs(res.json())).toEqual([]);
   expect(Object.keys(res.json().paths)).toEqual(expect.arrayContaining(['/v1/identity/public/registrations', '/v1/identity/.well-known/jwks.json']));
+  // The gateway refuses collection for a shut-down function at the edge only where a route names it
+  // (no route did: the gateway's check never ran).
+  expect(res.json().paths['/v1/identity/subjects/{subjectId}/activity'].post['x-pipp-function']).toBe('personalization');
 });

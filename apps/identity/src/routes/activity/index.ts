@@ -34,6 +34,8 @@ const activityRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     preHandler: app.requireSubject('subjectId', ['service']),
     schema: {
       tags: ['activity'], summary: 'Record a browsing, search or usage event (needs consent)', security: [{ bearer: [] }], params: SubjectIdParam,
+      // The function it collects for: the gateway refuses collection at the edge once it is shut down (2.4.2(5)).
+      'x-pipp-function': 'personalization',
       body: Type.Object({
         kind: Type.Union([Type.Literal('browse'), Type.Literal('search'), Type.Literal('usage')]),
         target: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
