@@ -99,6 +99,11 @@ describe('function shutdown (2.4.2(5))', () => {
     expect(await ask(h, app, { subjectId, purpose: 'account', categories: ['phone-number'], functionId: 'sign-in' })).toMatchObject({ allowed: true });
     const fn = (await app.inject({ url: '/v1/consent/public/catalogue' })).json().functions.find((f: { id: string }) => f.id === 'profile');
     expect(fn.shutDown).toMatchObject({ shutdownId: expect.any(String) });
+    // No function collects for the purpose any more: a grant would be a receipt for nothing (a breaker
+    // helper got one); withdrawing still works.
+    const grant = await change(h, app, subjectId, [{ purpose: 'profile', state: 'granted' }]);
+    expect(grant.json()).toMatchObject({ statusCode: 422, clause: '2.4.2(5)', message: expect.stringMatching(/stopped operating/) });
+    expect((await change(h, app, subjectId, [{ purpose: 'profile', state: 'withdrawn' }])).statusCode).toBe(201);
   });
 });
 

@@ -76,6 +76,17 @@ const CROSS_BORDER_BASES: Partial<Record<LegalBasis, string>> = {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Decides one request. */
+/**
+ * The shutdowns in effect when every function serving `purposeId` for `categories` (all of them when
+ * none are given) has stopped operating (policy 2.4.2(5)), else null: nothing is collected for the
+ * purpose any more. Pure.
+ */
+export function allStopped(ctx: Pick<DecisionContext, 'functionsByPurpose' | 'shutdowns' | 'now'>, purposeId: string, categories: readonly string[] = []): Shutdown[] | null {
+  const serving = (ctx.functionsByPurpose.get(purposeId) ?? []).filter((f) => categories.every((c) => (f.categories as readonly string[]).includes(c)));
+  const stopped = serving.map((f) => ctx.shutdowns.get(f.id)).filter((s): s is Shutdown => s !== undefined && s.effectiveAt <= ctx.now);
+  return serving.length && stopped.length === serving.length ? stopped : null;
+}
+
 export function decide(req: DecisionRequest, ctx: DecisionContext, subject: SubjectView | undefined): DecisionOutcome {
   const generalNow = ctx.general ? currentVersion(ctx.general, ctx.now) : undefined;
   const policyVersion = generalNow?.version;
@@ -107,11 +118,8 @@ export function decide(req: DecisionRequest, ctx: DecisionContext, subject: Subj
       return deny('2.4.2(2)', `The ${fn.title} function does not need ${outside.join(', ')}: collecting it for this function is not declared`);
     }
   } else {
-    const serving = (ctx.functionsByPurpose.get(catalogued.id) ?? []).filter((f) => req.categories.every((c) => f.categories.includes(c)));
-    const stopped = serving.map((f) => ctx.shutdowns.get(f.id)).filter((s): s is Shutdown => s !== undefined && s.effectiveAt <= ctx.now);
-    if (serving.length && stopped.length === serving.length) {
-      return deny('2.4.2(5)', `Every function serving purpose ${catalogued.id} for these categories stopped operating (${stopped.map((s) => s.functionId).join(', ')})`);
-    }
+    const stopped = allStopped(ctx, catalogued.id, req.categories);
+    if (stopped) return deny('2.4.2(5)', `Every function serving purpose ${catalogued.id} for these categories stopped operating (${stopped.map((s) => s.functionId).join(', ')})`);
   }
 
   // Which documents apply: the general policy, then service-specific ones (1.1: the specific one wins).

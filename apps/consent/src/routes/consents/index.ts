@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { DataCategory } from '@pipp/contracts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { endsWithAccount } from '../../domain/catalogue.js';
-import { decide } from '../../domain/decide.js';
+import { allStopped, decide } from '../../domain/decide.js';
 import { GENERAL, currentVersion } from '../../domain/policy.js';
 import { parseScopeKey, scopeKey, scopeProblem } from '../../domain/scope.js';
 import { ConsentErrors } from '../../errors.js';
@@ -158,6 +158,9 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
       const scoped = change.scope && Object.keys(change.scope).length ? change.scope : undefined;
       const base = { kind: 'purpose' as const, purpose: purpose.id, consentType: 'express' as const, channel: b.channel, policyVersion, language: b.language, actor, evidenceRef: b.evidenceRef };
       if (change.state === 'granted') {
+        // A consent to what no function collects for any more (all shut down, 2.4.2(5)) would be a receipt for nothing.
+        const stopped = allStopped(app.projection.context(Date.now()), purpose.id);
+        if (stopped) throw ConsentErrors.invalidConsent(`${at}: every function that uses "${purpose.title}" stopped operating (${stopped.map((x) => x.title).join(', ')}): there is nothing to consent to`, { clause: '2.4.2(5)' });
         const dimension = purpose.requires;
         const named = dimension === 'recipient' ? scoped?.recipientId : dimension === 'disclosure' ? scoped?.disclosure : dimension === 'country' ? scoped?.country : true;
         if (named === undefined && scoped?.category === undefined) throw ConsentErrors.invalidConsent(`${at}: purpose ${purpose.id} needs a separate consent per ${dimension}: name it in scope`, { clause: purpose.policyClause ?? '3.1.2' });
