@@ -2,7 +2,7 @@
 // is past its period is erased or anonymized in batches, the rest stays, progress and the result are
 // replied through the outbox, and a redelivered sweep is answered with the same counts.
 import { createEvent, type EventPayload } from '@pipp/contracts';
-import { collectMessages, produceRaw, uniqueId } from '@pipp/testing';
+import { collectMessages, produceRaw, uniqueId, waitFor } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { purgeExpired } from '../src/plugins/housekeeping.js';
 import { identityEnv, register, startIdentity, stopIdentity, type IdentityApp } from './helpers.js';
@@ -105,4 +105,17 @@ it('takes the period the retention service sets for what it dates: shown to the 
   } finally {
     await again.close();
   }
+});
+
+it('takes the periods retention announces (at its start and on every change) without waiting for a sweep', async () => {
+  // A fresh-clone trial saw a 90-day date on an activity entry while the DPO's policy said 180: the
+  // periods came only with the first (daily) sweep.
+  const e = createEvent('privacy.retention.periods-changed', {
+    source: 'retention',
+    payload: { asOf: new Date(Date.now() + 1000).toISOString(), rules: [{ category: 'device-info', periodDays: 222, action: 'erase', criterion: '5.2.3' }] },
+  });
+  await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.retention.periods-changed`, [{ key: 'periods', value: JSON.stringify(e) }]);
+  const at = new Date();
+  await waitFor(() => app.retentionPeriods.until('device-info', at).getTime() === at.getTime() + 222 * DAY, { what: 'the announced period' });
+  expect(app.retentionPeriods.governed('device-info')).toBe(true);
 });

@@ -2,13 +2,15 @@
 // audited, conditional on the version read; the 5.2 rules enforced; per-service overrides.
 import { DATA_CATEGORY_IDS } from '@pipp/contracts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Harness, type RetentionApp } from './helpers.js';
+import { events, Harness, type RetentionApp } from './helpers.js';
 
 let h: Harness;
 let app: RetentionApp;
+let env: Record<string, string>;
 beforeAll(async () => {
   h = await Harness.start();
-  app = await h.retention(h.env());
+  env = h.env();
+  app = await h.retention(env);
 });
 afterAll(() => h?.close());
 
@@ -47,6 +49,11 @@ it('lets the DPO change a policy, keeps every version, audits it, and refuses st
   expect(versions[0]).toMatchObject({ note: 'DPIA 2026-03', policy: { periodDays: 90 } });
   expect(versions[1].policy.periodDays).toBe(180);
   expect(await app.store.audit.countDocuments({ action: 'retention-policy.put', 'target.id': 'activity-log' })).toBe(1);
+  // Announced at start (the seeded 180 days) and on the change (90), for what shows retention dates.
+  const announced = await events(env, 'privacy.retention.periods-changed', (e) => e.some((x) => x.payload.rules.some((r) => r.category === 'activity-log' && r.periodDays === 90)));
+  const periods = announced.map((e) => e.payload.rules.find((r) => r.category === 'activity-log' && !r.service)?.periodDays);
+  expect(periods[0]).toBe(180);
+  expect(periods.at(-1)).toBe(90);
 });
 
 it('enforces the 5.2 criteria: a law must be cited, and only a law may keep data the subject wants erased', async () => {

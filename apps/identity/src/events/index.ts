@@ -20,7 +20,8 @@ import { handleSweep } from './sweep.js';
  * - `privacy.legal-hold.changed` → the holds in force per subject (`subject_holds`; policy 4.1);
  * - `privacy.function.shutdown` → stop collecting for that function at once (policy 2.4.2(5));
  * - `privacy.erasure.requested` → the erasure participant (events/erasure.ts);
- * - `privacy.retention.sweep-requested` → the retention sweep participant (events/sweep.ts).
+ * - `privacy.retention.sweep-requested` → the retention sweep participant (events/sweep.ts);
+ * - `privacy.retention.periods-changed` → the retention periods identity shows and dates records by.
  */
 export const identityEvents = fp(async function events(app: FastifyInstance, _opts: { config: Config; keys: KeyRing }) {
   const m = app.models;
@@ -85,6 +86,8 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
     handlers: {
       'privacy.erasure.requested': async (event) => handleErasure(app, event, deletions),
       'privacy.retention.sweep-requested': async (event) => handleSweep(app, event),
+      // The periods in force, announced by retention at its start and on every change (policy 5.1, 5.2).
+      'privacy.retention.periods-changed': async (event) => app.retentionPeriods.apply({ sweepId: event.id, ...event.payload }),
     },
   });
 }, { name: 'identity-events', dependencies: ['identity-models', 'identity-sessions', 'identity-audit'] });

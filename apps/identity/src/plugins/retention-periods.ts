@@ -27,8 +27,9 @@ declare module 'fastify' {
 
 /**
  * The retention periods identity shows and applies to what it dates by time (policy 5.1, 5.2): the
- * retention service's, as its latest sweep carried them (the DPO edits them there, versioned and
- * audited), so a period the DPO lengthened or shortened holds here too. Until a sweep has brought one,
+ * retention service's, as its latest sweep or announcement (`privacy.retention.periods-changed`, at its
+ * start and on every change) carried them (the DPO edits them there, versioned and audited), so a
+ * period the DPO lengthened or shortened holds here too. Until one has brought a period,
  * ACTIVITY_RETENTION_DAYS and DEVICE_RETENTION_DAYS apply, and identity's housekeeping deletes by them;
  * once it has, the retention service's sweeps do (erasing or anonymizing as its policy says).
  */

@@ -191,6 +191,9 @@ export interface SweepDoc {
   rev: number;
 }
 
+/** One document (`periods`) whose outbox announces the retention periods in force (policy 5.1, 5.2). */
+export interface AnnouncementDoc { _id: string; at: Date }
+
 export interface ScheduleDoc { _id: string; nextRunAt: Date; lastRunAt?: Date; lastSweepId?: string }
 
 export interface ShutdownDoc extends OpenCount {
@@ -241,6 +244,7 @@ export interface Store {
   restores: Model<RestoreDoc>;
   sweeps: Model<SweepDoc>;
   schedules: Model<ScheduleDoc>;
+  announcements: Model<AnnouncementDoc>;
   shutdowns: Model<ShutdownDoc>;
   residency: Model<ResidencyRecordDoc>;
   replies: Model<ErasureReplyRecord>;
@@ -365,6 +369,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
   sweepSchema.index({ status: 1, nextActionAt: 1 });
   sweepSchema.index({ startedAt: -1 });
 
+  const announcementSchema = new Schema({ _id: String, at: Date }, { ...opts, collection: 'announcements' }).plugin(outboxPlugin);
   const scheduleSchema = new Schema({ _id: String, nextRunAt: { type: Date, required: true }, lastRunAt: Date, lastSweepId: String }, { ...opts, collection: 'schedules' });
 
   const shutdownSchema = new Schema({
@@ -399,6 +404,7 @@ export const modelsPlugin = fp(async function models(app: FastifyInstance) {
     restores: m<RestoreDoc>('Restore', restoreSchema),
     sweeps: app.outbox.register(m<SweepDoc>('Sweep', sweepSchema)),
     schedules: m<ScheduleDoc>('Schedule', scheduleSchema),
+    announcements: app.outbox.register(m<AnnouncementDoc>('Announcement', announcementSchema)),
     shutdowns: app.outbox.register(m<ShutdownDoc>('Shutdown', shutdownSchema)),
     residency: m<ResidencyRecordDoc>('ResidencyRecord', residencySchema),
     replies: app.outbox.register(m<ErasureReplyRecord>('ErasureReply', erasureReplySchema())),

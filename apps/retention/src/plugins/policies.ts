@@ -46,6 +46,18 @@ export class PolicyService {
     return list;
   }
 
+  /**
+   * Announces the periods in force (`privacy.retention.periods-changed`, policy 5.1, 5.2): at start and
+   * after every change, so that what shows a retention date follows the DPO's policy at once, not at
+   * the next sweep.
+   */
+  async announce(now = new Date()): Promise<void> {
+    const rules = await this.rules();
+    await this.app.outbox.update(this.app.store.announcements, { _id: 'periods' }, { $set: { at: now } }, [
+      this.app.outbox.entry('privacy.retention.periods-changed', { key: 'periods', payload: { asOf: now.toISOString(), rules } }),
+    ], { upsert: true });
+  }
+
   /** Seeds the general policy of each category that has none yet (version 1). */
   async seed(now = new Date()): Promise<number> {
     let created = 0;
@@ -114,6 +126,7 @@ export class PolicyService {
       throw RetentionErrors.policyVersionConflict(`The policy is at version ${current?.version ?? 0}, not ${expectedVersion}; reload it and apply your change again`);
     }
     this.cache = undefined;
+    await this.announce(now);
     await this.app.store.policyVersions.create({ _id: `${id}#${version}`, policyId: id, version, change: expectedVersion === 0 ? 'created' : 'updated', policy: data, at: now, by, ...(note ? { note } : {}) });
     await this.app.audit({ actor: by, action: 'retention-policy.put', target: { type: 'retention-policy', id }, clause: '5.2', details: { version, periodDays: data.periodDays, criterion: data.criterion, action: data.action } });
     return written;
@@ -132,6 +145,7 @@ export class PolicyService {
     const r = await this.app.store.policies.deleteOne({ _id: id, version: expectedVersion });
     if (!r.deletedCount) throw RetentionErrors.policyVersionConflict(`The policy is at version ${current.version}, not ${expectedVersion}`);
     this.cache = undefined;
+    await this.announce(now);
     await this.app.store.policyVersions.create({ _id: `${id}#${expectedVersion + 1}`, policyId: id, version: expectedVersion + 1, change: 'deleted', policy: null, at: now, by });
     await this.app.audit({ actor: by, action: 'retention-policy.delete', target: { type: 'retention-policy', id }, clause: '5.2' });
   }
@@ -148,5 +162,6 @@ export const policiesPlugin = fp(async function policies(app: FastifyInstance) {
   app.addHook('onReady', async () => {
     const created = await service.seed();
     if (created) app.log.info({ created }, 'default retention policies seeded');
+    await service.announce();
   });
 }, { name: 'retention-policies', dependencies: ['retention-models', 'retention-audit'] });

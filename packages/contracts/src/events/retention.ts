@@ -149,6 +149,24 @@ export const retentionEvents = {
   }),
 
   /**
+   * The retention periods in force (policy 5.1, 5.2), announced when retention starts and whenever the
+   * DPO changes a policy: services that show a record's retention date (identity's activity and device
+   * records) take them at once rather than at the next sweep (daily), which left a subject shown a
+   * 90-day date while the DPO's policy said 180. The same rules a sweep carries; nothing is erased by it.
+   */
+  'privacy.retention.periods-changed': defineEvent({
+    version: 1,
+    description: 'The retention periods in force (policy 5.1, 5.2)',
+    producers: ['retention'],
+    consumers: ['identity'],
+    topicConfig: { 'retention.ms': '-1', 'cleanup.policy': 'delete' },
+    payload: Type.Object({
+      asOf: Timestamp,
+      rules: Type.Array(RetentionRule, { maxItems: 256 }),
+    }, { additionalProperties: false }),
+  }),
+
+  /**
    * A legal hold on one subject's PI was placed or released (policy 4.1 "exceptions stipulated by laws
    * and regulations", PIPL art. 47). Erasures carry their holds themselves (`legalHolds`); this event
    * reaches what deletes PI outside the saga, e.g. identity's deletion after a consent withdrawal
