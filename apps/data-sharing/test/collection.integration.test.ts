@@ -3,26 +3,19 @@
 import { TestAuthority, collectMessages, produceRaw, uniqueId, waitFor } from '@pipp/testing';
 import { createEvent } from '@pipp/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Databases, bearer, consentChange, dsEnv, startConsent, startDs, type ConsentHandle, type DsApp } from './helpers.js';
+import { bearer, consentChange, type ConsentHandle, type DsApp, startWithConsent } from './helpers.js';
 
 let authority: TestAuthority;
 let consent: ConsentHandle;
 let app: DsApp;
 let env: Record<string, string>;
-const dbs = new Databases();
+let t: Awaited<ReturnType<typeof startWithConsent>>;
 
 beforeAll(async () => {
-  authority = await TestAuthority.start();
-  env = dbs.add(dsEnv(authority));
-  consent = await startConsent(authority, env.KAFKA_TOPIC_PREFIX!, dbs);
-  app = await startDs(authority, { ...env, CONSENT_URL: consent.url });
+  t = await startWithConsent();
+  ({ authority, consent, app, env } = t);
 });
-afterAll(async () => {
-  await app?.close();
-  await consent?.app.close();
-  await authority.close();
-  await dbs.dropAll();
-});
+afterAll(() => t?.close());
 
 const op = () => bearer(authority, 'op-1', 'operator');
 const svc = () => bearer(authority, 'identity', 'service');

@@ -4,6 +4,7 @@ import { loadConfig } from '@pipp/service-kit';
 import { TestAuthority, dropDatabase, isolatedEnv } from '@pipp/testing';
 import { randomBytes } from 'node:crypto';
 import { buildApp } from '../src/app.js';
+import { Receiver } from './receiver.js';
 import { ConfigSchema, type Config } from '../src/config.js';
 
 export type DsApp = Awaited<ReturnType<typeof buildApp>>;
@@ -72,4 +73,25 @@ export async function consentChange(authority: TestAuthority, consent: ConsentHa
   });
   if (res.statusCode !== 201) throw new Error(`consent change: HTTP ${res.statusCode} ${res.body}`);
   return res.json() as { records: { recordId: string }[] };
+}
+
+/**
+ * A data-sharing instance with the real consent service on the same topic prefix, and a recipient
+ * endpoint, for a test file's beforeAll; `close` ends them all (afterAll).
+ */
+export async function startWithConsent() {
+  const authority = await TestAuthority.start();
+  const receiver = await Receiver.start();
+  const dbs = new Databases();
+  const env = dbs.add(dsEnv(authority));
+  const consent = await startConsent(authority, env.KAFKA_TOPIC_PREFIX!, dbs);
+  const app = await startDs(authority, { ...env, CONSENT_URL: consent.url });
+  const close = async () => {
+    await app.close();
+    await consent.app.close();
+    await receiver.close();
+    await authority.close();
+    await dbs.dropAll();
+  };
+  return { authority, receiver, consent, app, env, dbs, close };
 }

@@ -2,29 +2,20 @@
 // events on the same real broker), on the real database (policy 3.1, 3.4, 5.3, 1.2).
 import { TestAuthority, uniqueId, waitFor } from '@pipp/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Databases, bearer, consentChange, dsEnv, startConsent, startDs, type ConsentHandle, type DsApp } from './helpers.js';
+import { bearer, consentChange, dsEnv, startDs, type ConsentHandle, type DsApp, startWithConsent } from './helpers.js';
 import { Receiver } from './receiver.js';
 
 let authority: TestAuthority;
 let receiver: Receiver;
 let consent: ConsentHandle;
 let app: DsApp;
-const dbs = new Databases();
+let t: Awaited<ReturnType<typeof startWithConsent>>;
 
 beforeAll(async () => {
-  authority = await TestAuthority.start();
-  receiver = await Receiver.start();
-  const env = dbs.add(dsEnv(authority));
-  consent = await startConsent(authority, env.KAFKA_TOPIC_PREFIX!, dbs);
-  app = await startDs(authority, { ...env, CONSENT_URL: consent.url });
+  t = await startWithConsent();
+  ({ authority, receiver, consent, app } = t);
 });
-afterAll(async () => {
-  await app?.close();
-  await consent?.app.close();
-  await receiver.close();
-  await authority.close();
-  await dbs.dropAll();
-});
+afterAll(() => t?.close());
 
 const op = () => bearer(authority, 'op-1', 'operator');
 const svc = () => bearer(authority, 'identity', 'service');
@@ -206,7 +197,7 @@ describe('a dataset that fails the anonymization check (3.4)', () => {
 
 describe('when the consent service cannot answer', () => {
   it('fails closed with 503 and records nothing', async () => {
-    const env = dbs.add(dsEnv(authority, { CONSENT_URL: 'http://127.0.0.1:9' }));
+    const env = t.dbs.add(dsEnv(authority, { CONSENT_URL: 'http://127.0.0.1:9' }));
     const offline = await startDs(authority, env);
     try {
       const rid = (await offline.inject({
