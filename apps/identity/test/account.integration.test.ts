@@ -397,13 +397,15 @@ describe('withdrawn consent', () => {
     for (const h of isolated) expect(h).toMatchObject({ legalBasis: 'law-enforcement', evidenceRef: 'Police request 2026-118', purgeAt: until });
     expect(isolated[1]!.data).toMatchObject({ profile: { nickname: 'Held' } });
     expect(await db((d) => d.collection('audit').countDocuments({ subjectId: s.subjectId, action: 'kept:legal-hold' }))).toBe(2);
-    // Released: a later withdrawal deletes without keeping anything.
+    // Released: what was kept under it goes at once (it stayed to the hold's original end), and a later
+    // withdrawal deletes without keeping anything.
     await produceRaw(holdTopic, [{ key: s.subjectId, value: JSON.stringify(hold('released')) }]);
-    await waitFor(async () => (await db((d) => d.collection('subject_holds').findOne({ _id: 'lh-1' as never })))?.status === 'released', { what: 'the release' });
+    await waitFor(async () => (await db((d) => d.collection('legal_holds').countDocuments({ subjectId: s.subjectId }))) === 0, { what: 'the release to purge the copies' });
+    expect(await db((d) => d.collection('audit').countDocuments({ subjectId: s.subjectId, action: 'released:legal-hold' }))).toBe(1);
     await activity();
     await withdraw(s.subjectId, 'personalization');
     await waitFor(async () => (await db((d) => d.collection('activity').countDocuments({ subjectId: s.subjectId }))) === 0, { what: 'the second activity deletion' });
-    expect(await db((d) => d.collection('legal_holds').countDocuments({ subjectId: s.subjectId }))).toBe(2);
+    expect(await db((d) => d.collection('legal_holds').countDocuments({ subjectId: s.subjectId }))).toBe(0);
   });
 
   it('erases the part a narrower grant of the profile purpose no longer covers: the password without credentials, the profile without profile', async () => {

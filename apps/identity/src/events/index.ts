@@ -40,13 +40,16 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
   app.kafka.consume({
     name: 'holds',
     handlers: {
-      // Placed or released (policy 4.1): a released hold is purged at once by housekeeping.
+      // Placed or released (policy 4.1): a released hold is purged at once by housekeeping, and so is
+      // what identity kept isolated under it (a withdrawal's or an erasure's copy), unless another
+      // hold in force covers it too.
       'privacy.legal-hold.changed': async (event) => {
         const h = event.payload;
         const purgeAt = h.status === 'released' ? new Date() : new Date(h.until);
         await m.subjectHolds.updateOne({ _id: h.holdId }, {
           $set: { subjectId: h.subjectId, categories: h.categories, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef, status: h.status, purgeAt },
         }, { upsert: true });
+        if (h.status === 'released') await purgeReleased(app, h);
       },
     },
   });
@@ -148,4 +151,22 @@ export async function isolateHeld(app: FastifyInstance, subjectId: string, categ
   }
   if (kept.length) await app.audit.record(null, subjectId, 'kept:legal-hold', kept);
   return kept;
+}
+
+/**
+ * Purges what identity keeps isolated under a hold that was released (policy 4.1, 5.1: kept only while
+ * the law requires): the copies of the subject's categories it covers that carry its basis and evidence
+ * (as a withdrawal or an erasure isolated them), except those another active hold covers. Audited as
+ * `released:legal-hold`. A fresh-clone trial saw a released hold's copy kept to its original end.
+ */
+async function purgeReleased(app: FastifyInstance, h: { holdId: string; subjectId: string; categories: string[]; legalBasis: string; evidenceRef: string }): Promise<void> {
+  const m = app.models;
+  const now = new Date();
+  const covers = (hold: { categories: string[] }, category: string) => !hold.categories.length || hold.categories.includes(category);
+  const others = (await m.subjectHolds.find({ subjectId: h.subjectId }).lean()).filter((o) => o._id !== h.holdId && o.status === 'active' && o.purgeAt > now);
+  const kept = (await m.legalHolds.find({ subjectId: h.subjectId }, { data: 0 }).lean())
+    .filter((k) => k.legalBasis === h.legalBasis && k.evidenceRef === h.evidenceRef && covers(h, k.category) && !others.some((o) => covers(o, k.category)));
+  if (!kept.length) return;
+  await m.legalHolds.deleteMany({ _id: { $in: kept.map((k) => k._id) } });
+  await app.audit.record(null, h.subjectId, 'released:legal-hold', [...new Set(kept.map((k) => k.category))]);
 }
