@@ -3,9 +3,14 @@ import type { DataCategory, EventPayload } from '@pipp/contracts';
 /** What the legal holds in force cover, as a retention sweep request carries it. */
 export type HeldSubjects = EventPayload<'privacy.retention.sweep-requested'>['heldSubjects'];
 
-/** The subjects whose hold covers `category` (a hold listing no categories covers all; policy 4.1). */
+/** Whether a legal hold covers `category`: a hold listing no categories covers all (policy 4.1). */
+export function holdCovers(hold: { categories: readonly string[] }, category: string): boolean {
+  return !hold.categories.length || hold.categories.includes(category);
+}
+
+/** The subjects whose hold covers `category` (policy 4.1). */
 export function heldSubjectIds(heldSubjects: HeldSubjects, category: DataCategory): string[] {
-  return [...new Set((heldSubjects ?? []).filter((h) => !h.categories.length || h.categories.includes(category)).map((h) => h.subjectId))];
+  return [...new Set((heldSubjects ?? []).filter((h) => holdCovers(h, category)).map((h) => h.subjectId))];
 }
 
 /**

@@ -1,4 +1,4 @@
-import { storeIfNewer } from '@pipp/service-kit';
+import { holdCovers, storeIfNewer } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
@@ -140,7 +140,7 @@ export async function isolateHeld(app: FastifyInstance, subjectId: string, categ
   const holds = (await m.subjectHolds.find({ subjectId }).lean()).filter((h) => h.status === 'active' && h.purgeAt > now);
   const kept: IdentityCategory[] = [];
   for (const category of categories) {
-    const hold = holds.filter((h) => !h.categories.length || h.categories.includes(category)).sort((a, b) => b.purgeAt.getTime() - a.purgeAt.getTime())[0];
+    const hold = holds.filter((h) => holdCovers(h, category)).sort((a, b) => b.purgeAt.getTime() - a.purgeAt.getTime())[0];
     if (!hold) continue;
     const data = await snapshot(app, category, subjectId, account, undefined);
     if (!data) continue;
@@ -162,10 +162,9 @@ export async function isolateHeld(app: FastifyInstance, subjectId: string, categ
 async function purgeReleased(app: FastifyInstance, h: { holdId: string; subjectId: string; categories: string[]; legalBasis: string; evidenceRef: string }): Promise<void> {
   const m = app.models;
   const now = new Date();
-  const covers = (hold: { categories: string[] }, category: string) => !hold.categories.length || hold.categories.includes(category);
   const others = (await m.subjectHolds.find({ subjectId: h.subjectId }).lean()).filter((o) => o._id !== h.holdId && o.status === 'active' && o.purgeAt > now);
   const kept = (await m.legalHolds.find({ subjectId: h.subjectId }, { data: 0 }).lean())
-    .filter((k) => k.legalBasis === h.legalBasis && k.evidenceRef === h.evidenceRef && covers(h, k.category) && !others.some((o) => covers(o, k.category)));
+    .filter((k) => k.legalBasis === h.legalBasis && k.evidenceRef === h.evidenceRef && holdCovers(h, k.category) && !others.some((o) => holdCovers(o, k.category)));
   if (!kept.length) return;
   await m.legalHolds.deleteMany({ _id: { $in: kept.map((k) => k._id) } });
   await app.audit.record(null, h.subjectId, 'released:legal-hold', [...new Set(kept.map((k) => k.category))]);
