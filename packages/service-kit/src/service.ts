@@ -51,8 +51,36 @@ const strictBodies: typeof validators = (externalSchemas, options) => {
   const lenient = validators(externalSchemas, options);
   const ajvOptions = (options ?? {}) as { customOptions?: AjvCompiler.Options };
   const strict = validators(externalSchemas, { ...ajvOptions, customOptions: { ...ajvOptions.customOptions, coerceTypes: false } });
-  return (route) => (route.httpPart === 'body' ? strict(route) : lenient(route));
+  return (route) => (route.httpPart === 'body' ? strict(route) : decimalIntegers(route.schema, lenient(route) as Validate) as ReturnType<typeof lenient>);
 };
+
+/** An integer as a path or query string may write it: decimal digits, optionally signed. */
+const DECIMAL = /^-?\d{1,16}$/;
+type Validate = ((data: unknown, ctx?: unknown) => unknown) & { errors?: unknown; schemaEnv?: unknown };
+
+/**
+ * Path and query parameters the schema types as integers must be written in decimal digits: Ajv's
+ * coercion took `0x10` as 16, `1e3` as 1000 and `1.0` as 1 (a fresh-clone trial read version 16 of a
+ * policy through `versions/0x10`). Wraps the validator only where such a parameter exists.
+ */
+function decimalIntegers(schema: unknown, validate: Validate): Validate {
+  const properties = (schema as { properties?: Record<string, { type?: unknown; items?: { type?: unknown } }> } | undefined)?.properties ?? {};
+  const integers = Object.entries(properties).filter(([, p]) => p.type === 'integer' || p.items?.type === 'integer').map(([name]) => name);
+  if (!integers.length) return validate;
+  const wrapped: Validate = (data, ctx) => {
+    for (const name of integers) {
+      const raw = (data as Record<string, unknown> | null)?.[name];
+      if ([raw].flat().some((v) => typeof v === 'string' && !DECIMAL.test(v))) {
+        wrapped.errors = [{ instancePath: `/${name}`, schemaPath: '#/properties', keyword: 'type', params: { type: 'integer' }, message: 'must be an integer written in decimal digits' }];
+        return false;
+      }
+    }
+    const ok = validate(data, ctx);
+    wrapped.errors = validate.errors;
+    return ok;
+  };
+  return Object.assign(wrapped, { schema: (validate as { schema?: unknown }).schema, schemaEnv: validate.schemaEnv });
+}
 
 /** What a request the HTTP parser refused gets: status, code and message (the one error shape). */
 function clientErrorResponse(code: string | undefined): [number, string, string] {

@@ -20,6 +20,7 @@ beforeAll(async () => {
       response: { 200: Type.Object({ name: Type.String() }) },
     },
   }, async (request) => ({ name: request.body.name, secret: 'never serialized' }));
+  app.get('/versions/:v', { schema: { params: Type.Object({ v: Type.Integer({ minimum: 1 }) }) } }, async (request) => request.params);
   app.post('/open', { schema: { body: Type.Object({ data: Type.Unknown() }, { additionalProperties: false }) } }, async (request) => request.body);
   app.post('/titles', { schema: { body: Type.Object({ title: VisibleText(20) }, { additionalProperties: false }) } }, async (request) => request.body);
   app.post('/states', {
@@ -103,6 +104,13 @@ describe('one error shape', () => {
     expect((await patch({ note: '' })).json().body).toEqual({ note: '' });
     expect((await patch({}, '?n=7&tags=a')).json().query).toEqual({ n: 7, tags: ['a'] });
     expect((await patch({}, '?n=seven')).statusCode).toBe(400);
+    // An integer parameter is written in decimal digits: Ajv took 0x10 as 16, 1e3 as 1000, 1.0 as 1.
+    for (const n of ['0x10', '1e3', '1.0', '%201', '0b1', 'Infinity']) {
+      expect((await patch({}, `?n=${n}`)).json(), n).toMatchObject({ statusCode: 400, details: [{ path: '/querystring/n', message: 'must be an integer written in decimal digits' }] });
+    }
+    expect((await patch({}, '?n=-12')).json().query).toEqual({ n: -12 });
+    expect((await app.inject({ url: '/versions/0x10' })).json()).toMatchObject({ statusCode: 400, details: [{ path: '/params/v' }] });
+    expect((await app.inject({ url: '/versions/16' })).json()).toEqual({ v: 16 });
   });
 
   it('refuses a number JSON cannot carry (1e400 parses to Infinity, stored as such, answered as null), naming it', async () => {
