@@ -3,7 +3,7 @@
 import { CLAUSE_IDS, DATA_CATEGORY_IDS, LEGAL_BASES, LEGAL_BASIS_IDS, type DecisionRequest, type LegalBasis } from '@pipp/contracts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SEED_CATALOGUE, type Purpose } from '../src/domain/catalogue.js';
-import { decide } from '../src/domain/decide.js';
+import { allStopped, decide } from '../src/domain/decide.js';
 import { Projection, type LedgerFact } from '../src/domain/projection.js';
 import type { PolicyVersionView } from '../src/domain/policy.js';
 import { scopeKey, type ConsentScope } from '../src/domain/scope.js';
@@ -311,5 +311,24 @@ describe('every decision names its clause', () => {
       }
     }
     expect(n).toBeGreaterThan(150);
+  });
+});
+
+describe('allStopped (2.4.2(5))', () => {
+  // Purpose `research` served by two functions: one on activity logs (shut down), one on device data.
+  const fn = (id: string, categories: string[]) => ({ id, categories }) as never;
+  const ctx = {
+    now: 1000,
+    functionsByPurpose: new Map([['research', [fn('research-a', ['activity-log']), fn('research-d', ['device-info'])]]]),
+    shutdowns: new Map([['research-a', { shutdownId: 'sd', functionId: 'research-a', title: 'A', effectiveAt: 500 }]]),
+  };
+  it('answers for one processing (all its categories in one function) and for a grant (any function using one of them)', () => {
+    expect(allStopped(ctx, 'research', ['activity-log'])?.map((s) => s.functionId)).toEqual(['research-a']);
+    expect(allStopped(ctx, 'research', ['activity-log'], 'any')?.map((s) => s.functionId)).toEqual(['research-a']);
+    // A grant of both categories still serves the live function; a grant of device data alone too.
+    expect(allStopped(ctx, 'research', ['activity-log', 'device-info'], 'any')).toBeNull();
+    expect(allStopped(ctx, 'research', ['device-info'], 'any')).toBeNull();
+    // Not yet in effect: nothing stopped.
+    expect(allStopped({ ...ctx, now: 100 }, 'research', ['activity-log'])).toBeNull();
   });
 });

@@ -408,6 +408,32 @@ describe('withdrawn consent', () => {
     expect(await db((d) => d.collection('legal_holds').countDocuments({ subjectId: s.subjectId }))).toBe(0);
   });
 
+  it('keeps a copy under two overlapping holds until both are released, and a release is final even if the placement arrives after it', async () => {
+    const s = await registerWithProfile({ nickname: 'Twice' });
+    const holdTopic = `${env.KAFKA_TOPIC_PREFIX}privacy.legal-hold.changed`;
+    const hold = (holdId: string, status: 'active' | 'released', days: number, evidenceRef: string) => ({
+      key: s.subjectId,
+      value: JSON.stringify(createEvent('privacy.legal-hold.changed', {
+        source: 'retention', subject: s.subjectId,
+        payload: { holdId, subjectId: s.subjectId, categories: ['activity-log'], mode: 'isolate', legalBasis: 'law-enforcement', evidenceRef, until: new Date(Date.now() + days * 86_400_000).toISOString(), status },
+      })),
+    });
+    const copies = () => db((d) => d.collection('legal_holds').find({ subjectId: s.subjectId }).toArray());
+    // A release delivered before its placement (a replay): the hold never becomes active.
+    await produceRaw(holdTopic, [hold('lh-late', 'released', 20, 'Order L'), hold('lh-late', 'active', 20, 'Order L'), hold('lh-a', 'active', 60, 'Order A'), hold('lh-b', 'active', 30, 'Order B')]);
+    await waitFor(async () => db((d) => d.collection('subject_holds').findOne({ _id: 'lh-b' as never })), { what: 'the holds' });
+    expect((await db((d) => d.collection('subject_holds').findOne({ _id: 'lh-late' as never })))!.status).toBe('released');
+    await db((d) => d.collection('activity').insertOne({ _id: `act-${s.subjectId}`, subjectId: s.subjectId, kind: 'search', at: new Date() } as never));
+    await withdraw(s.subjectId, 'personalization');
+    await waitFor(async () => (await copies()).length === 1, { what: 'the isolated copy' });
+    expect((await copies())[0]).toMatchObject({ category: 'activity-log', evidenceRef: 'Order A' });
+    // Releasing A leaves the copy under B; releasing B purges it.
+    await produceRaw(holdTopic, [hold('lh-a', 'released', 60, 'Order A')]);
+    await waitFor(async () => (await copies())[0]?.evidenceRef === 'Order B', { what: 'the copy to pass to the other hold' });
+    await produceRaw(holdTopic, [hold('lh-b', 'released', 30, 'Order B')]);
+    await waitFor(async () => (await copies()).length === 0, { what: 'the copy to go with the last hold' });
+  });
+
   it('erases the part a narrower grant of the profile purpose no longer covers: the password without credentials, the profile without profile', async () => {
     const s = await registerWithProfile({ nickname: 'Narrow' });
     const account = async () => (await db((d) => d.collection('accounts').findOne({ _id: s.subjectId as never })))!;

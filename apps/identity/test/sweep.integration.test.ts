@@ -119,3 +119,27 @@ it('takes the periods retention announces (at its start and on every change) wit
   await waitFor(() => app.retentionPeriods.until('device-info', at).getTime() === at.getTime() + 222 * DAY, { what: 'the announced period' });
   expect(app.retentionPeriods.governed('device-info')).toBe(true);
 });
+
+it('keeps the newest periods whichever instance stored them: an older sweep applied by another instance changes nothing', async () => {
+  // A breaker: instance B stored an older sweep's 180 days over A's newer 90 (B's memory was behind),
+  // and the two instances dated records differently from then on.
+  const now = Date.now();
+  await app.retentionPeriods.apply({ sweepId: uniqueId('sw'), asOf: new Date(now + 5_000).toISOString(), rules: [{ category: 'activity-log', periodDays: 90, action: 'erase', criterion: '5.2.1' }] });
+  const other = await startIdentity(env);
+  try {
+    await other.retentionPeriods.apply({ sweepId: uniqueId('sw'), asOf: new Date(now - 60_000).toISOString(), rules: [{ category: 'activity-log', periodDays: 180, action: 'erase', criterion: '5.2.1' }] });
+    // A rule for identity wins over the general one, wherever it comes in the list.
+    await other.retentionPeriods.apply({ sweepId: uniqueId('sw'), asOf: new Date(now + 10_000).toISOString(), rules: [
+      { category: 'device-info', periodDays: 40, action: 'erase', criterion: '5.2.2', service: 'identity' },
+      { category: 'device-info', periodDays: 400, action: 'erase', criterion: '5.2.2' },
+    ] });
+    const at = new Date(now);
+    for (const instance of [app, other]) {
+      await instance.retentionPeriods.refresh();
+      expect(instance.retentionPeriods.until('activity-log', at).getTime()).toBe(now + 90 * DAY);
+    }
+    expect(other.retentionPeriods.until('device-info', at).getTime()).toBe(now + 40 * DAY);
+  } finally {
+    await other.close();
+  }
+});

@@ -1,7 +1,7 @@
 // Expiry sweeps (policy 5.1, 5.2, 4.2.5): a scheduled job publishes the retention rules; participants
 // apply them in batches and report progress (log lines and the status endpoint); accounts past their
 // period somewhere are erased everywhere through the saga; retention applies its own ledger's period.
-import type { ErasureParticipant } from '@pipp/contracts';
+import { MAX_HELD_SUBJECTS, type ErasureParticipant } from '@pipp/contracts';
 import { waitFor } from '@pipp/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SimulatedParticipants } from './fixtures/simulated.js';
@@ -89,3 +89,19 @@ it('starts a sweep on demand for staff only, telling participants what legal hol
   await waitFor(async () => (await app.inject({ url: `/v1/retention/admin/sweeps/${res.json().sweepId}`, headers: h.auth('op-1', 'operator') })).json().status === 'completed', { what: 'the manual sweep' });
   expect((await app.inject({ url: '/v1/retention/admin/sweeps/sw-nope', headers: h.auth('op-1', 'operator') })).statusCode).toBe(404);
 });
+
+it('refuses to sweep when more subjects are held than a sweep request can name (it would erase held data)', async () => {
+  const until = new Date(Date.now() + 30 * 86_400_000);
+  const holds = Array.from({ length: MAX_HELD_SUBJECTS + 1 }, (_, i) => ({
+    _id: `lh-many-${i}`, subjectId: `subj-many-${i}`, categories: ['device-info'], mode: 'block', legalBasis: 'legal-obligation', evidenceRef: 'Order M',
+    until, status: 'active', createdAt: new Date(), createdBy: { role: 'dpo', actorId: 'dpo-1' },
+  }));
+  for (let i = 0; i < holds.length; i += 1000) await app.store.holds.collection.insertMany(holds.slice(i, i + 1000) as never[]);
+  try {
+    const res = await app.inject({ method: 'POST', url: '/v1/retention/admin/sweeps', headers: h.auth('op-1', 'operator') });
+    expect(res.json()).toMatchObject({ statusCode: 409, code: 'PIPP_SWEEP_TOO_MANY_HELD', clause: '4.1' });
+  } finally {
+    await app.store.holds.deleteMany({ _id: { $regex: '^lh-many-' } });
+  }
+});
+

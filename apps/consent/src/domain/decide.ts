@@ -77,12 +77,14 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Decides one request. */
 /**
- * The shutdowns in effect when every function serving `purposeId` for `categories` (all of them when
- * none are given) has stopped operating (policy 2.4.2(5)), else null: nothing is collected for the
- * purpose any more. Pure.
+ * The shutdowns in effect when every function serving `purposeId` for `categories` has stopped
+ * operating (policy 2.4.2(5)), else null: nothing is collected for them any more. A function serves
+ * them when it uses all of them (`match: 'all'`, one processing: a decision) or any (`'any'`, a grant
+ * of several). Pure.
  */
-export function allStopped(ctx: Pick<DecisionContext, 'functionsByPurpose' | 'shutdowns' | 'now'>, purposeId: string, categories: readonly string[] = []): Shutdown[] | null {
-  const serving = (ctx.functionsByPurpose.get(purposeId) ?? []).filter((f) => categories.every((c) => (f.categories as readonly string[]).includes(c)));
+export function allStopped(ctx: Pick<DecisionContext, 'functionsByPurpose' | 'shutdowns' | 'now'>, purposeId: string, categories: readonly string[], match: 'all' | 'any' = 'all'): Shutdown[] | null {
+  const uses = (f: ProcessingFunction, c: string) => (f.categories as readonly string[]).includes(c);
+  const serving = (ctx.functionsByPurpose.get(purposeId) ?? []).filter((f) => (match === 'all' ? categories.every((c) => uses(f, c)) : categories.some((c) => uses(f, c))));
   const stopped = serving.map((f) => ctx.shutdowns.get(f.id)).filter((s): s is Shutdown => s !== undefined && s.effectiveAt <= ctx.now);
   return serving.length && stopped.length === serving.length ? stopped : null;
 }

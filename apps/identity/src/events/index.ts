@@ -40,14 +40,14 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
   app.kafka.consume({
     name: 'holds',
     handlers: {
-      // Placed or released (policy 4.1): a released hold is purged at once by housekeeping, and so is
-      // what identity kept isolated under it (a withdrawal's or an erasure's copy), unless another
-      // hold in force covers it too.
+      // Placed or released (policy 4.1). A release is final: the hold is kept (released) until its own
+      // end, so that an `active` delivered after it (out of order, or a replay of the topic) changes
+      // nothing; what identity kept isolated under it goes at once (`purgeReleased`).
       'privacy.legal-hold.changed': async (event) => {
         const h = event.payload;
-        const purgeAt = h.status === 'released' ? new Date() : new Date(h.until);
+        if ((await m.subjectHolds.findById(h.holdId, { status: 1 }).lean())?.status === 'released') return;
         await m.subjectHolds.updateOne({ _id: h.holdId }, {
-          $set: { subjectId: h.subjectId, categories: h.categories, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef, status: h.status, purgeAt },
+          $set: { subjectId: h.subjectId, categories: h.categories, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef, status: h.status, purgeAt: new Date(h.until) },
         }, { upsert: true });
         if (h.status === 'released') await purgeReleased(app, h);
       },
@@ -154,18 +154,26 @@ export async function isolateHeld(app: FastifyInstance, subjectId: string, categ
 }
 
 /**
- * Purges what identity keeps isolated under a hold that was released (policy 4.1, 5.1: kept only while
- * the law requires): the copies of the subject's categories it covers that carry its basis and evidence
- * (as a withdrawal or an erasure isolated them), except those another active hold covers. Audited as
- * `released:legal-hold`. A fresh-clone trial saw a released hold's copy kept to its original end.
+ * What identity keeps isolated under a hold that was released (policy 4.1, 5.1: kept only while the
+ * law requires): the copies of the subject's categories it covers that carry its basis and evidence (as
+ * a withdrawal or an erasure isolated them). Each is purged, or, when another active hold covers it
+ * too, kept under that one (its basis, evidence and end), so that the other's release finds it.
+ * Audited as `released:legal-hold`. A fresh-clone trial saw a released hold's copy kept to its
+ * original end; a breaker, a copy outlive both of two overlapping holds.
  */
 async function purgeReleased(app: FastifyInstance, h: { holdId: string; subjectId: string; categories: string[]; legalBasis: string; evidenceRef: string }): Promise<void> {
   const m = app.models;
   const now = new Date();
-  const others = (await m.subjectHolds.find({ subjectId: h.subjectId }).lean()).filter((o) => o._id !== h.holdId && o.status === 'active' && o.purgeAt > now);
+  const others = (await m.subjectHolds.find({ subjectId: h.subjectId }).lean())
+    .filter((o) => o._id !== h.holdId && o.status === 'active' && o.purgeAt > now)
+    .sort((a, b) => b.purgeAt.getTime() - a.purgeAt.getTime());
   const kept = (await m.legalHolds.find({ subjectId: h.subjectId }, { data: 0 }).lean())
-    .filter((k) => k.legalBasis === h.legalBasis && k.evidenceRef === h.evidenceRef && holdCovers(h, k.category) && !others.some((o) => holdCovers(o, k.category)));
-  if (!kept.length) return;
-  await m.legalHolds.deleteMany({ _id: { $in: kept.map((k) => k._id) } });
-  await app.audit.record(null, h.subjectId, 'released:legal-hold', [...new Set(kept.map((k) => k.category))]);
+    .filter((k) => k.legalBasis === h.legalBasis && k.evidenceRef === h.evidenceRef && holdCovers(h, k.category));
+  const purged: string[] = [];
+  for (const k of kept) {
+    const next = others.find((o) => holdCovers(o, k.category));
+    if (next) await m.legalHolds.updateOne({ _id: k._id }, { $set: { legalBasis: next.legalBasis, evidenceRef: next.evidenceRef, purgeAt: next.purgeAt } });
+    else if ((await m.legalHolds.deleteOne({ _id: k._id })).deletedCount) purged.push(k.category);
+  }
+  if (purged.length) await app.audit.record(null, h.subjectId, 'released:legal-hold', [...new Set(purged)]);
 }

@@ -1,6 +1,7 @@
 import type { EventPayload } from '@pipp/contracts';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { storeIfNewer } from '@pipp/service-kit';
 import type { Config } from '../config.js';
 
 const DAY_MS = 86_400_000;
@@ -47,12 +48,16 @@ export const retentionPeriodsPlugin = fp(async function retentionPeriods(app: Fa
     governed: (category) => known.has(category),
     async apply(sweep) {
       const asOf = new Date(sweep.asOf);
-      for (const rule of sweep.rules) {
-        if (!(rule.category in fallback) || (rule.service && rule.service !== 'identity')) continue;
-        const prev = known.get(rule.category);
-        if (prev && prev.asOf > asOf.getTime()) continue; // an older sweep redelivered late
-        known.set(rule.category, { periodDays: rule.periodDays, asOf: asOf.getTime() });
-        await model.updateOne({ _id: rule.category }, { $set: { periodDays: rule.periodDays, action: rule.action, sweepId: sweep.sweepId, asOf } }, { upsert: true });
+      for (const category of Object.keys(fallback)) {
+        // A rule for identity wins over the category's general rule (5.2: per-service overrides).
+        const rule = sweep.rules.find((r) => r.category === category && r.service === 'identity') ?? sweep.rules.find((r) => r.category === category && !r.service);
+        if (!rule) continue;
+        // Only a newer sweep or announcement counts, whichever instance stored the one before: the
+        // stored date decides (an instance's own memory may be behind another's write). An older one
+        // (a sweep retried late) changes nothing, and this instance takes the stored periods.
+        const stored = await storeIfNewer(model, category, 'asOf', { periodDays: rule.periodDays, action: rule.action, sweepId: sweep.sweepId, asOf });
+        if (stored) known.set(category, { periodDays: rule.periodDays, asOf: asOf.getTime() });
+        else await api.refresh();
       }
     },
   };

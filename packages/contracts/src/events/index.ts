@@ -62,7 +62,7 @@ export function eventDefinition(type: EventType): EventDefinition {
 export { defineEvent, type EventDefinition } from './define.js';
 export { ConsentScopeSchema } from './consent.js';
 export {
-  ERASURE_GROUNDS, ErasureGroundSchema, ErasureScopeSchema, LegalHoldSchema, RESIDENCY_EXCEPTIONS, RETENTION_CLOCKS, RetentionRuleSchema,
+  ERASURE_GROUNDS, ErasureGroundSchema, ErasureScopeSchema, LegalHoldSchema, MAX_HELD_SUBJECTS, RESIDENCY_EXCEPTIONS, RETENTION_CLOCKS, RetentionRuleSchema,
   type ErasureGround, type ErasureScope, type ResidencyException, type RetentionClock, type RetentionRule,
 } from './retention.js';
 export { NOTICE_REQUIRED_ELEMENTS, NOTIFICATION_KINDS } from './incident.js';

@@ -56,6 +56,9 @@ export const RetentionRuleSchema = Type.Object({
 export type RetentionRule = Static<typeof RetentionRuleSchema>;
 const RetentionRule = RetentionRuleSchema;
 
+/** Subjects one sweep request can name as held by law (`heldSubjects`; about 70 bytes each, under the broker's 1 MB). */
+export const MAX_HELD_SUBJECTS = 10_000;
+
 /** Exceptions of policy 5.3 that allow PI collected in the PRC to be stored abroad. */
 export const RESIDENCY_EXCEPTIONS = ['5.3.1', '5.3.2', '5.3.3'] as const;
 export type ResidencyException = (typeof RESIDENCY_EXCEPTIONS)[number];
@@ -224,7 +227,7 @@ export const retentionEvents = {
       heldSubjects: Type.Optional(Type.Array(Type.Object({
         subjectId: SubjectId,
         categories: Type.Array(DataCategorySchema, { maxItems: 32 }),
-      }, { additionalProperties: false }), { maxItems: 10000 })),
+      }, { additionalProperties: false }), { maxItems: MAX_HELD_SUBJECTS })),
     }, { additionalProperties: false }),
   }),
 

@@ -158,9 +158,6 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
       const scoped = change.scope && Object.keys(change.scope).length ? change.scope : undefined;
       const base = { kind: 'purpose' as const, purpose: purpose.id, consentType: 'express' as const, channel: b.channel, policyVersion, language: b.language, actor, evidenceRef: b.evidenceRef };
       if (change.state === 'granted') {
-        // A consent to what no function collects for any more (all shut down, 2.4.2(5)) would be a receipt for nothing.
-        const stopped = allStopped(app.projection.context(Date.now()), purpose.id);
-        if (stopped) throw ConsentErrors.invalidConsent(`${at}: every function that uses "${purpose.title}" stopped operating (${stopped.map((x) => x.title).join(', ')}): there is nothing to consent to`, { clause: '2.4.2(5)' });
         const dimension = purpose.requires;
         const named = dimension === 'recipient' ? scoped?.recipientId : dimension === 'disclosure' ? scoped?.disclosure : dimension === 'country' ? scoped?.country : true;
         if (named === undefined && scoped?.category === undefined) throw ConsentErrors.invalidConsent(`${at}: purpose ${purpose.id} needs a separate consent per ${dimension}: name it in scope`, { clause: purpose.policyClause ?? '3.1.2' });
@@ -168,6 +165,10 @@ export default async function consentRoutes(app: FastifyInstance, { config }: { 
         if (outside.length) throw ConsentErrors.invalidConsent(`${at}/categories: purpose ${purpose.id} does not process ${outside.join(', ')}`, { clause: '2.4.2(2)' });
         if (change.categories && scoped?.category) throw ConsentErrors.invalidConsent(`${at}: a consent to a sensitive category covers that category only; do not list categories`);
         const categories = scoped?.category ? [scoped.category] : change.categories ?? purpose.categories;
+        // A consent to what no function collects for any more (all shut down, 2.4.2(5)) would be a
+        // receipt for nothing: the same rule, for the same categories, as a decision's.
+        const stopped = allStopped(app.projection.context(Date.now()), purpose.id, categories, 'any');
+        if (stopped) throw ConsentErrors.invalidConsent(`${at}: every function that uses "${purpose.title}" for ${categories.join(', ')} stopped operating (${stopped.map((x) => x.title).join(', ')}): there is nothing to consent to`, { clause: '2.4.2(5)' });
         planned.push({ ...base, scope: scoped, state: 'granted', categories, noticeText: b.noticeText ?? standardNotice(purpose) });
       } else {
         if (endsWithAccount(purpose)) {
