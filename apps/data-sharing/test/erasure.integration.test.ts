@@ -182,8 +182,13 @@ describe('erasure: deletion notices to recipients', () => {
         kept: [{ category: 'sharing-record', legalBasis: 'legal-obligation', purgeAt, reason: expect.stringMatching(/E-Commerce Law art\. 31/) }],
       });
       expect(receiver.on('/d')).toHaveLength(1);
-      const visible = await app.inject({ url: `/v1/data-sharing/subjects/${subject}/shares`, headers: op() });
-      expect(visible.json().shares).toEqual([]);
+      // Staff reading the erased subject's records are told the account was erased (an empty list read
+      // as "never shared"); the deletion notices stay readable.
+      for (const what of ['shares', 'recipients', 'disclosures', 'indirect-collections', 'other-people-data', 'independent-authorizations']) {
+        const visible = await app.inject({ url: `/v1/data-sharing/subjects/${subject}/${what}`, headers: op() });
+        expect(visible.json(), what).toMatchObject({ statusCode: 410, code: 'PIPP_SUBJECT_ERASED', clause: '4.2' });
+      }
+      expect((await app.inject({ url: `/v1/data-sharing/subjects/${subject}/deletion-notices`, headers: op() })).statusCode).toBe(200);
       const held = await app.models.shares.find({ subjectId: subject }).lean();
       expect(held).toHaveLength(1);
       expect(held[0]!.held).toMatchObject({ legalBasis: 'legal-obligation', evidenceRef: 'E-Commerce Law art. 31' });

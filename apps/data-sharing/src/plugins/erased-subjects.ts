@@ -65,6 +65,16 @@ export class ErasedSubjects {
   }
 
   /**
+   * A route's preHandler for reads of one subject's records (`:subjectId`): 410 PIPP_SUBJECT_ERASED
+   * once the account erasure began (policy 4.2), as consent answers, rather than empty lists that read
+   * as "never shared" (a fresh-clone trial). Deletion notices stay readable: they are what follows an
+   * erasure (4.2-recipients).
+   */
+  readonly guardReads = async (request: { params: unknown }): Promise<void> => {
+    await this.refuseErased([(request.params as { subjectId: string }).subjectId]);
+  };
+
+  /**
    * Records something about `subjectIds` unless their account erasure began, whatever the timing
    * (policy 4.1, 4.2): runs `insert`, then reads the marks and, when one appeared meanwhile, runs
    * `takeBack` on what was written and refuses. Insert-then-check here against mark-then-read in the

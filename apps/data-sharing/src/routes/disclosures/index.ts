@@ -112,8 +112,8 @@ export default async function disclosureRoutes(fastify: FastifyInstance, _opts: 
 
   /** The subject's public disclosures, newest first (subject, operator, dpo). */
   app.get('/subjects/:subjectId/disclosures', {
-    preHandler: app.requireSubject('subjectId', ['operator', 'dpo']),
-    schema: { tags: ['disclosure'], params: SubjectParams, response: { 200: Type.Object({ disclosures: Type.Array(DisclosureOut) }), ...errors(400, 401, 403) } },
+    preHandler: [app.requireSubject('subjectId', ['operator', 'dpo']), app.erasedSubjects.guardReads],
+    schema: { tags: ['disclosure'], params: SubjectParams, response: { 200: Type.Object({ disclosures: Type.Array(DisclosureOut) }), ...errors(400, 401, 403, 410) } },
   }, async (request) => {
     const docs = await disclosures.find({ subjectId: request.params.subjectId, held: null }).sort({ disclosedAt: -1 }).limit(500).lean();
     return { disclosures: docs.map(view) };

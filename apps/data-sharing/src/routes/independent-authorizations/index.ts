@@ -44,8 +44,8 @@ export default async function independentRoutes(fastify: FastifyInstance, _opts:
 
   /** The recipients recorded as holding the subject's independent authorization (subject, operator, dpo). */
   app.get('/subjects/:subjectId/independent-authorizations', {
-    preHandler: app.requireSubject('subjectId', ['operator', 'dpo']),
-    schema: { tags: ['erasure'], params: SubjectParams, response: { 200: Type.Object({ authorizations: Type.Array(Out) }), ...errors(400, 401, 403) } },
+    preHandler: [app.requireSubject('subjectId', ['operator', 'dpo']), app.erasedSubjects.guardReads],
+    schema: { tags: ['erasure'], params: SubjectParams, response: { 200: Type.Object({ authorizations: Type.Array(Out) }), ...errors(400, 401, 403, 410) } },
   }, async (request) => {
     const docs = await independent.find({ subjectId: request.params.subjectId }).sort({ recordedAt: -1 }).lean();
     return { authorizations: docs.map(view) };

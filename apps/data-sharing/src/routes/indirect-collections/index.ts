@@ -118,8 +118,8 @@ export default async function indirectRoutes(fastify: FastifyInstance, _opts: { 
 
   /** What third parties gave us about the subject, with the data itself (subject, operator, dpo). */
   app.get('/subjects/:subjectId/indirect-collections', {
-    preHandler: app.requireSubject('subjectId', ['operator', 'dpo']),
-    schema: { tags: ['indirect-collection'], params: SubjectParams, response: { 200: Type.Object({ collections: Type.Array(IndirectOut) }), ...errors(400, 401, 403) } },
+    preHandler: [app.requireSubject('subjectId', ['operator', 'dpo']), app.erasedSubjects.guardReads],
+    schema: { tags: ['indirect-collection'], params: SubjectParams, response: { 200: Type.Object({ collections: Type.Array(IndirectOut) }), ...errors(400, 401, 403, 410) } },
   }, async (request) => {
     const docs = await indirect.find({ subjectId: request.params.subjectId, held: null }).sort({ receivedAt: -1 }).limit(500).lean();
     return { collections: docs.map((d) => view(d, true)) };
@@ -164,11 +164,11 @@ export default async function indirectRoutes(fastify: FastifyInstance, _opts: { 
    * (2.4.2(3)); without `categories`, only usable items are returned.
    */
   app.get('/subjects/:subjectId/indirect-collections/:collectionId/data', {
-    preHandler: app.requireRole('service', 'operator', 'dpo'),
+    preHandler: [app.requireRole('service', 'operator', 'dpo'), app.erasedSubjects.guardReads],
     schema: {
       tags: ['indirect-collection'], params: Params,
       querystring: Type.Object({ categories: Type.Optional(Type.Array(DataCategorySchema, { maxItems: 32 })) }, { additionalProperties: false }),
-      response: { 200: Type.Object({ items: Type.Array(Type.Object({ category: Type.String(), data: Value })) }), ...errors(400, 401, 403, 404, 409) },
+      response: { 200: Type.Object({ items: Type.Array(Type.Object({ category: Type.String(), data: Value })) }), ...errors(400, 401, 403, 404, 409, 410) },
     },
   }, async (request) => {
     const { subjectId, collectionId } = request.params;

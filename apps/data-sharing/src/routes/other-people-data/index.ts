@@ -69,8 +69,8 @@ export default async function otherPeopleRoutes(fastify: FastifyInstance, _opts:
 
   /** What the subject supplied about other people (the subject, operator, dpo). */
   app.get('/subjects/:subjectId/other-people-data', {
-    preHandler: app.requireSubject('subjectId', ['operator', 'dpo']),
-    schema: { tags: ['other-people'], params: SubjectParams, response: { 200: Type.Object({ records: Type.Array(Out) }), ...errors(400, 401, 403) } },
+    preHandler: [app.requireSubject('subjectId', ['operator', 'dpo']), app.erasedSubjects.guardReads],
+    schema: { tags: ['other-people'], params: SubjectParams, response: { 200: Type.Object({ records: Type.Array(Out) }), ...errors(400, 401, 403, 410) } },
   }, async (request) => {
     const docs = await otherPeople.find({ subjectId: request.params.subjectId }).sort({ createdAt: -1 }).limit(500).lean();
     return { records: docs.map(view) };

@@ -176,11 +176,11 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
 
   /** The subject's sharing records, newest first (subject, operator, dpo); filters by recipient or cross-border. */
   app.get('/subjects/:subjectId/shares', {
-    preHandler: subjectOrStaff,
+    preHandler: [subjectOrStaff, app.erasedSubjects.guardReads],
     schema: {
       tags: ['sharing'], params: SubjectParams,
       querystring: Type.Object({ recipientId: Type.Optional(RecordId), crossBorder: Type.Optional(Type.Boolean()), limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }, { additionalProperties: false }),
-      response: { 200: Type.Object({ shares: Type.Array(ShareOut) }), ...errors(400, 401, 403) },
+      response: { 200: Type.Object({ shares: Type.Array(ShareOut) }), ...errors(400, 401, 403, 410) },
     },
   }, async (request) => {
     const q = request.query;
@@ -197,10 +197,10 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
    * it; plus how many public disclosures there were (3.3). Subject, operator, dpo.
    */
   app.get('/subjects/:subjectId/recipients', {
-    preHandler: subjectOrStaff,
+    preHandler: [subjectOrStaff, app.erasedSubjects.guardReads],
     schema: {
       tags: ['sharing'], params: SubjectParams,
-      response: { 200: Type.Object({ recipients: Type.Array(RecipientHolding), publicDisclosures: Type.Integer() }), ...errors(400, 401, 403) },
+      response: { 200: Type.Object({ recipients: Type.Array(RecipientHolding), publicDisclosures: Type.Integer() }), ...errors(400, 401, 403, 410) },
     },
   }, async (request) => {
     const { subjectId } = request.params;
@@ -227,10 +227,10 @@ export default async function shareRoutes(fastify: FastifyInstance, opts: { conf
 
   /** One sharing record (subject, operator, dpo). */
   app.get('/subjects/:subjectId/shares/:shareId', {
-    preHandler: subjectOrStaff,
+    preHandler: [subjectOrStaff, app.erasedSubjects.guardReads],
     schema: {
       tags: ['sharing'], params: Type.Object({ subjectId: SubjectParams.properties.subjectId, shareId: RecordId }, { additionalProperties: false }),
-      response: { 200: ShareOut, ...errors(400, 401, 403, 404) },
+      response: { 200: ShareOut, ...errors(400, 401, 403, 404, 410) },
     },
   }, async (request) => {
     const doc = await shares.findOne({ _id: request.params.shareId, subjectId: request.params.subjectId, held: null }).lean();
