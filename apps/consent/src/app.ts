@@ -1,5 +1,5 @@
 import { eventTypesOf } from '@pipp/contracts';
-import { createFastify, infrastructurePlugin } from '@pipp/service-kit';
+import { createFastify, infrastructurePlugin, legalHoldsPlugin } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from './config.js';
@@ -30,6 +30,7 @@ export async function consentApp(app: FastifyInstance, opts: { config: Config })
   await app.register(statePlugin, { config: opts.config });
   await app.register(legalBasisLogPlugin);
   await app.register(auditPlugin);
+  await app.register(legalHoldsPlugin, {}); // sweeps leave what legal holds cover (policy 4.1)
   registerConsumers(app, opts.config);
   await app.register(routes, { prefix: PREFIX, config: opts.config });
 }

@@ -1,6 +1,6 @@
 import { eventTypesOf } from '@pipp/contracts';
 import { consentClientPlugin } from '@pipp/consent-client';
-import { ConfigError, ServiceTokens, createFastify, infrastructurePlugin } from '@pipp/service-kit';
+import { ConfigError, ServiceTokens, createFastify, infrastructurePlugin, legalHoldsPlugin } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from './config.js';
@@ -61,6 +61,7 @@ export async function dataSharingApp(app: FastifyInstance, opts: AppOptions) {
   await app.register(auditPlugin);
   await app.register(noticesPlugin, { config });
   await app.register(consentClientPlugin, { baseUrl: config.CONSENT_URL, token });
+  await app.register(legalHoldsPlugin, {}); // sweeps leave what legal holds cover (policy 4.1)
   await app.register(eventsPlugin);
   await app.register(routes, { prefix: PREFIX, config });
 }

@@ -1,11 +1,11 @@
 import './types.js';
 import { consentClientPlugin } from '@pipp/consent-client';
 import { eventTypesOf } from '@pipp/contracts';
-import { createFastify, infrastructurePlugin } from '@pipp/service-kit';
+import { createFastify, infrastructurePlugin, legalHoldsPlugin } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from './config.js';
-import { identityEvents } from './events/index.js';
+import { identityEvents, purgeReleased } from './events/index.js';
 import { auditPlugin } from './plugins/audit.js';
 import { devicesPlugin } from './plugins/devices.js';
 import { KeyRing } from './plugins/keys.js';
@@ -50,6 +50,9 @@ export async function identityApp(app: FastifyInstance, opts: { config: Config }
   await app.register(staffBootstrapPlugin, { config });
   // The decision API of the consent service, called with a service token identity mints for itself.
   await app.register(consentClientPlugin, { baseUrl: config.CONSENT_URL, token: async () => app.sessions.serviceToken(SERVICE).accessToken });
+  // Holds the retention service announces (policy 4.1): withdrawals keep what they cover isolated,
+  // sweeps and housekeeping leave it; a release purges what was kept under it.
+  await app.register(legalHoldsPlugin, { onReleased: (hold) => purgeReleased(app, hold) });
   await app.register(identityEvents, { config, keys });
   await app.register(housekeepingPlugin, { config });
   await app.register(accountNamesPlugin);

@@ -143,3 +143,19 @@ it('keeps the newest periods whichever instance stored them: an older sweep appl
     await other.close();
   }
 });
+
+it('leaves what a hold it was told of covers even when the sweep request names no held subjects (too many to carry)', async () => {
+  const held = uniqueId('subj');
+  const e = createEvent('privacy.legal-hold.changed', {
+    source: 'retention', subject: held,
+    payload: { holdId: uniqueId('lh'), subjectId: held, categories: [], mode: 'block', legalBasis: 'law-enforcement', evidenceRef: 'Order S', until: new Date(Date.now() + 30 * DAY).toISOString(), status: 'active' },
+  });
+  await produceRaw(`${env.KAFKA_TOPIC_PREFIX}privacy.legal-hold.changed`, [{ key: held, value: JSON.stringify(e) }]);
+  await waitFor(() => app.legalHolds.active(held).then((h) => h.length === 1), { what: 'the hold to arrive' });
+  const act = { _id: uniqueId('act'), subjectId: held, kind: 'browse', target: '/tea', at: new Date(Date.now() - 800 * DAY), basis: { kind: 'consent', consentRecordId: 'c1' } };
+  await app.models.activity.create(act);
+  const sweepId = uniqueId('sw');
+  await sweep({ sweepId, asOf: new Date(Date.now() + 60_000).toISOString(), rules: [{ category: 'activity-log', periodDays: 365, action: 'erase', criterion: '5.2.1' }] });
+  await replies(sweepId, (r) => r.some((p) => p.status === 'completed'));
+  expect(await app.models.activity.exists({ _id: act._id })).toBeTruthy();
+});

@@ -1,5 +1,5 @@
 import { eventTypesOf } from '@pipp/contracts';
-import { createFastify, infrastructurePlugin } from '@pipp/service-kit';
+import { createFastify, infrastructurePlugin, legalHoldsPlugin } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from './config.js';
@@ -34,6 +34,7 @@ export async function incidentApp(app: FastifyInstance, opts: { config: Config }
   registerContactConsumer(app, opts.config);
   registerRequestConsumers(app, opts.config);
   registerFanoutConsumers(app);
+  await app.register(legalHoldsPlugin, {}); // sweeps leave what legal holds cover (policy 4.1)
   registerErasureConsumers(app, opts.config);
   await app.register(routes, { prefix: PREFIX, config: opts.config });
 }

@@ -27,8 +27,6 @@ export const RetentionErrors = {
   backupExpired: defineError('PIPP_BACKUP_EXPIRED', 409, 'The backup generation has expired and must not be restored'),
   restoreNotFound: defineError('PIPP_RESTORE_NOT_FOUND', 404, 'No such restore'),
   sweepNotFound: defineError('PIPP_SWEEP_NOT_FOUND', 404, 'No such sweep'),
-  /** 409: more subjects under legal holds than one sweep request can name (policy 4.1 outranks 5.1: no sweep then). */
-  tooManyHeld: defineError('PIPP_SWEEP_TOO_MANY_HELD', 409, 'Too many subjects under legal holds for one sweep'),
   shutdownNotFound: defineError('PIPP_SHUTDOWN_NOT_FOUND', 404, 'No such shutdown'),
   /** 409: the function is already shut down (policy 2.4.2(5)). */
   /** 404: the consent catalogue has no active function by that id (2.4.2(5)). */

@@ -8,7 +8,6 @@ import { legalHoldsFor, type SubjectHold } from '../src/domain/holds.js';
 import { planPurges } from '../src/domain/kept.js';
 import { DEFAULT_POLICIES, effectiveRule, parsePolicyId, policyId, policyProblems, sweepRules } from '../src/domain/policies.js';
 import { noticeAudiences, shutdownNotice, shutdownScope } from '../src/domain/shutdown.js';
-import { heldBySubject } from '../src/domain/sweeps.js';
 import type { Catalogue, CatalogueFunction } from '@pipp/consent-client';
 import type { DataCategory } from '@pipp/contracts';
 import { applySweepReply, planSweep, startSweep, sweepStatus, sweepTotals } from '../src/domain/sweeps.js';
@@ -203,14 +202,5 @@ describe('shutdown scope (2.4.2(5), 2.1)', () => {
 
   it('keeps nothing for a function already shut down that the catalogue still shows open', () => {
     expect(shutdownScope({ functionId: 'profile', categories: ['profile'] }, catalogue, new Set(['badges']))).toMatchObject({ erasedCategories: ['profile'], keptCategories: [] });
-  });
-});
-
-describe('heldBySubject (4.1)', () => {
-  it('names each held subject once, with the union of its holds\' categories, or none (every category) when one hold covers all', () => {
-    expect(heldBySubject([
-      { subjectId: 'a', categories: ['device-info'] }, { subjectId: 'a', categories: ['activity-log', 'device-info'] },
-      { subjectId: 'b', categories: ['profile'] }, { subjectId: 'b', categories: [] }, { subjectId: 'b', categories: ['session'] },
-    ])).toEqual([{ subjectId: 'a', categories: ['activity-log', 'device-info'] }, { subjectId: 'b', categories: [] }]);
   });
 });

@@ -20,3 +20,4 @@ export * from './service-tokens.js';
 export * from './residency.js';
 export * from './subject-lookup.js';
 export * from './sweep-holds.js';
+export * from './legal-holds.js';

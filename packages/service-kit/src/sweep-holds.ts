@@ -27,3 +27,18 @@ export function leavingHeld<F extends Record<string, unknown>>(filter: F, heldSu
   const condition = current === undefined ? {} : current !== null && typeof current === 'object' && !Array.isArray(current) && !(current instanceof Date) ? current : { $eq: current };
   return { ...filter, [field]: { ...condition, $nin: ids } };
 }
+
+/**
+ * What legal holds cover, one entry per subject (policy 4.1): the union of their categories, or none
+ * listed (every category) when one of the subject's holds covers all. Pure.
+ */
+export function heldBySubject(holds: readonly { subjectId: string; categories: readonly DataCategory[] }[]): { subjectId: string; categories: DataCategory[] }[] {
+  const bySubject = new Map<string, Set<DataCategory> | 'all'>();
+  for (const h of holds) {
+    const prev = bySubject.get(h.subjectId);
+    if (prev === 'all') continue;
+    if (!h.categories.length) bySubject.set(h.subjectId, 'all');
+    else bySubject.set(h.subjectId, new Set([...(prev ?? []), ...h.categories]));
+  }
+  return [...bySubject].map(([subjectId, c]) => ({ subjectId, categories: c === 'all' ? [] : [...c].sort() }));
+}

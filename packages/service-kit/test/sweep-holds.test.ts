@@ -1,6 +1,6 @@
 // What a retention sweep leaves for legal holds (policy 4.1): the filter each participant narrows.
 import { describe, expect, it } from 'vitest';
-import { heldSubjectIds, leavingHeld } from '../src/index.js';
+import { heldBySubject, heldSubjectIds, leavingHeld } from '../src/index.js';
 
 describe('leavingHeld', () => {
   const held = [{ subjectId: 'a', categories: ['device-info' as const] }, { subjectId: 'b', categories: [] }, { subjectId: 'a', categories: ['activity-log' as const] }];
@@ -18,5 +18,14 @@ describe('leavingHeld', () => {
     expect(leavingHeld({ at }, held, 'device-info', 'owner')).toEqual({ at, owner: { $nin: ['a', 'b'] } });
     const filter = { at };
     expect(leavingHeld(filter, undefined, 'device-info')).toBe(filter);
+  });
+});
+
+describe('heldBySubject (4.1)', () => {
+  it('names each held subject once, with the union of its holds\' categories, or none (every category) when one hold covers all', () => {
+    expect(heldBySubject([
+      { subjectId: 'a', categories: ['device-info'] }, { subjectId: 'a', categories: ['activity-log', 'device-info'] },
+      { subjectId: 'b', categories: ['profile'] }, { subjectId: 'b', categories: [] }, { subjectId: 'b', categories: ['session'] },
+    ])).toEqual([{ subjectId: 'a', categories: ['activity-log', 'device-info'] }, { subjectId: 'b', categories: [] }]);
   });
 });

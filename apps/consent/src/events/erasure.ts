@@ -139,7 +139,8 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
     const cutoff = asOfDate.getTime() - rule.periodDays * 24 * 3600 * 1000;
     const expired: [string, string][] = [];
     // What a legal hold covers stays (policy 4.1): the consent records of held subjects.
-    const held = new Set(heldSubjectIds(event.payload.heldSubjects, 'consent-record'));
+    const heldSubjects = await app.legalHolds.heldSubjects(event.payload.heldSubjects);
+    const held = new Set(heldSubjectIds(heldSubjects, 'consent-record'));
     for (const [subjectId, s] of projection.entries()) {
       if (held.has(subjectId)) continue;
       for (const [key, entry] of s.consents) if (entry.state === 'withdrawn' && entry.at < cutoff) expired.push([subjectId, key]);
@@ -167,7 +168,7 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
       }
       await progress(erased, anonymized);
     }
-    const uses = await models.legalBasisUses.deleteMany(leavingHeld({ lastAt: { $lt: new Date(cutoff) } }, event.payload.heldSubjects, 'consent-record'));
+    const uses = await models.legalBasisUses.deleteMany(leavingHeld({ lastAt: { $lt: new Date(cutoff) } }, heldSubjects, 'consent-record'));
     if (uses.deletedCount) await progress(uses.deletedCount, 0);
   }
 

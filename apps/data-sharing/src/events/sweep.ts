@@ -40,9 +40,11 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
     batches += 1;
     await app.outbox.update(sweeps, { _id: p.sweepId }, { $set: { counts: { ...counts }, batches } }, [reply('in-progress', { ...counts }, batches)]);
   };
+  // What legal holds cover stays (policy 4.1): those the request names and those data-sharing was told of.
+  const heldSubjects = await app.legalHolds.heldSubjects(p.heldSubjects);
   /** Deletes or transforms the matching documents, batch by batch; what a legal hold covers stays (policy 4.1). */
   const inBatches = async (model: Model<never>, category: DataCategory, match: Record<string, unknown>, act: (ids: string[]) => Promise<void>) => {
-    const filter = leavingHeld(match, p.heldSubjects, category);
+    const filter = leavingHeld(match, heldSubjects, category);
     for (;;) {
       const ids = (await model.find(filter as never, { _id: 1 }).limit(p.batchSize).lean() as { _id: string }[]).map((d) => d._id);
       if (!ids.length) return;

@@ -1,4 +1,4 @@
-import { holdCovers, storeIfNewer } from '@pipp/service-kit';
+import { holdCovers, storeIfNewer, type HoldChange } from '@pipp/service-kit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
@@ -17,7 +17,8 @@ import { handleSweep } from './sweep.js';
  *   consent withdrawn, or granted for fewer categories, erases what it no longer covers (2.4.1(1)ii;
  *   `eraseOptionalProfile`); only a record newer than the last one acted on counts (`consent_states`),
  *   and what a legal hold covers is kept isolated (`isolateHeld`);
- * - `privacy.legal-hold.changed` → the holds in force per subject (`subject_holds`; policy 4.1);
+ * - `privacy.legal-hold.changed` → the kit's legalHoldsPlugin (`subject_holds`; policy 4.1), whose
+ *   releases purge what identity kept isolated under them (`purgeReleased`);
  * - `privacy.function.shutdown` → stop collecting for that function at once (policy 2.4.2(5));
  * - `privacy.erasure.requested` → the erasure participant (events/erasure.ts);
  * - `privacy.retention.sweep-requested` → the retention sweep participant (events/sweep.ts);
@@ -34,22 +35,6 @@ export const identityEvents = fp(async function events(app: FastifyInstance, _op
         await m.policyVersions.updateOne({ _id: documentId, version: { $lt: version } }, { $set: { version, publishedAt: new Date(effectiveAt) } });
         await m.policyVersions.updateOne({ _id: documentId }, { $setOnInsert: { version, publishedAt: new Date(effectiveAt) } }, { upsert: true })
           .catch((err: { code?: number }) => { if (err.code !== 11000) throw err; });
-      },
-    },
-  });
-  app.kafka.consume({
-    name: 'holds',
-    handlers: {
-      // Placed or released (policy 4.1). A release is final: the hold is kept (released) until its own
-      // end, so that an `active` delivered after it (out of order, or a replay of the topic) changes
-      // nothing; what identity kept isolated under it goes at once (`purgeReleased`).
-      'privacy.legal-hold.changed': async (event) => {
-        const h = event.payload;
-        if ((await m.subjectHolds.findById(h.holdId, { status: 1 }).lean())?.status === 'released') return;
-        await m.subjectHolds.updateOne({ _id: h.holdId }, {
-          $set: { subjectId: h.subjectId, categories: h.categories, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef, status: h.status, purgeAt: new Date(h.until) },
-        }, { upsert: true });
-        if (h.status === 'released') await purgeReleased(app, h);
       },
     },
   });
@@ -137,7 +122,7 @@ export async function eraseOptionalProfile(app: FastifyInstance, subjectId: stri
 export async function isolateHeld(app: FastifyInstance, subjectId: string, categories: readonly IdentityCategory[], account: Record<string, unknown> | null, recordId: string): Promise<IdentityCategory[]> {
   const m = app.models;
   const now = new Date();
-  const holds = (await m.subjectHolds.find({ subjectId }).lean()).filter((h) => h.status === 'active' && h.purgeAt > now);
+  const holds = await app.legalHolds.active(subjectId, now);
   const kept: IdentityCategory[] = [];
   for (const category of categories) {
     const hold = holds.filter((h) => holdCovers(h, category)).sort((a, b) => b.purgeAt.getTime() - a.purgeAt.getTime())[0];
@@ -161,12 +146,10 @@ export async function isolateHeld(app: FastifyInstance, subjectId: string, categ
  * Audited as `released:legal-hold`. A fresh-clone trial saw a released hold's copy kept to its
  * original end; a breaker, a copy outlive both of two overlapping holds.
  */
-async function purgeReleased(app: FastifyInstance, h: { holdId: string; subjectId: string; categories: string[]; legalBasis: string; evidenceRef: string }): Promise<void> {
+export async function purgeReleased(app: FastifyInstance, h: HoldChange): Promise<void> {
   const m = app.models;
   const now = new Date();
-  const others = (await m.subjectHolds.find({ subjectId: h.subjectId }).lean())
-    .filter((o) => o._id !== h.holdId && o.status === 'active' && o.purgeAt > now)
-    .sort((a, b) => b.purgeAt.getTime() - a.purgeAt.getTime());
+  const others = (await app.legalHolds.active(h.subjectId, now)).filter((o) => o._id !== h.holdId);
   const kept = (await m.legalHolds.find({ subjectId: h.subjectId }, { data: 0 }).lean())
     .filter((k) => k.legalBasis === h.legalBasis && k.evidenceRef === h.evidenceRef && holdCovers(h, k.category));
   const purged: string[] = [];

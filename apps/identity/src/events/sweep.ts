@@ -13,7 +13,8 @@ type Counts = { erased: number; anonymized: number; kept: number };
  * `device-info` (devices by last use, sign-in records by time), `activity-log` (by time), `session`
  * (ended sessions by last use), `identity-verification` (sent messages and codes). Account data
  * (phone, profile, credentials, contact channels) lives as long as the account and is erased through
- * erasure requests. What the legal holds in the request cover (`heldSubjects`) stays (policy 4.1). A
+ * erasure requests. What legal holds cover stays (policy 4.1): those the request names and those
+ * identity was told of (legalHoldsPlugin). A
  * sweep already completed is answered again with the same counts.
  */
 export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'privacy.retention.sweep-requested'>): Promise<void> {
@@ -55,7 +56,8 @@ export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'pr
 
   // What legal holds cover stays (policy 4.1). Codes and sent messages (identity-verification) are
   // keyed by number, not subject, and live minutes to days: a hold does not reach them.
-  const held = (filter: Record<string, unknown>, category: DataCategory) => leavingHeld(filter, p.heldSubjects, category);
+  const heldSubjects = await app.legalHolds.heldSubjects(p.heldSubjects);
+  const held = (filter: Record<string, unknown>, category: DataCategory) => leavingHeld(filter, heldSubjects, category);
   for (const rule of p.rules) {
     if (!(IDENTITY_CATEGORIES as readonly string[]).includes(rule.category)) continue;
     const cutoff = retentionCutoff(asOf, rule.periodDays);

@@ -14,7 +14,7 @@ import type { Config } from '../config.js';
  */
 export async function purgeExpired(app: FastifyInstance, now = new Date()): Promise<number> {
   const m = app.models;
-  const byPurge = [m.otpCodes, m.counters, m.smsSink, m.challenges, m.sessions, m.phoneChanges, m.legalHolds, m.subjectHolds] as const;
+  const byPurge = [m.otpCodes, m.counters, m.smsSink, m.challenges, m.sessions, m.phoneChanges, m.legalHolds] as const;
   const periods = app.retentionPeriods;
   await periods.refresh(); // a sweep another instance took may have brought a period
   type Dated = { deleteMany(filter: object): { exec(): Promise<{ deletedCount: number }> } };
@@ -25,7 +25,7 @@ export async function purgeExpired(app: FastifyInstance, now = new Date()): Prom
   let n = 0;
   for (const model of byPurge) n += (await (model as typeof m.counters).deleteMany({ purgeAt: { $lt: now } })).deletedCount;
   // What a legal hold covers stays past its date (policy 4.1): the holds retention announced.
-  const heldSubjects = (await m.subjectHolds.find({ status: 'active', purgeAt: { $gt: now } }).lean()).map((h) => ({ subjectId: h.subjectId, categories: h.categories as DataCategory[] }));
+  const heldSubjects = await app.legalHolds.heldSubjects(undefined, now);
   for (const [model, category] of byRetention) n += (await model.deleteMany(leavingHeld({ retentionUntil: { $lt: now } }, heldSubjects, category)).exec()).deletedCount;
   n += (await m.audit.deleteMany({ retentionUntil: { $lt: now } })).deletedCount;
   return n;

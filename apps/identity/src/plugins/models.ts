@@ -224,22 +224,6 @@ export interface LegalHoldRecord {
   isolatedAt: Date;
 }
 
-/**
- * A legal hold retention placed on a subject's PI (`privacy.legal-hold.changed`; policy 4.1): what
- * identity deletes outside the erasure saga (after a consent withdrawal) it keeps isolated instead
- * while one covers the category. Purged at `purgeAt` (the hold's end; at once when released).
- */
-export interface SubjectHold {
-  _id: string;
-  subjectId: string;
-  /** Empty: every category. */
-  categories: string[];
-  legalBasis: string;
-  evidenceRef: string;
-  status: 'active' | 'released';
-  purgeAt: Date;
-}
-
 /** The latest consent identity acted on per subject and purpose (`privacy.consent.changed`): a late, older record changes nothing. */
 export interface ConsentState { _id: string; subjectId: string; at: Date; state: 'granted' | 'withdrawn' }
 
@@ -346,9 +330,6 @@ function build(app: FastifyInstance) {
     _id: String, status: String, counts: { type: new Schema({ erased: Number, anonymized: Number, kept: Number }, opts) }, batches: Number, at: Date,
   }, { collection: 'sweeps', versionKey: false }).plugin(outboxPlugin)));
 
-  const subjectHolds = m<SubjectHold>('SubjectHold', new Schema<SubjectHold>({
-    _id: String, subjectId: String, categories: [String], legalBasis: String, evidenceRef: String, status: String, purgeAt: Date,
-  }, { collection: 'subject_holds', versionKey: false }).index({ subjectId: 1 }).index({ purgeAt: 1 }));
   const consentStates = m<ConsentState>('ConsentState', new Schema<ConsentState>({ _id: String, subjectId: String, at: Date, state: String }, {
     collection: 'consent_states', versionKey: false,
   }).index({ subjectId: 1 }));
@@ -362,7 +343,7 @@ function build(app: FastifyInstance) {
 
   return {
     migrations, accounts, accountNames, staff, sessions, otpCodes, counters, smsSink, devices, signIns, challenges, activity, audit,
-    phoneChanges, policyVersions, shutdowns, erasures, legalHolds, subjectHolds, consentStates, sweeps, retentionRules,
+    phoneChanges, policyVersions, shutdowns, erasures, legalHolds, consentStates, sweeps, retentionRules,
   };
 }
 

@@ -141,7 +141,7 @@ export async function eraseSubject(app: FastifyInstance, config: Config, p: Even
  * design (the subject follows the request's progress in the retention service).
  * On `privacy.retention.sweep-requested`: expired reports and delivery records are erased or
  * anonymized in batches, and pseudonymous records past their keep-until date are purged (policy 5.1);
- * what the legal holds in the request cover (`heldSubjects`) stays (policy 4.1).
+ * what legal holds cover stays (policy 4.1: those the request names and those incident was told of).
  */
 export function registerErasureConsumers(app: FastifyInstance, config: Config) {
   const m = app.models;
@@ -190,6 +190,7 @@ export function registerErasureConsumers(app: FastifyInstance, config: Config) {
         });
         if (prior) return;
         const asOf = new Date(p.asOf);
+        const heldSubjects = await app.legalHolds.heldSubjects(p.heldSubjects);
         const counts: Counts = { erased: 0, anonymized: 0, kept: 0 };
         let batches = 0;
         const inBatches = async (find: () => Promise<{ _id: string }[]>, apply: (ids: string[]) => Promise<number>, key: keyof Counts) => {
@@ -204,7 +205,7 @@ export function registerErasureConsumers(app: FastifyInstance, config: Config) {
         for (const rule of p.rules) {
           const cutoff = new Date(asOf.getTime() - rule.periodDays * 86_400_000);
           if (rule.category === 'support-report') {
-            const filter = leavingHeld({ status: { $in: ['resolved', 'closed'] }, updatedAt: { $lt: cutoff }, anonymized: { $ne: true }, isolated: { $exists: false } }, p.heldSubjects, rule.category);
+            const filter = leavingHeld({ status: { $in: ['resolved', 'closed'] }, updatedAt: { $lt: cutoff }, anonymized: { $ne: true }, isolated: { $exists: false } }, heldSubjects, rule.category);
             if (rule.action === 'erase') {
               await inBatches(() => m.reports.find(filter).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.reports.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
             } else {
@@ -213,9 +214,9 @@ export function registerErasureConsumers(app: FastifyInstance, config: Config) {
               })).modifiedCount, 'anonymized');
             }
           } else if (rule.category === 'notification-record') {
-            const filter = leavingHeld({ status: { $in: ['delivered', 'failed', 'unreachable', 'declined'] }, createdAt: { $lt: cutoff }, keptUntil: { $exists: false } }, p.heldSubjects, rule.category);
+            const filter = leavingHeld({ status: { $in: ['delivered', 'failed', 'unreachable', 'declined'] }, createdAt: { $lt: cutoff }, keptUntil: { $exists: false } }, heldSubjects, rule.category);
             await inBatches(() => m.deliveries.find(filter).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.deliveries.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
-            await inBatches(() => m.letters.find(leavingHeld({ queuedAt: { $lt: cutoff } }, p.heldSubjects, rule.category)).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.letters.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
+            await inBatches(() => m.letters.find(leavingHeld({ queuedAt: { $lt: cutoff } }, heldSubjects, rule.category)).limit(p.batchSize).select({ _id: 1 }).lean(), async (ids) => (await m.letters.deleteMany({ _id: { $in: ids } })).deletedCount, 'erased');
           }
         }
         // Records kept by law (pseudonymous or isolated) whose date has come.

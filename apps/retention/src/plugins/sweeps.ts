@@ -1,10 +1,11 @@
 import { MAX_HELD_SUBJECTS, type ErasureParticipant, type EventPayload, type RetentionRule } from '@pipp/contracts';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { heldBySubject } from '@pipp/service-kit';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import {
-  applySweepReply, heldBySubject, planSweep, startSweep, sweepStatus, sweepTotals, type SweepReply,
+  applySweepReply, planSweep, startSweep, sweepStatus, sweepTotals, type SweepReply,
 } from '../domain/sweeps.js';
 import { RetentionErrors } from '../errors.js';
 import type { Actor, SweepDoc } from './models.js';
@@ -50,16 +51,15 @@ export class SweepService {
     const rules = input.rules ?? await this.app.policies.rules();
     // Legal holds outlast retention periods (policy 4.1): what they cover is left by every participant.
     const heldSubjects = heldBySubject(await this.app.store.holds.find({ status: 'active', until: { $gt: now } }, { subjectId: 1, categories: 1 }).lean());
-    if (heldSubjects.length > MAX_HELD_SUBJECTS) {
-      // Sweeping without naming them all would erase held data; a sweep request cannot carry more.
-      this.log.error({ heldSubjects: heldSubjects.length, max: MAX_HELD_SUBJECTS }, 'expiry sweep not started: too many subjects under legal holds for one sweep request');
-      throw RetentionErrors.tooManyHeld(`${heldSubjects.length} subjects are under legal holds; a sweep can leave at most ${MAX_HELD_SUBJECTS} of them untouched. Release the holds that have ended`, { clause: '4.1' });
-    }
+    // Named in the request when they fit (so a participant that has not yet seen a hold just placed
+    // still leaves it); beyond that, each participant's own record of the holds (legalHoldsPlugin).
+    const named = heldSubjects.length <= MAX_HELD_SUBJECTS;
+    if (!named) this.log.warn({ heldSubjects: heldSubjects.length, max: MAX_HELD_SUBJECTS }, 'more held subjects than a sweep request can name: participants use the holds they were told of');
     const participants = input.participants ?? this.app.erasures.registered;
     const tracked = startSweep(participants, now, this.app.erasures.retry);
     const doc = {
       _id: id, kind: input.kind, ...(input.shutdown ? { shutdownId: input.shutdown.shutdownId, functionId: input.shutdown.functionId } : {}),
-      asOf: now, rules, ...(heldSubjects.length ? { heldSubjects } : {}), batchSize: this.config.SWEEP_BATCH_SIZE, status: 'running' as const, participants: tracked, attempt: 1, expiredSubjects: 0,
+      asOf: now, rules, ...(named && heldSubjects.length ? { heldSubjects } : {}), batchSize: this.config.SWEEP_BATCH_SIZE, status: 'running' as const, participants: tracked, attempt: 1, expiredSubjects: 0,
       startedAt: now, startedBy: input.startedBy, nextActionAt: this.nextAction(tracked), rev: 0,
     };
     try {
@@ -130,11 +130,8 @@ export class SweepService {
         { new: true },
       ).lean();
       if (claimed) {
-        // A sweep that cannot start (too many held subjects: logged by start) waits for the next run;
-        // the running sweeps below still get their retries.
-        const sweep = await this.start({ kind: 'scheduled', startedBy: SYSTEM, id: `sw-${now.toISOString().replace(/[^0-9]/g, '').slice(0, 14)}` }, now)
-          .catch((err: { code?: string }) => { if (err.code !== 'PIPP_SWEEP_TOO_MANY_HELD') throw err; return null; });
-        if (sweep) await this.app.store.schedules.updateOne({ _id: SCHEDULE }, { $set: { lastSweepId: sweep._id } });
+        const sweep = await this.start({ kind: 'scheduled', startedBy: SYSTEM, id: `sw-${now.toISOString().replace(/[^0-9]/g, '').slice(0, 14)}` }, now);
+        await this.app.store.schedules.updateOne({ _id: SCHEDULE }, { $set: { lastSweepId: sweep._id } });
       }
     }
     const due = await this.sweeps.find({ status: 'running', nextActionAt: { $lte: now } }, { _id: 1 }).limit(50).lean();

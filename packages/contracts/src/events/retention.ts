@@ -172,8 +172,10 @@ export const retentionEvents = {
   /**
    * A legal hold on one subject's PI was placed or released (policy 4.1 "exceptions stipulated by laws
    * and regulations", PIPL art. 47). Erasures carry their holds themselves (`legalHolds`); this event
-   * reaches what deletes PI outside the saga, e.g. identity's deletion after a consent withdrawal
-   * (PIPL art. 47(1)(3)), which keeps held categories isolated instead. `categories` empty means every
+   * reaches what deletes PI outside the saga: expiry sweeps in every participant (the kit's
+   * legalHoldsPlugin keeps the holds, however many; a sweep request names at most MAX_HELD_SUBJECTS)
+   * and identity's deletion after a consent withdrawal (PIPL art. 47(1)(3)), which keeps held
+   * categories isolated instead. `categories` empty means every
    * category; the hold ends at `until` or when an event with `status: 'released'` arrives. Keyed by
    * the subject.
    */
@@ -181,7 +183,7 @@ export const retentionEvents = {
     version: 1,
     description: 'A legal hold on a subject\'s PI was placed or released (policy 4.1)',
     producers: ['retention'],
-    consumers: ['identity'],
+    consumers: ['identity', 'consent', 'data-sharing', 'incident'],
     // Kept for good: a participant that starts later must still know the holds in force.
     topicConfig: { 'retention.ms': '-1', 'cleanup.policy': 'delete' },
     payload: Type.Object({

@@ -51,7 +51,7 @@ const sweeps: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/admin/sweeps', {
     preHandler: staff,
-    schema: { summary: 'Start an expiry sweep now (operator, dpo); 409 PIPP_SWEEP_TOO_MANY_HELD when more subjects are under legal holds than one sweep can leave untouched', tags: ['sweeps'], response: { 202: SweepView, ...errorResponses(409) } },
+    schema: { summary: 'Start an expiry sweep now (operator, dpo)', tags: ['sweeps'], response: { 202: SweepView, ...errorResponses() } },
   }, async (request, reply) => {
     const sweep = await app.sweeps.start({ kind: 'manual', startedBy: actorOf(request.user) });
     await app.audit({ actor: actorOf(request.user), action: 'sweep.start', target: { type: 'sweep', id: sweep._id }, clause: '5.1' });
