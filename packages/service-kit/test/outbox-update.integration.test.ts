@@ -107,7 +107,7 @@ it('publishes each event once when its document is written again while the relay
     await waitFor(async () => {
       const doc = await app.mongo.connection.collection('notes').findOne({ _id: 'w' as never });
       return wroteDuring && doc !== null && (doc._outbox ?? []).length === 0;
-    }, { what: 'both events published and removed from the document' });
+    }, { what: 'both events published and removed from the document', timeoutMs: 30_000 }); // a loaded 2-core machine (the full suite) once took over 15 s
     // A duplicate would be on the topic before this end mark (publish precedes removal; same key, same partition).
     await app.outbox.insert(app.models.notes, { _id: 'w-end', subjectId: 'subj-w', text: 'end' }, [note('w-end')]);
     const ids = (ms: { key: string | null; value: string | null }[]) => ms.filter((m) => m.key === 'subj-w').map((m) => JSON.parse(m.value!).payload.notificationId as string);
