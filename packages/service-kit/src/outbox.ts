@@ -229,8 +229,13 @@ export class Outbox {
         for (const d of stranded) found.set(`${coll}/${String(d._id)}`, { coll, docId: d._id });
       }
       if (found.size) {
-        for (const [key, p] of this.pending) if (!found.has(key)) found.set(key, p);
-        this.pending = found;
+        // Left by a crash (nobody remembers them: older) first; then what this process remembers, in
+        // the order it wrote it, read again where found (the database's order is no order: one
+        // subject's event that failed to publish went out after the one written during the failure).
+        const merged = new Map<string, Pending>();
+        for (const [key, p] of found) if (!this.pending.has(key)) merged.set(key, p);
+        for (const [key, p] of this.pending) merged.set(key, found.get(key) ?? p);
+        this.pending = merged;
       }
     }
     for (;;) {
