@@ -1,7 +1,7 @@
-import type { EventPayload } from '@pipp/contracts';
+import type { DataCategory, EventPayload } from '@pipp/contracts';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Schema, type Model } from 'mongoose';
+import { Schema } from 'mongoose';
 import { heldBySubject, type HeldSubjects } from './sweep-holds.js';
 
 /** A legal hold on a subject's PI as the retention service announced it (policy 4.1). */
@@ -10,7 +10,7 @@ export interface SubjectHold {
   _id: string;
   subjectId: string;
   /** Empty: every category. */
-  categories: string[];
+  categories: DataCategory[];
   legalBasis: string;
   evidenceRef: string;
   status: 'active' | 'released';
@@ -23,7 +23,6 @@ export type HoldChange = EventPayload<'privacy.legal-hold.changed'>;
 
 /** The legal holds a service was told of (see legalHoldsPlugin). */
 export interface LegalHolds {
-  readonly model: Model<SubjectHold>;
   /** The subject's holds in force at `now`, the one ending last first. */
   active(subjectId: string, now?: Date): Promise<SubjectHold[]>;
   /**
@@ -66,7 +65,6 @@ export const legalHoldsPlugin = fp(async function legalHolds(app: FastifyInstanc
     },
   });
   const api: LegalHolds = {
-    model,
     async active(subjectId, now = new Date()) {
       return (await model.find({ subjectId }).lean())
         .filter((h) => h.status === 'active' && h.purgeAt > now)
@@ -75,7 +73,7 @@ export const legalHoldsPlugin = fp(async function legalHolds(app: FastifyInstanc
     async heldSubjects(also, now = new Date()) {
       await model.deleteMany({ purgeAt: { $lt: now } });
       const mine = await model.find({ status: 'active' }, { subjectId: 1, categories: 1 }).lean();
-      return heldBySubject([...mine, ...(also ?? [])] as { subjectId: string; categories: EventPayload<'privacy.legal-hold.changed'>['categories'] }[]);
+      return heldBySubject([...mine, ...(also ?? [])]);
     },
   };
   app.decorate('legalHolds', api);

@@ -119,8 +119,7 @@ export async function handleErasure(app: FastifyInstance, event: EventEnvelope<'
     counts.erased += await deletions.audit.erase(subjectId);
     // Bookkeeping that names the subject: the consents identity acted on.
     await Promise.all(['profile', 'personalization'].map((purpose) => m.consentStates.deleteOne({ _id: `${subjectId}:${purpose}` })));
-  }
-  else await app.audit.record(null, subjectId, 'erased', plan.categories, { role: 'service', id: 'retention' });
+  } else await app.audit.record(null, subjectId, 'erased', plan.categories, { role: 'service', id: 'retention' });
 
   try {
     await app.outbox.insert(m.erasures, { _id: p.requestId, subjectId, counts, kept, completedAt: new Date(), attempts: [p.attempt] }, [reply(counts, kept)]);

@@ -14,8 +14,8 @@ type Counts = { erased: number; anonymized: number; kept: number };
  * (ended sessions by last use), `identity-verification` (sent messages and codes). Account data
  * (phone, profile, credentials, contact channels) lives as long as the account and is erased through
  * erasure requests. What legal holds cover stays (policy 4.1): those the request names and those
- * identity was told of (legalHoldsPlugin). A
- * sweep already completed is answered again with the same counts.
+ * identity was told of (legalHoldsPlugin). A sweep already completed is answered again with the same
+ * counts.
  */
 export async function handleSweep(app: FastifyInstance, event: EventEnvelope<'privacy.retention.sweep-requested'>): Promise<void> {
   const p = event.payload;

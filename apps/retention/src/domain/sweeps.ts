@@ -88,4 +88,3 @@ export function sweepTotals(participants: SweepParticipants): Counts & { batches
   }
   return t;
 }
-

@@ -33,6 +33,15 @@ function holdView(h: LegalHoldDoc): Static<typeof HoldView> {
   };
 }
 
+/** `privacy.legal-hold.changed` for a hold as placed or released (policy 4.1; keyed by the subject). */
+const holdChanged = (app: FastifyInstance, h: LegalHoldDoc) => app.outbox.entry('privacy.legal-hold.changed', {
+  subject: h.subjectId,
+  payload: {
+    holdId: h._id, subjectId: h.subjectId, categories: h.categories, mode: h.mode, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef,
+    until: h.until.toISOString(), status: h.status,
+  },
+});
+
 /**
  * Legal holds on one subject's PI (policy 4.1 "with the exceptions stipulated by laws and
  * regulations", 2.4.2(4)i/iv, PIPL art. 47): `/v1/retention/admin/legal-holds…`. The DPO places and
@@ -44,15 +53,6 @@ function holdView(h: LegalHoldDoc): Static<typeof HoldView> {
  * `until` lies in the future and at most `LEGAL_HOLD_MAX_DAYS` ahead (PI is kept for the shortest time
  * necessary, 5.1: a hold has a real end, renewed if the law asks for longer); 400 PIPP_BAD_TIME otherwise.
  */
-/** `privacy.legal-hold.changed` for a hold as placed or released (policy 4.1; keyed by the subject). */
-const holdChanged = (app: FastifyInstance, h: LegalHoldDoc) => app.outbox.entry('privacy.legal-hold.changed', {
-  subject: h.subjectId,
-  payload: {
-    holdId: h._id, subjectId: h.subjectId, categories: h.categories, mode: h.mode, legalBasis: h.legalBasis, evidenceRef: h.evidenceRef,
-    until: h.until.toISOString(), status: h.status,
-  },
-});
-
 const legalHolds: FastifyPluginAsyncTypebox<{ config: Pick<Config, 'LEGAL_HOLD_MAX_DAYS'> }> = async (app, opts) => {
   app.post('/admin/legal-holds', {
     preHandler: app.requireRole('dpo'),
