@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { upsertRaced } from '@pipp/service-kit';
 import {
   DEFAULT_POLICIES, parsePolicyId, policyId, policyProblems, sweepRules, type RetentionPolicyData,
 } from '../domain/policies.js';
@@ -53,9 +54,10 @@ export class PolicyService {
    */
   async announce(now = new Date()): Promise<void> {
     const rules = await this.rules();
-    await this.app.outbox.update(this.app.store.announcements, { _id: 'periods' }, { $set: { at: now } }, [
+    // Two instances starting together upsert the same document (FerretDB reports the loser as E11000).
+    await upsertRaced(() => this.app.outbox.update(this.app.store.announcements, { _id: 'periods' }, { $set: { at: now } }, [
       this.app.outbox.entry('privacy.retention.periods-changed', { key: 'periods', payload: { asOf: now.toISOString(), rules } }),
-    ], { upsert: true });
+    ], { upsert: true }));
   }
 
   /** Seeds the general policy of each category that has none yet (version 1). */
