@@ -98,7 +98,8 @@ describe('backups (policy 4.2-backups)', () => {
     // ... and the restore re-applies the erasure before the data is used.
     const restore = await app.inject({ method: 'POST', url: `/v1/retention/admin/backups/${generationId}/restores`, headers: op() });
     expect(restore.statusCode).toBe(202);
-    expect(restore.json()).toMatchObject({ status: 'reapplying', planned: 1, service: 'identity' });
+    // The answer reads the restore back: a participant quick enough has re-applied it already.
+    expect(restore.json()).toMatchObject({ status: expect.stringMatching(/^(reapplying|clean)$/), planned: 1, service: 'identity' });
     const restoreId = restore.json().restoreId as string;
     const clean = await waitFor(async () => {
       const r = (await app.inject({ url: `/v1/retention/admin/restores/${restoreId}`, headers: op() })).json();
